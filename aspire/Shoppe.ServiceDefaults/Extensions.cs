@@ -1,0 +1,184 @@
+using System.Reflection;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+using Shoppe.ServiceDefaults;
+using Shoppe.ServiceDefaults.Health;
+using Shoppe.ServiceDefaults.RequestIds;
+using Shoppe.ServiceDefaults.Versioning;
+
+namespace Microsoft.Extensions.Hosting;
+
+/// <summary>
+/// The defaults every Coffea Shoppe service starts with: OpenTelemetry over OTLP, health endpoints,
+/// service discovery, resilient HTTP clients, RFC 9457 problem details and the request-id thread.
+/// </summary>
+public static class ShoppeServiceDefaultsExtensions
+{
+    /// <summary>Liveness: the process answers. Readiness (<c>/health</c>) runs every check.</summary>
+    public const string AlivenessEndpointPath = "/alive";
+
+    /// <summary>Readiness: every health check passes.</summary>
+    public const string HealthEndpointPath = "/health";
+
+    private const string LiveTag = "live";
+
+    /// <summary>Adds the Coffea Shoppe service defaults to a web application.</summary>
+    public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder)
+        where TBuilder : IHostApplicationBuilder
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var serviceName = ShoppeServiceInfo.ServiceNameFor(builder.Environment.ApplicationName);
+        var entry = Assembly.GetEntryAssembly();
+        var info = entry is null
+            ? new ShoppeServiceInfo(serviceName, "0.0.0", "0.0.0", null, Environment.Version.ToString())
+            : ShoppeServiceInfo.FromAssembly(serviceName, entry);
+        builder.Services.AddSingleton(info);
+
+        builder.Services.AddOptions<ShoppeHostOptions>()
+            .BindConfiguration(ShoppeHostOptions.SectionName)
+            .PostConfigure(o =>
+            {
+                if (string.IsNullOrWhiteSpace(o.DataRoot))
+                {
+                    o.DataRoot = Path.Combine(
+                        Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify),
+                        "coffea-shoppe",
+                        serviceName);
+                }
+            })
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+
+        builder.ConfigureOpenTelemetry(info);
+        builder.AddDefaultHealthChecks();
+
+        builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = ctx =>
+        {
+            ctx.ProblemDetails.Instance ??= $"{ctx.HttpContext.Request.Method} {ctx.HttpContext.Request.Path}";
+            if (ctx.HttpContext.Features.Get<IRequestIdFeature>() is { } feature)
+            {
+                ctx.ProblemDetails.Extensions["requestId"] = feature.RequestId;
+            }
+        });
+        builder.Services.AddTransient<IStartupFilter, ServiceDefaultsStartupFilter>();
+
+        builder.Services.AddServiceDiscovery();
+        builder.Services.AddTransient<RequestIdPropagationHandler>();
+        builder.Services.ConfigureHttpClientDefaults(http =>
+        {
+            http.AddHttpMessageHandler<RequestIdPropagationHandler>();
+            http.AddStandardResilienceHandler();
+            http.AddServiceDiscovery();
+        });
+
+        return builder;
+    }
+
+    /// <summary>
+    /// OpenTelemetry traces, metrics and logs, exported over OTLP when the standard
+    /// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> variable names a collector.
+    /// </summary>
+    public static TBuilder ConfigureOpenTelemetry<TBuilder>(this TBuilder builder, ShoppeServiceInfo info)
+        where TBuilder : IHostApplicationBuilder
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(info);
+
+        // One line per record on the console, scopes (the request id) included: what an operator tails.
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.IncludeScopes = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+            o.UseUtcTimestamp = true;
+        });
+        builder.Logging.AddOpenTelemetry(logging =>
+        {
+            logging.IncludeFormattedMessage = true;
+            // Scopes carry shoppe.request_id onto every log record.
+            logging.IncludeScopes = true;
+        });
+
+        var otel = builder.Services.AddOpenTelemetry()
+            .ConfigureResource(resource =>
+            {
+                // OTEL_SERVICE_NAME (set by the AppHost) wins; otherwise the service names itself.
+                if (string.IsNullOrEmpty(builder.Configuration["OTEL_SERVICE_NAME"]))
+                {
+                    resource.AddService(info.Service, serviceNamespace: "coffea-shoppe", serviceVersion: info.Version);
+                }
+
+                resource.AddAttributes([new("shoppe.stack_version", info.StackVersion)]);
+            })
+            .WithMetrics(metrics => metrics
+                .AddAspNetCoreInstrumentation()
+                .AddHttpClientInstrumentation()
+                .AddRuntimeInstrumentation()
+                .AddMeter("Shoppe.*"))
+            .WithTracing(tracing => tracing
+                .AddSource(builder.Environment.ApplicationName)
+                .AddSource("Shoppe.*")
+                .AddAspNetCoreInstrumentation(o =>
+                    // Probes would drown the traces that matter.
+                    o.Filter = ctx => !ctx.Request.Path.StartsWithSegments(HealthEndpointPath)
+                                      && !ctx.Request.Path.StartsWithSegments(AlivenessEndpointPath))
+                .AddHttpClientInstrumentation());
+
+        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        {
+            otel.UseOtlpExporter();
+        }
+
+        return builder;
+    }
+
+    /// <summary>Health checks: liveness, and readiness that includes the data folder.</summary>
+    public static TBuilder AddDefaultHealthChecks<TBuilder>(this TBuilder builder)
+        where TBuilder : IHostApplicationBuilder
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddHealthChecks()
+            .AddCheck("self", () => HealthCheckResult.Healthy(), [LiveTag])
+            .AddCheck<DataRootHealthCheck>("data-root");
+        return builder;
+    }
+
+    /// <summary>Maps <c>/health</c>, <c>/alive</c> and <c>/version</c>.</summary>
+    public static WebApplication MapDefaultEndpoints(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        app.MapHealthChecks(HealthEndpointPath);
+        app.MapHealthChecks(AlivenessEndpointPath, new HealthCheckOptions { Predicate = r => r.Tags.Contains(LiveTag) });
+        app.MapGet("/version", (ShoppeServiceInfo info) => TypedResults.Ok(info))
+            .WithName("GetVersion")
+            .WithSummary("The service's version and the stack version it belongs to.");
+        return app;
+    }
+
+    /// <summary>
+    /// Puts the shared middleware at the front of every service's pipeline, so no service can forget it:
+    /// problem details for exceptions and empty error responses, then the request-id thread.
+    /// </summary>
+    private sealed class ServiceDefaultsStartupFilter : IStartupFilter
+    {
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+        {
+            app.UseExceptionHandler();
+            app.UseStatusCodePages();
+            app.UseMiddleware<RequestIdMiddleware>();
+            next(app);
+        };
+    }
+}

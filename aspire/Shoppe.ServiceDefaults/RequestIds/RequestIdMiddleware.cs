@@ -1,0 +1,106 @@
+using System.Diagnostics;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace Shoppe.ServiceDefaults.RequestIds;
+
+/// <summary>
+/// Reads the caller's <c>X-Shoppe-Request-Id</c> (or the <c>shoppe.request_id</c> baggage item), or
+/// creates one; puts it on the current activity, in the logging scope and in baggage; and returns it
+/// to the caller in the response header. A malformed id is refused with 400 problem details rather
+/// than silently replaced, so a client never loses track of its own id.
+/// </summary>
+internal sealed partial class RequestIdMiddleware(RequestDelegate next, ILoggerFactory loggerFactory)
+{
+    /// <summary>The category of the one access line each request writes.</summary>
+    public const string AccessLogCategory = "Shoppe.Access";
+
+    private readonly ILogger _logger = loggerFactory.CreateLogger(AccessLogCategory);
+
+    public async Task InvokeAsync(HttpContext context, IProblemDetailsService problemDetails)
+    {
+        var requestId = ReadRequestId(context.Request, out var fromCaller);
+        if (requestId is null)
+        {
+            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            await problemDetails.WriteAsync(new ProblemDetailsContext
+            {
+                HttpContext = context,
+                ProblemDetails =
+                {
+                    Status = StatusCodes.Status400BadRequest,
+                    Title = "Invalid request id",
+                    Detail = $"The {RequestId.HeaderName} header must be 1 to {RequestId.MaxLength} characters of " +
+                             "letters, digits, '-', '_', '.' or ':'.",
+                    Type = "https://coffea-shoppe.dev/problems/invalid-request-id",
+                },
+            });
+            return;
+        }
+
+        context.Features.Set<IRequestIdFeature>(new RequestIdFeature(requestId, fromCaller));
+        context.Response.Headers[RequestId.HeaderName] = requestId;
+
+        using var scope = RequestId.BeginScope(requestId);
+        using var logScope = _logger.BeginScope(new RequestIdLogScope(requestId));
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            await next(context);
+        }
+        finally
+        {
+            var elapsedMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            if (!IsProbe(context.Request.Path))
+            {
+                LogAccess(_logger, context.Request.Method, context.Request.Path, context.Response.StatusCode,
+                    elapsedMs, requestId, fromCaller ? "caller" : "created");
+            }
+        }
+    }
+
+    // Health probes arrive every few seconds from orchestrators; an access line for each would bury the rest.
+    private static bool IsProbe(PathString path) =>
+        path.StartsWithSegments("/health", StringComparison.OrdinalIgnoreCase)
+        || path.StartsWithSegments("/alive", StringComparison.OrdinalIgnoreCase);
+
+    /// <returns>The request id, or null when the caller sent a malformed one.</returns>
+    private static string? ReadRequestId(HttpRequest request, out bool fromCaller)
+    {
+        fromCaller = true;
+        var headers = request.Headers[RequestId.HeaderName];
+        if (headers.Count > 0)
+        {
+            var value = headers.Count == 1 ? headers[0] : null;
+            return RequestId.IsValid(value) ? value : null;
+        }
+
+        // A caller that speaks only W3C baggage (another OpenTelemetry-instrumented client) still
+        // gets its id honoured: ASP.NET Core has already extracted the baggage onto the activity.
+        var fromBaggage = Activity.Current?.GetBaggageItem(RequestId.AttributeName);
+        if (RequestId.IsValid(fromBaggage))
+        {
+            return fromBaggage;
+        }
+
+        fromCaller = false;
+        return RequestId.NewId();
+    }
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information,
+        Message = "{Method} {Path} -> {StatusCode} in {ElapsedMs:0.0} ms, request id {RequestIdValue} ({RequestIdOrigin})")]
+    private static partial void LogAccess(ILogger logger, string method, PathString path, int statusCode,
+        double elapsedMs, string requestIdValue, string requestIdOrigin);
+}
+
+/// <summary>The request id of the current HTTP request, as a request feature.</summary>
+public interface IRequestIdFeature
+{
+    /// <summary>The request id.</summary>
+    string RequestId { get; }
+
+    /// <summary>Whether the caller sent it (true) or this service created it (false).</summary>
+    bool FromCaller { get; }
+}
+
+internal sealed record RequestIdFeature(string RequestId, bool FromCaller) : IRequestIdFeature;

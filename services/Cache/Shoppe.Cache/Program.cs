@@ -1,0 +1,8 @@
+// The cache service: an authenticated block cache for remote file data (like XCache).
+// Its API arrives with its own issue; until then it serves health and /version, and 404 elsewhere.
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults();
+
+var app = builder.Build();
+app.MapDefaultEndpoints();
+await app.RunAsync();

@@ -1,0 +1,11 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Shoppe.ServiceDefaults.Versioning;
+
+namespace Shoppe.Portal.Directory;
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+[JsonSerializable(typeof(ShoppeServiceInfo))]
+[JsonSerializable(typeof(ServiceStatus[]))]
+[JsonSerializable(typeof(IReadOnlyList<ServiceStatus>))]
+internal sealed partial class PortalJsonContext : JsonSerializerContext;

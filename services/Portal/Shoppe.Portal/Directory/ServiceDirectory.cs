@@ -1,0 +1,54 @@
+using System.Net.Http.Json;
+using Microsoft.Extensions.Options;
+using Shoppe.ServiceDefaults.Versioning;
+
+namespace Shoppe.Portal.Directory;
+
+/// <summary>The state of one service as the portal last saw it.</summary>
+/// <param name="Name">The service-discovery name.</param>
+/// <param name="State"><c>healthy</c>, <c>unhealthy</c> or <c>unreachable</c>.</param>
+/// <param name="Version">The service's own version, when it answered.</param>
+/// <param name="StackVersion">The stack version the service was built for.</param>
+/// <param name="Detail">Why it is not healthy, when it is not.</param>
+/// <param name="ElapsedMs">How long the probe took.</param>
+public sealed record ServiceStatus(string Name, string State, string? Version, string? StackVersion, string? Detail, double ElapsedMs)
+{
+    /// <summary>Whether this service runs the portal's own stack version.</summary>
+    public bool MatchesStack(string stackVersion) => StackVersion == stackVersion;
+}
+
+/// <summary>
+/// Asks every configured service for its <c>/health</c> and <c>/version</c>, concurrently, through the
+/// shared HttpClient pipeline (so the caller's request id travels with each probe).
+/// </summary>
+public sealed class ServiceDirectory(HttpClient http, IOptions<PortalOptions> options, TimeProvider time)
+{
+    /// <summary>Probes every configured service.</summary>
+    public async Task<IReadOnlyList<ServiceStatus>> ProbeAllAsync(CancellationToken cancellationToken)
+    {
+        var probes = options.Value.Services.Select(name => ProbeAsync(name, cancellationToken));
+        return await Task.WhenAll(probes);
+    }
+
+    private async Task<ServiceStatus> ProbeAsync(string name, CancellationToken cancellationToken)
+    {
+        var started = time.GetTimestamp();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(options.Value.ProbeTimeout);
+        try
+        {
+            var info = await http.GetFromJsonAsync(new Uri($"http://{name}/version"), PortalJsonContext.Default.ShoppeServiceInfo, timeout.Token);
+            using var health = await http.GetAsync(new Uri($"http://{name}/health"), timeout.Token);
+            var state = health.IsSuccessStatusCode ? "healthy" : "unhealthy";
+            var detail = health.IsSuccessStatusCode ? null : await health.Content.ReadAsStringAsync(timeout.Token);
+            return new ServiceStatus(name, state, info?.Version, info?.StackVersion, detail, Elapsed(started));
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or InvalidOperationException or System.Text.Json.JsonException
+                                   && !cancellationToken.IsCancellationRequested)
+        {
+            return new ServiceStatus(name, "unreachable", null, null, ex.Message, Elapsed(started));
+        }
+    }
+
+    private double Elapsed(long started) => time.GetElapsedTime(started).TotalMilliseconds;
+}
