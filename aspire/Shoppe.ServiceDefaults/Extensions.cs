@@ -39,7 +39,10 @@ public static class ShoppeServiceDefaultsExtensions
         where TBuilder : IHostApplicationBuilder
     {
         ArgumentNullException.ThrowIfNull(builder);
-        var serviceName = ShoppeServiceInfo.ServiceNameFor(builder.Environment.ApplicationName);
+        // Shoppe:ServiceName names the service where its assembly name does not (tests, renamed hosts).
+        var serviceName = builder.Configuration["Shoppe:ServiceName"] is { Length: > 0 } configured
+            ? configured
+            : ShoppeServiceInfo.ServiceNameFor(builder.Environment.ApplicationName);
         var entry = Assembly.GetEntryAssembly();
         var info = entry is null
             ? new ShoppeServiceInfo(serviceName, "0.0.0", "0.0.0", null, Environment.Version.ToString())
