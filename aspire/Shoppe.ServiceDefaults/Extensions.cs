@@ -8,6 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
@@ -106,6 +107,8 @@ public static class ShoppeServiceDefaultsExtensions
             o.IncludeScopes = true;
             o.TimestampFormat = "HH:mm:ss.fff ";
             o.UseUtcTimestamp = true;
+            // Colour codes are noise in captured output (the AppHost, CI logs, files).
+            o.ColorBehavior = Console.IsOutputRedirected ? LoggerColorBehavior.Disabled : LoggerColorBehavior.Default;
         });
         builder.Logging.AddOpenTelemetry(logging =>
         {

@@ -1,0 +1,126 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Reflection;
+using System.Text.Json;
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
+using Aspire.Hosting.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Shoppe.AppHost.Tests;
+
+public sealed class FacilityTests(FacilityFixture facility)
+{
+    private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    /// <summary>The stack version this build was stamped with, from the repository's VERSION file.</summary>
+    private static string StackVersion => typeof(FacilityTests).Assembly
+        .GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "ShoppeStackVersion").Value!;
+
+    [Fact]
+    public async Task EveryService_IsHealthyAndReportsItsVersion()
+    {
+        foreach (var name in FacilityFixture.Services)
+        {
+            using var client = facility.App.CreateHttpClient(name);
+
+            using var health = await client.GetAsync("/health", Ct).WaitAsync(CallTimeout, Ct);
+            Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+
+            using var version = JsonDocument.Parse(await client.GetStringAsync("/version", Ct).WaitAsync(CallTimeout, Ct));
+            Assert.Equal(name, version.RootElement.GetProperty("service").GetString());
+            Assert.Equal(StackVersion, version.RootElement.GetProperty("stackVersion").GetString());
+            Assert.Matches(@"^\d+\.\d+\.\d+", version.RootElement.GetProperty("version").GetString());
+        }
+    }
+
+    [Fact]
+    public async Task EveryService_KeepsItsStateUnderTheConfiguredDataRoot()
+    {
+        foreach (var name in FacilityFixture.Services)
+        {
+            Assert.True(Directory.Exists(Path.Combine(facility.DataRoot, name)), $"{name} has no folder under {facility.DataRoot}");
+        }
+    }
+
+    [Fact]
+    public async Task UnknownRoute_OnAnyService_Is404ProblemDetails()
+    {
+        foreach (var name in FacilityFixture.Services)
+        {
+            using var client = facility.App.CreateHttpClient(name);
+            using var response = await client.GetAsync("/v1/not-yet-built", Ct).WaitAsync(CallTimeout, Ct);
+
+            Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        }
+    }
+
+    [Fact]
+    public async Task RequestId_SentToThePortal_IsPropagatedToEveryServiceItCalls()
+    {
+        var requestId = $"facility-thread-{Guid.NewGuid():N}";
+        var downstream = FacilityFixture.Services.Where(s => s != "portal").ToArray();
+        using var portal = facility.App.CreateHttpClient("portal");
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/services");
+        request.Headers.Add("X-Shoppe-Request-Id", requestId);
+        using var response = await portal.SendAsync(request, Ct).WaitAsync(CallTimeout, Ct);
+
+        response.EnsureSuccessStatusCode();
+        Assert.Equal(requestId, Assert.Single(response.Headers.GetValues("X-Shoppe-Request-Id")));
+        var statuses = await response.Content.ReadFromJsonAsync<JsonElement[]>(Ct);
+        Assert.NotNull(statuses);
+        Assert.Equal(downstream.Order(), statuses.Select(s => s.GetProperty("name").GetString()!).Order());
+        Assert.All(statuses, s => Assert.Equal("healthy", s.GetProperty("state").GetString()));
+
+        // Each downstream service's own log output holds an access line under the portal caller's request id.
+        var loggers = facility.App.Services.GetRequiredService<ResourceLoggerService>();
+        foreach (var service in downstream)
+        {
+            var line = await FindLogLineAsync(loggers, facility.InstanceIds[service], requestId);
+            Assert.True(line is not null, $"{service} never logged a request under {requestId}");
+            Assert.Contains("GET /version -> 200", line, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task PortalPage_ShowsEveryServiceHealthy()
+    {
+        using var portal = facility.App.CreateHttpClient("portal");
+        var html = await portal.GetStringAsync("/", Ct).WaitAsync(CallTimeout, Ct);
+
+        foreach (var name in FacilityFixture.Services.Where(s => s != "portal"))
+        {
+            Assert.Contains($"data-service=\"{name}\" data-state=\"healthy\"", html, StringComparison.Ordinal);
+        }
+
+        Assert.Contains($"release {StackVersion}", html, StringComparison.Ordinal);
+    }
+
+    /// <summary>Polls a resource's captured console output: lines reach the app host a little after they are written.</summary>
+    private static async Task<string?> FindLogLineAsync(ResourceLoggerService loggers, string instanceId, string requestId)
+    {
+        var deadline = DateTime.UtcNow + CallTimeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            // A project's console output is kept under its running instance's id (e.g. "logs-xk2f9a").
+            await foreach (var batch in loggers.GetAllAsync(instanceId).WithCancellation(Ct))
+            {
+                foreach (var line in batch)
+                {
+                    if (line.Content.Contains("Shoppe.Access", StringComparison.Ordinal)
+                        && line.Content.Contains(requestId, StringComparison.Ordinal))
+                    {
+                        return line.Content;
+                    }
+                }
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(250), Ct);
+        }
+
+        return null;
+    }
+}
