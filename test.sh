@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every test of Coffea Shoppe on this machine, installing what the tests need first (idempotent).
+# Ends with the line "N passed, N failed, N skipped".
+set -uo pipefail
+cd "$(dirname "$0")"
+
+eng/install-test-deps.sh || { echo "test.sh: installing the test dependencies failed" >&2; echo "0 passed, 1 failed"; exit 1; }
+
+log=$(mktemp -t shoppe-test.XXXXXX)
+trap 'rm -f "$log"' EXIT
+
+# Build once, then test without rebuilding each project.
+if ! dotnet build Shoppe.sln -c Release -nologo -clp:ErrorsOnly 2>&1 | tee "$log"; then
+  echo "test.sh: the build failed" >&2
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+dotnet test --solution Shoppe.sln -c Release --no-build 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+
+# Microsoft.Testing.Platform prints one "Test run summary" block; turn it into the plain closing line.
+read -r passed failed skipped < <(awk '
+  /^Test run summary/                  { summary = 1 }
+  summary && /^[[:space:]]*failed:/    { f += $2 }
+  summary && /^[[:space:]]*succeeded:/ { p += $2 }
+  summary && /^[[:space:]]*skipped:/   { s += $2 }
+  END { print p+0, f+0, s+0 }' "$log")
+
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  failed=1 # the runner failed without counting a test failure (a crash, a build break): never report green
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$status" -eq 0 ] && [ "$failed" -eq 0 ]
