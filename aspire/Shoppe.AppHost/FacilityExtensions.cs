@@ -1,53 +1,82 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Shoppe.Security;
 
 namespace Shoppe.AppHost;
+
+/// <summary>The one-machine facility's shared settings: where data lives and the local signing key.</summary>
+/// <param name="DataRoot">Each service keeps its state in a folder of its own under this one.</param>
+/// <param name="SigningKeyFile">The local token signing key every service validates with (and the CLI mints with).</param>
+internal sealed record Facility(string DataRoot, string SigningKeyFile)
+{
+    /// <summary>How long the service tokens minted at start-up live; a restart mints new ones.</summary>
+    public static readonly TimeSpan ServiceTokenLifetime = TimeSpan.FromDays(30);
+
+    /// <summary>
+    /// From <c>Shoppe:DataRoot</c> (e.g. <c>dotnet run --project aspire/Shoppe.AppHost -- --Shoppe:DataRoot=/scratch/shoppe</c>);
+    /// by default <c>~/.local/share/coffea-shoppe</c>, where the <c>shoppe</c> CLI also looks for the key.
+    /// </summary>
+    public static Facility FromConfiguration(IConfiguration configuration)
+    {
+        var configured = configuration["Shoppe:DataRoot"];
+        var root = Path.GetFullPath(string.IsNullOrWhiteSpace(configured)
+            ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify), "coffea-shoppe")
+            : configured);
+        return new Facility(root, Path.Combine(root, "keys", "signing.key"));
+    }
+
+    /// <summary>A token for one of the facility's own services.</summary>
+    public string ServiceToken(string service) =>
+        new TokenIssuer(new ShoppeSecurityOptions { SigningKeyFile = SigningKeyFile }, TimeProvider.System)
+            .Issue(service, [ShoppeClaims.ServiceRole], ServiceTokenLifetime);
+}
 
 /// <summary>How every Coffea Shoppe service is wired into the one-machine facility.</summary>
 internal static partial class FacilityExtensions
 {
     /// <summary>
-    /// The folder under which each service keeps its state (<c>Shoppe:DataRoot</c>, e.g.
-    /// <c>dotnet run --project aspire/Shoppe.AppHost -- --Shoppe:DataRoot=/scratch/shoppe</c>);
-    /// by default <c>~/.local/share/coffea-shoppe</c>.
+    /// Adds one service with the facility's defaults: its own data folder, the shared signing key, and
+    /// readiness from <c>/health</c>.
     /// </summary>
-    public static string ResolveDataRoot(this IConfiguration configuration)
-    {
-        var configured = configuration["Shoppe:DataRoot"];
-        var root = string.IsNullOrWhiteSpace(configured)
-            ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify), "coffea-shoppe")
-            : configured;
-        return Path.GetFullPath(root);
-    }
+    public static IResourceBuilder<ProjectResource> AddShoppeService<TProject>(this IDistributedApplicationBuilder builder, string name, Facility facility)
+        where TProject : IProjectMetadata, new() =>
+        builder.AddProject<TProject>(name)
+            .WithEnvironment("Shoppe__DataRoot", Path.Combine(facility.DataRoot, name))
+            .WithEnvironment("Shoppe__Security__SigningKeyFile", facility.SigningKeyFile)
+            .WithHttpHealthCheck("/health");
 
     /// <summary>
-    /// Adds one service with the facility's defaults: its own data folder under the data root, readiness
-    /// from <c>/health</c>, and its endpoint on loopback.
+    /// Sends the service's OpenTelemetry logs to the logs service too (beside the dashboard), with a
+    /// service token, so users can read them back by request id.
     /// </summary>
-    public static IResourceBuilder<ProjectResource> AddShoppeService<TProject>(this IDistributedApplicationBuilder builder, string name, string dataRoot)
-        where TProject : IProjectMetadata, new()
-    {
-        var dataFolder = Path.Combine(dataRoot, name);
-        return builder.AddProject<TProject>(name)
-            .WithEnvironment("Shoppe__DataRoot", dataFolder)
-            .WithHttpHealthCheck("/health");
-    }
+    public static IResourceBuilder<ProjectResource> WithLogsExport(this IResourceBuilder<ProjectResource> service, IResourceBuilder<ProjectResource> logs, Facility facility) =>
+        service
+            .WithEnvironment("Shoppe__Logs__Endpoint", logs.GetEndpoint("http"))
+            .WithEnvironment("Shoppe__Logs__Token", facility.ServiceToken(service.Resource.Name))
+            .WithReference(logs);
 
-    /// <summary>Says where the facility is, once the portal is ready.</summary>
-    public static IResourceBuilder<ProjectResource> AnnounceWhenReady(this IResourceBuilder<ProjectResource> portal, string dataRoot)
+    /// <summary>Says where the facility is, once every service is ready.</summary>
+    public static void AnnounceWhenReady(this IDistributedApplicationBuilder builder, IResourceBuilder<ProjectResource> portal, Facility facility, params IResourceBuilder<ProjectResource>[] services)
     {
-        portal.OnResourceReady((resource, ready, cancellationToken) =>
+        var waiting = services.Length;
+        foreach (var service in services)
         {
-            var logger = ready.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Shoppe.Facility");
-            var url = resource.GetEndpoint("http").Url;
-            LogReady(logger, url, dataRoot);
-            return Task.CompletedTask;
-        });
-        return portal;
+            service.OnResourceReady((_, ready, _) =>
+            {
+                if (Interlocked.Decrement(ref waiting) == 0)
+                {
+                    var logger = ready.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Shoppe.Facility");
+                    var url = portal.Resource.GetEndpoint("http").Url;
+                    LogReady(logger, services.Length, url, facility.DataRoot);
+                }
+
+                return Task.CompletedTask;
+            });
+        }
     }
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Information,
-        Message = "Coffea Shoppe is up. Portal: {PortalUrl}  Data: {DataRoot}  (the dashboard's login link is printed above)")]
-    private static partial void LogReady(ILogger logger, string portalUrl, string dataRoot);
+        Message = "Coffea Shoppe is up: {Count} services healthy. Portal: {PortalUrl}  Data: {DataRoot}  (the dashboard's login link is printed above)")]
+    private static partial void LogReady(ILogger logger, int count, string portalUrl, string dataRoot);
 }

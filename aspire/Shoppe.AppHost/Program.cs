@@ -3,29 +3,31 @@ using Shoppe.AppHost;
 // The whole facility on one machine: every service as a local process with embedded stores, and the
 // Aspire dashboard for traces, metrics and logs. `dotnet run --project aspire/Shoppe.AppHost`.
 var builder = DistributedApplication.CreateBuilder(args);
-var dataRoot = builder.Configuration.ResolveDataRoot();
+var facility = Facility.FromConfiguration(builder.Configuration);
 
-var logs = builder.AddShoppeService<Projects.Shoppe_Logs>("logs", dataRoot);
-var cache = builder.AddShoppeService<Projects.Shoppe_Cache>("cache", dataRoot);
-var transfer = builder.AddShoppeService<Projects.Shoppe_Transfer>("transfer", dataRoot);
-var pushdown = builder.AddShoppeService<Projects.Shoppe_Pushdown>("pushdown", dataRoot);
+var logs = builder.AddShoppeService<Projects.Shoppe_Logs>("logs", facility);
+var cache = builder.AddShoppeService<Projects.Shoppe_Cache>("cache", facility).WithLogsExport(logs, facility);
+var transfer = builder.AddShoppeService<Projects.Shoppe_Transfer>("transfer", facility).WithLogsExport(logs, facility);
+var pushdown = builder.AddShoppeService<Projects.Shoppe_Pushdown>("pushdown", facility).WithLogsExport(logs, facility);
 
-var delivery = builder.AddShoppeService<Projects.Shoppe_Delivery>("delivery", dataRoot)
-    .WithReference(cache).WaitFor(cache)
-    .WithReference(logs).WaitFor(logs);
+var delivery = builder.AddShoppeService<Projects.Shoppe_Delivery>("delivery", facility)
+    .WithLogsExport(logs, facility).WaitFor(logs)
+    .WithReference(cache).WaitFor(cache);
 
-var workflow = builder.AddShoppeService<Projects.Shoppe_Workflow>("workflow", dataRoot)
+var workflow = builder.AddShoppeService<Projects.Shoppe_Workflow>("workflow", facility)
+    .WithLogsExport(logs, facility)
     .WithReference(delivery)
     .WithReference(transfer);
 
-builder.AddShoppeService<Projects.Shoppe_Portal>("portal", dataRoot)
+var portal = builder.AddShoppeService<Projects.Shoppe_Portal>("portal", facility)
+    .WithLogsExport(logs, facility)
     .WithReference(delivery)
     .WithReference(cache)
     .WithReference(transfer)
     .WithReference(workflow)
     .WithReference(pushdown)
-    .WithReference(logs)
-    .WithExternalHttpEndpoints()
-    .AnnounceWhenReady(dataRoot);
+    .WithExternalHttpEndpoints();
+
+builder.AnnounceWhenReady(portal, facility, logs, cache, transfer, pushdown, delivery, workflow, portal);
 
 await builder.Build().RunAsync();

@@ -11,6 +11,8 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
 using OpenTelemetry;
+using OpenTelemetry.Exporter;
+using OpenTelemetry.Logs;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
@@ -144,7 +146,25 @@ public static class ShoppeServiceDefaultsExtensions
 
         if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
         {
-            otel.UseOtlpExporter();
+            // Per signal rather than UseOtlpExporter(): logs may also go to the logs service below, and
+            // OpenTelemetry refuses the cross-cutting exporter beside a signal-specific one.
+            otel.WithMetrics(metrics => metrics.AddOtlpExporter())
+                .WithTracing(tracing => tracing.AddOtlpExporter());
+            builder.Logging.AddOpenTelemetry(logging => logging.AddOtlpExporter());
+        }
+
+        // On one machine the logs service is itself an OTLP/HTTP receiver: every record also goes there, so
+        // its user can read it back by request id (Shoppe:Logs:Endpoint and the service token the AppHost gives).
+        var logsEndpoint = builder.Configuration["Shoppe:Logs:Endpoint"];
+        if (Uri.TryCreate(logsEndpoint, UriKind.Absolute, out var logsUri))
+        {
+            var token = builder.Configuration["Shoppe:Logs:Token"];
+            builder.Logging.AddOpenTelemetry(logging => logging.AddOtlpExporter("shoppe-logs", exporter =>
+            {
+                exporter.Endpoint = new Uri(logsUri, "/v1/logs");
+                exporter.Protocol = OtlpExportProtocol.HttpProtobuf;
+                exporter.Headers = string.IsNullOrEmpty(token) ? null : $"Authorization=Bearer {token}";
+            }));
         }
 
         return builder;

@@ -42,7 +42,7 @@ internal sealed partial class RequestIdMiddleware(RequestDelegate next, ILoggerF
         context.Response.Headers[RequestId.HeaderName] = requestId;
 
         using var scope = RequestId.BeginScope(requestId);
-        using var logScope = _logger.BeginScope(new RequestIdLogScope(requestId));
+        using var logScope = _logger.BeginScope(new AttributeLogScope(RequestId.AttributeName, requestId));
         var started = Stopwatch.GetTimestamp();
         try
         {

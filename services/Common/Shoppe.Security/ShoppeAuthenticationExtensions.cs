@@ -1,0 +1,84 @@
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.IdentityModel.Tokens;
+using Shoppe.ServiceDefaults;
+
+namespace Shoppe.Security;
+
+/// <summary>Registers the facility's token model in a service.</summary>
+public static class ShoppeAuthenticationExtensions
+{
+    /// <summary>
+    /// JWT bearer authentication (issuer, audience and lifetime checked; the local signing key, or a
+    /// site's OIDC authority) and the <c>shoppe-user</c>, <c>shoppe-operator</c> and <c>shoppe-service</c> policies.
+    /// </summary>
+    public static TBuilder AddShoppeAuthentication<TBuilder>(this TBuilder builder)
+        where TBuilder : IHostApplicationBuilder
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var options = new ShoppeSecurityOptions();
+        builder.Configuration.GetSection(ShoppeSecurityOptions.SectionName).Bind(options);
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(TimeProvider.System);
+
+        builder.Services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme)
+            .AddJwtBearer(jwt =>
+            {
+                jwt.MapInboundClaims = false;
+                jwt.TokenValidationParameters = new TokenValidationParameters
+                {
+                    ValidIssuer = options.Issuer,
+                    ValidAudience = options.Audience,
+                    NameClaimType = ShoppeClaims.Subject,
+                    RoleClaimType = ShoppeClaims.Role,
+                    ClockSkew = TimeSpan.FromSeconds(30),
+                };
+                if (string.IsNullOrWhiteSpace(options.Authority))
+                {
+                    jwt.TokenValidationParameters.IssuerSigningKey = LocalSigningKey.LoadOrCreate(options.ResolvedSigningKeyFile);
+                }
+                else
+                {
+                    jwt.Authority = options.Authority;
+                }
+            });
+        builder.Services.AddAuthorizationBuilder()
+            .AddPolicy(ShoppeClaims.UserPolicy, p => p.RequireAuthenticatedUser().RequireClaim(ShoppeClaims.Subject))
+            .AddPolicy(ShoppeClaims.OperatorPolicy, p => p.RequireAuthenticatedUser().RequireClaim(ShoppeClaims.Role, ShoppeClaims.OperatorRole))
+            .AddPolicy(ShoppeClaims.ServicePolicy, p => p.RequireAuthenticatedUser()
+                .RequireClaim(ShoppeClaims.Role, ShoppeClaims.ServiceRole, ShoppeClaims.OperatorRole));
+        return builder;
+    }
+
+    /// <summary>
+    /// Authentication and authorization, then the caller's name in the logging scope as <c>enduser.id</c>,
+    /// so every log record of a request says whose it is (the logs service records the owner from it).
+    /// </summary>
+    public static WebApplication UseShoppeAuthentication(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        app.UseAuthentication();
+        app.UseAuthorization();
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Shoppe.Security");
+        app.Use(async (HttpContext context, RequestDelegate next) =>
+        {
+            var user = context.User.UserName();
+            if (user is null || context.User.HasClaim(ShoppeClaims.Role, ShoppeClaims.ServiceRole))
+            {
+                await next(context);
+                return;
+            }
+
+            using (logger.BeginScope(new AttributeLogScope(ShoppeClaims.EndUserAttribute, user)))
+            {
+                await next(context);
+            }
+        });
+        return app;
+    }
+}

@@ -1,0 +1,154 @@
+namespace Shoppe.Logs.Storage;
+
+/// <summary>One log record as ingested, ready to store.</summary>
+/// <param name="RequestId">The request it belongs to ("" when it belongs to none).</param>
+/// <param name="TimeUnixNano">When it happened (the record's time, else its observed time).</param>
+/// <param name="Service">The emitting service (<c>service.name</c>).</param>
+/// <param name="Severity">The OTLP severity number (1-24).</param>
+/// <param name="Message">The log message.</param>
+/// <param name="AttributesJson">The remaining attributes as a JSON object, or null.</param>
+/// <param name="TraceId">The trace id in hex, or null.</param>
+/// <param name="SpanId">The span id in hex, or null.</param>
+/// <param name="EndUser">The user the record was written for (<c>enduser.id</c>), or null.</param>
+/// <param name="FinishesRequest">Whether this record says its request has finished.</param>
+public sealed record LogRecordRow(
+    string RequestId,
+    long TimeUnixNano,
+    string Service,
+    int Severity,
+    string Message,
+    string? AttributesJson,
+    string? TraceId,
+    string? SpanId,
+    string? EndUser,
+    bool FinishesRequest);
+
+/// <summary>A stored log record, as a query returns it.</summary>
+public sealed record LogEntry(
+    long Id,
+    string RequestId,
+    long TimeUnixNano,
+    string Service,
+    int Severity,
+    string Message,
+    string? AttributesJson,
+    string? TraceId,
+    string? SpanId)
+{
+    /// <summary>The record's time.</summary>
+    public DateTimeOffset Time => DateTimeOffset.UnixEpoch.AddTicks(TimeUnixNano / 100);
+
+    /// <summary>The level name of the record's severity.</summary>
+    public string Level => LogLevels.NameOf(Severity);
+
+    /// <summary>The position just after this record, for paging and following.</summary>
+    public LogCursor Cursor => new(TimeUnixNano, Id);
+}
+
+/// <summary>A position in one request's records: (time, id), both increasing.</summary>
+public readonly record struct LogCursor(long TimeUnixNano, long Id)
+{
+    /// <summary>The opaque text form handed to clients.</summary>
+    public override string ToString() =>
+        Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes($"{TimeUnixNano}.{Id}"))
+            .TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    /// <summary>Parses a cursor a client sent back; false for anything that is not one of ours.</summary>
+    public static bool TryParse(string? text, out LogCursor cursor)
+    {
+        cursor = default;
+        if (string.IsNullOrEmpty(text) || text.Length > 64)
+        {
+            return false;
+        }
+
+        var b64 = text.Replace('-', '+').Replace('_', '/');
+        b64 = b64.PadRight(b64.Length + ((4 - (b64.Length % 4)) % 4), '=');
+        Span<byte> bytes = stackalloc byte[64];
+        if (!Convert.TryFromBase64String(b64, bytes, out var written))
+        {
+            return false;
+        }
+
+        var plain = System.Text.Encoding.ASCII.GetString(bytes[..written]);
+        var dot = plain.IndexOf('.', StringComparison.Ordinal);
+        if (dot <= 0
+            || !long.TryParse(plain.AsSpan(0, dot), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ts)
+            || !long.TryParse(plain.AsSpan(dot + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id))
+        {
+            return false;
+        }
+
+        cursor = new LogCursor(ts, id);
+        return true;
+    }
+}
+
+/// <summary>What a reader asks of one request's records.</summary>
+/// <param name="RequestId">The request.</param>
+/// <param name="MinSeverity">Only records at or above this OTLP severity number.</param>
+/// <param name="Service">Only this service's records.</param>
+/// <param name="SinceUnixNano">Only records at or after this time.</param>
+/// <param name="UntilUnixNano">Only records before this time.</param>
+/// <param name="Text">An FTS5 query over messages, already made safe (<see cref="Query.TextQuery"/>).</param>
+/// <param name="After">Only records after this position.</param>
+/// <param name="Limit">At most this many records.</param>
+/// <param name="VisibleTo">For a non-operator: the owner; records written for another user are left out.</param>
+public sealed record LogQuery(
+    string RequestId,
+    int MinSeverity,
+    string? Service,
+    long? SinceUnixNano,
+    long? UntilUnixNano,
+    string? Text,
+    LogCursor? After,
+    int Limit,
+    string? VisibleTo);
+
+/// <summary>One page of records and where the next begins (null at the end).</summary>
+public sealed record LogPage(IReadOnlyList<LogEntry> Records, LogCursor? Next);
+
+/// <summary>What is known of a request.</summary>
+public sealed record RequestInfo(string RequestId, string? Owner, long FirstSeenUnixNano, long LastSeenUnixNano, bool Finished);
+
+/// <summary>Counts of one request's records and its first error.</summary>
+public sealed record RequestSummary(
+    RequestInfo Request,
+    long Total,
+    IReadOnlyDictionary<string, long> ByLevel,
+    IReadOnlyDictionary<string, long> ByService,
+    LogEntry? FirstError);
+
+/// <summary>OTLP severity numbers and their level names.</summary>
+public static class LogLevels
+{
+    /// <summary>The level names, lowest first.</summary>
+    public static readonly string[] Names = ["trace", "debug", "info", "warn", "error", "fatal"];
+
+    /// <summary>The level name of an OTLP severity number (1-4 trace, 5-8 debug, ... 21-24 fatal).</summary>
+    public static string NameOf(int severity) => severity <= 0 ? "unspecified" : Names[Math.Min((severity - 1) / 4, Names.Length - 1)];
+
+    /// <summary>The lowest severity number of a level name (<c>error</c> gives 17), or false.</summary>
+    public static bool TryMinSeverity(string? name, out int severity)
+    {
+        var index = Array.IndexOf(Names, name?.ToLowerInvariant() switch { "warning" => "warn", "information" => "info", "critical" => "fatal", var n => n });
+        severity = index < 0 ? 0 : (index * 4) + 1;
+        return index >= 0;
+    }
+}
+
+/// <summary>Where records are kept: the embedded SQLite store on one machine, Elasticsearch at sites.</summary>
+public interface ILogStore
+{
+    /// <summary>Stores a batch durably; when this returns, the records survive a restart.</summary>
+    Task AppendAsync(IReadOnlyList<LogRecordRow> records, CancellationToken cancellationToken);
+
+    /// <summary>What is known of a request, or null if no record of it arrived.</summary>
+    Task<RequestInfo?> GetRequestAsync(string requestId, CancellationToken cancellationToken);
+
+    /// <summary>One page of a request's records, oldest first.</summary>
+    Task<LogPage> QueryAsync(LogQuery query, CancellationToken cancellationToken);
+
+    /// <summary>Counts by level and service and the first error, of what <paramref name="visibleTo"/> may see.</summary>
+    Task<RequestSummary?> SummarizeAsync(string requestId, string? visibleTo, CancellationToken cancellationToken);
+}

@@ -1,0 +1,180 @@
+using System.CommandLine;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using Spectre.Console;
+
+namespace Shoppe.Cli.Commands;
+
+/// <summary>
+/// <c>shoppe logs &lt;request-id&gt; [--follow] [--level error] [--service delivery]</c>: a request's logs,
+/// coloured by level, from the logs service — no Elasticsearch or kubectl needed.
+/// </summary>
+internal static class LogsCommand
+{
+    public static Command Build(IAnsiConsole console, HttpMessageHandler? handler)
+    {
+        var id = new Argument<string>("request-id") { Description = "The request id a service gave you (X-Shoppe-Request-Id)." };
+        var follow = new Option<bool>("--follow", "-f") { Description = "Keep printing new records until the request finishes." };
+        var level = new Option<string?>("--level") { Description = "Only records at or above this level: trace, debug, info, warn, error, fatal." };
+        var service = new Option<string?>("--service") { Description = "Only this service's records." };
+        var text = new Option<string?>("--grep") { Description = "Only records whose message has all these words." };
+        var url = new Option<string?>("--url") { Description = $"The logs service (default: $SHOPPE_LOGS_URL or {CliSettings.DefaultLogsUrl})." };
+        var token = new Option<string?>("--token") { Description = "Your token (default: $SHOPPE_TOKEN or the saved token)." };
+
+        var command = new Command("logs", "Show a request's logs.") { id, follow, level, service, text, url, token };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            Uri baseUri;
+            try
+            {
+                baseUri = CliSettings.ResolveUrl(parse.GetValue(url), "SHOPPE_LOGS_URL", CliSettings.DefaultLogsUrl);
+            }
+            catch (ArgumentException ex)
+            {
+                console.MarkupLineInterpolated($"[red]error:[/] {ex.Message}");
+                return 2;
+            }
+
+            var bearer = CliSettings.ResolveToken(parse.GetValue(token));
+            if (bearer is null)
+            {
+                console.MarkupLine("[red]error:[/] no token: run [bold]shoppe token issue --user NAME --save[/] or set SHOPPE_TOKEN.");
+                return 2;
+            }
+
+            using var http = handler is null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
+            http.BaseAddress = baseUri;
+            http.Timeout = Timeout.InfiniteTimeSpan; // a follow lasts as long as the request
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
+            var query = new Dictionary<string, string?>
+            {
+                ["level"] = parse.GetValue(level),
+                ["service"] = parse.GetValue(service),
+                ["q"] = parse.GetValue(text),
+            };
+            var requestId = parse.GetValue(id)!;
+            try
+            {
+                return parse.GetValue(follow)
+                    ? await FollowAsync(console, http, requestId, query, cancellationToken)
+                    : await PageAsync(console, http, requestId, query, cancellationToken);
+            }
+            catch (HttpRequestException ex)
+            {
+                console.MarkupLineInterpolated($"[red]error:[/] cannot reach the logs service at {baseUri}: {ex.Message}");
+                return 1;
+            }
+        });
+        return command;
+    }
+
+    private static async Task<int> PageAsync(IAnsiConsole console, HttpClient http, string requestId, Dictionary<string, string?> query, CancellationToken cancellationToken)
+    {
+        string? cursor = null;
+        do
+        {
+            query["cursor"] = cursor;
+            using var request = new HttpRequestMessage(HttpMethod.Get, LogsUri(requestId, query));
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/x-ndjson"));
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            if (!response.IsSuccessStatusCode)
+            {
+                return await ReportProblemAsync(console, response, cancellationToken);
+            }
+
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancellationToken));
+            while (await reader.ReadLineAsync(cancellationToken) is { } line)
+            {
+                if (line.Length > 0)
+                {
+                    Print(console, line);
+                }
+            }
+
+            cursor = response.Headers.TryGetValues("X-Shoppe-Next-Cursor", out var next) ? next.FirstOrDefault() : null;
+        }
+        while (cursor is not null);
+
+        return 0;
+    }
+
+    private static async Task<int> FollowAsync(IAnsiConsole console, HttpClient http, string requestId, Dictionary<string, string?> query, CancellationToken cancellationToken)
+    {
+        query["follow"] = "true";
+        using var request = new HttpRequestMessage(HttpMethod.Get, LogsUri(requestId, query));
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        if (!response.IsSuccessStatusCode)
+        {
+            return await ReportProblemAsync(console, response, cancellationToken);
+        }
+
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancellationToken));
+        var eventName = "message";
+        while (await reader.ReadLineAsync(cancellationToken) is { } line)
+        {
+            if (line.StartsWith("event: ", StringComparison.Ordinal))
+            {
+                eventName = line["event: ".Length..];
+            }
+            else if (line.StartsWith("data: ", StringComparison.Ordinal))
+            {
+                if (eventName == "end")
+                {
+                    console.MarkupLine("[grey]— request finished —[/]");
+                    return 0;
+                }
+
+                Print(console, line["data: ".Length..]);
+            }
+            else if (line.Length == 0)
+            {
+                eventName = "message";
+            }
+        }
+
+        return 0;
+    }
+
+    private static string LogsUri(string requestId, Dictionary<string, string?> query)
+    {
+        var parts = query.Where(kv => !string.IsNullOrEmpty(kv.Value)).Select(kv => $"{kv.Key}={Uri.EscapeDataString(kv.Value!)}");
+        return $"v1/requests/{Uri.EscapeDataString(requestId)}/logs?{string.Join('&', parts)}";
+    }
+
+    private static void Print(IAnsiConsole console, string json)
+    {
+        using var doc = JsonDocument.Parse(json);
+        var r = doc.RootElement;
+        var time = r.GetProperty("time").GetDateTimeOffset().UtcDateTime;
+        var level = r.GetProperty("level").GetString() ?? "info";
+        var colour = level switch { "fatal" or "error" => "red", "warn" => "yellow", "debug" or "trace" => "grey", _ => "default" };
+        console.MarkupLineInterpolated(
+            $"[grey]{time:HH:mm:ss.fff}[/] [{colour}]{level.ToUpperInvariant(),-5}[/] [blue]{r.GetProperty("service").GetString(),-10}[/] {r.GetProperty("message").GetString()}");
+    }
+
+    private static async Task<int> ReportProblemAsync(IAnsiConsole console, HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        var body = await response.Content.ReadAsStringAsync(cancellationToken);
+        string? title = null, detail = null;
+        try
+        {
+            using var doc = JsonDocument.Parse(body);
+            title = doc.RootElement.TryGetProperty("title", out var t) ? t.GetString() : null;
+            detail = doc.RootElement.TryGetProperty("detail", out var d) ? d.GetString() : null;
+        }
+        catch (JsonException)
+        {
+            // not problem details: the status says enough
+        }
+
+        var hint = response.StatusCode switch
+        {
+            HttpStatusCode.Unauthorized => " (is your token valid for this facility? shoppe token issue --user NAME --save)",
+            _ => "",
+        };
+        console.MarkupLineInterpolated($"[red]error {(int)response.StatusCode}:[/] {title ?? response.ReasonPhrase}{(detail is null ? "" : $": {detail}")}{hint}");
+        return 1;
+    }
+}

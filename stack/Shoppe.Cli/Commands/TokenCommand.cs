@@ -1,0 +1,66 @@
+using System.CommandLine;
+using System.Globalization;
+using Shoppe.Security;
+using Spectre.Console;
+
+namespace Shoppe.Cli.Commands;
+
+/// <summary><c>shoppe token issue --user NAME [--operator]</c>: mint a token for local use.</summary>
+internal static class TokenCommand
+{
+    public static Command Build(IAnsiConsole console)
+    {
+        var user = new Option<string>("--user") { Description = "The user the token is for.", Required = true };
+        var op = new Option<bool>("--operator") { Description = "Give the token the operator role (reads every request)." };
+        var lifetime = new Option<string>("--lifetime") { Description = "How long the token lives: 30m, 12h, 7d.", DefaultValueFactory = _ => "12h" };
+        var keyFile = new Option<string?>("--key-file") { Description = "The facility's signing key (default: the one-machine facility's)." };
+        var save = new Option<bool>("--save") { Description = $"Also write the token to {CliSettings.TokenFile}, where every shoppe command finds it." };
+
+        var issue = new Command("issue", "Mint a token with the local signing key.") { user, op, lifetime, keyFile, save };
+        issue.SetAction(parse =>
+        {
+            if (!TryLifetime(parse.GetValue(lifetime)!, out var span))
+            {
+                console.MarkupLine("[red]error:[/] --lifetime must look like 30m, 12h or 7d.");
+                return 2;
+            }
+
+            var name = parse.GetValue(user)!;
+            if (!ShoppeClaims.IsValidName(name))
+            {
+                console.MarkupLineInterpolated($"[red]error:[/] '{name}' is not a valid user name (1-64 of A-Za-z0-9._-).");
+                return 2;
+            }
+
+            var options = new ShoppeSecurityOptions { SigningKeyFile = parse.GetValue(keyFile) };
+            var roles = parse.GetValue(op) ? new[] { ShoppeClaims.OperatorRole } : [];
+            var token = new TokenIssuer(options, TimeProvider.System).Issue(name, roles, span);
+            if (parse.GetValue(save))
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(CliSettings.TokenFile)!);
+                File.WriteAllText(CliSettings.TokenFile, token);
+                if (!OperatingSystem.IsWindows())
+                {
+                    File.SetUnixFileMode(CliSettings.TokenFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                }
+            }
+
+            // The token alone on stdout, so `export SHOPPE_TOKEN=$(shoppe token issue --user me)` works.
+            console.Profile.Out.Writer.WriteLine(token);
+            return 0;
+        });
+        return new Command("token", "Facility tokens.") { issue };
+    }
+
+    private static bool TryLifetime(string text, out TimeSpan span)
+    {
+        span = default;
+        if (text.Length < 2 || !int.TryParse(text.AsSpan(0, text.Length - 1), NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n <= 0)
+        {
+            return false;
+        }
+
+        span = text[^1] switch { 'm' => TimeSpan.FromMinutes(n), 'h' => TimeSpan.FromHours(n), 'd' => TimeSpan.FromDays(n), _ => default };
+        return span > TimeSpan.Zero && span <= TokenIssuer.MaxLifetime;
+    }
+}
