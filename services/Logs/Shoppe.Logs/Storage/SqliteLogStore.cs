@@ -283,17 +283,36 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
             }
         }
 
-        while (!cancellationToken.IsCancellationRequested && UsedBytes() > maxBytes)
+        // Over the size limit: deleting rows frees space inside pages long before whole pages come free,
+        // so the page count is no measure of progress. Estimate the bytes a record takes, delete enough of
+        // the oldest to get under the limit, and let the next run correct any misestimate.
+        var used = UsedBytes();
+        if (used > maxBytes)
         {
-            var n = await DeleteOldestAsync(chunk, long.MaxValue, cancellationToken);
-            deleted += n;
-            if (n == 0)
+            var count = await CountAsync(cancellationToken);
+            var toDelete = count == 0 ? 0 : (long)Math.Ceiling((used - maxBytes) / ((double)used / count));
+            while (toDelete > 0 && !cancellationToken.IsCancellationRequested)
             {
-                break;
+                var n = await DeleteOldestAsync((int)Math.Min(chunk, toDelete), long.MaxValue, cancellationToken);
+                deleted += n;
+                toDelete -= n;
+                if (n == 0)
+                {
+                    break;
+                }
             }
         }
 
         return deleted;
+    }
+
+    /// <summary>How many records the store holds.</summary>
+    public async Task<long> CountAsync(CancellationToken cancellationToken)
+    {
+        using var connection = Open();
+        using var cmd = connection.CreateCommand();
+        cmd.CommandText = "SELECT count(*) FROM records";
+        return Convert.ToInt64(await cmd.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
     }
 
     /// <summary>Bytes the store's pages hold (free pages not counted).</summary>
