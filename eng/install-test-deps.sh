@@ -4,6 +4,8 @@
 set -euo pipefail
 
 need_apt=()
+# python3 runs the notebook helper's tests and the tutorials (tutorials/python).
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 # (later issues add their peers here: chromium, xrootd-server, nginx, davix, gfal2, postgresql...)
 
 if [ "${#need_apt[@]}" -gt 0 ]; then

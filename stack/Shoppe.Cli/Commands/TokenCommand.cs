@@ -13,7 +13,7 @@ internal static class TokenCommand
         var user = new Option<string>("--user") { Description = "The user the token is for.", Required = true };
         var op = new Option<bool>("--operator") { Description = "Give the token the operator role (reads every request)." };
         var lifetime = new Option<string>("--lifetime") { Description = "How long the token lives: 30m, 12h, 7d.", DefaultValueFactory = _ => "12h" };
-        var keyFile = new Option<string?>("--key-file") { Description = "The facility's signing key (default: the one-machine facility's)." };
+        var keyFile = new Option<string?>("--key-file") { Description = "The facility's signing key (default: $SHOPPE_KEY_FILE, else the one-machine facility's)." };
         var save = new Option<bool>("--save") { Description = $"Also write the token to {CliSettings.TokenFile}, where every shoppe command finds it." };
 
         var issue = new Command("issue", "Mint a token with the local signing key.") { user, op, lifetime, keyFile, save };
@@ -32,7 +32,7 @@ internal static class TokenCommand
                 return 2;
             }
 
-            var options = new ShoppeSecurityOptions { SigningKeyFile = parse.GetValue(keyFile) };
+            var options = new ShoppeSecurityOptions { SigningKeyFile = parse.GetValue(keyFile) ?? Environment.GetEnvironmentVariable("SHOPPE_KEY_FILE") };
             var roles = parse.GetValue(op) ? new[] { ShoppeClaims.OperatorRole } : [];
             var token = new TokenIssuer(options, TimeProvider.System).Issue(name, roles, span);
             if (parse.GetValue(save))
