@@ -78,7 +78,7 @@ public sealed class ElasticsearchLogStore(ElasticsearchClient client, Elasticsea
 
         var request = new BulkRequest(options.WriteIndex)
         {
-            Operations = [.. records.Select(r => new BulkIndexOperation<JsonObject>(ToDocument(r)))],
+            Operations = [.. records.Select(r => new BulkCreateOperation<JsonObject>(ToDocument(r)))],
         };
         var response = await client.BulkAsync(request, cancellationToken);
         if (!response.IsValidResponse || response.Errors)
