@@ -48,11 +48,7 @@ public sealed class RequestIdPropagationTests
     public async Task OutgoingCall_FromBackgroundWork_CarriesTheScopedId()
     {
         var seen = new ConcurrentQueue<string?>();
-        await using var downstream = await TestServiceHost.StartAsync(app => app.MapGet("/work", (HttpContext http) =>
-        {
-            seen.Enqueue(http.Request.Headers[RequestId.HeaderName]);
-            return Results.Ok();
-        }));
+        await using var downstream = await StartRecordingDownstreamAsync(seen);
         using var handler = new RequestIdPropagationHandler { InnerHandler = downstream.Server.CreateHandler() };
         using var client = new HttpClient(handler);
 
@@ -70,11 +66,7 @@ public sealed class RequestIdPropagationTests
     public async Task OutgoingCall_WithExplicitId_IsLeftAlone()
     {
         var seen = new ConcurrentQueue<string?>();
-        await using var downstream = await TestServiceHost.StartAsync(app => app.MapGet("/work", (HttpContext http) =>
-        {
-            seen.Enqueue(http.Request.Headers[RequestId.HeaderName]);
-            return Results.Ok();
-        }));
+        await using var downstream = await StartRecordingDownstreamAsync(seen);
         using var handler = new RequestIdPropagationHandler { InnerHandler = downstream.Server.CreateHandler() };
         using var client = new HttpClient(handler);
         using var request = new HttpRequestMessage(HttpMethod.Get, new Uri("http://localhost/work"));
@@ -87,4 +79,12 @@ public sealed class RequestIdPropagationTests
 
         Assert.Equal("chosen-by-caller", Assert.Single(seen));
     }
+
+    /// <summary>A downstream service that records the request id header of every call it gets.</summary>
+    private static Task<TestServiceHost> StartRecordingDownstreamAsync(ConcurrentQueue<string?> seen) =>
+        TestServiceHost.StartAsync(app => app.MapGet("/work", (HttpContext http) =>
+        {
+            seen.Enqueue(http.Request.Headers[RequestId.HeaderName]);
+            return Results.Ok();
+        }));
 }
