@@ -183,10 +183,9 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
         writer.Insert.Transaction = tx;
         // The only writer assigns ids itself: no round trip per row to learn the id the text index needs.
         var id = writer.NextId;
-        // Rows of one request go in side by side (a stable sort keeps each request's own order): a
-        // request's records then share pages, which makes reading a long request several times faster,
-        // and the index takes its entries in key order (docs/performance.md, "Logs").
-        foreach (var r in group.SelectMany(b => b.Records).OrderBy(r => r.RequestId, StringComparer.Ordinal))
+        // Arrival order, not sorted by request: retention deletes the oldest arrivals first and relies on
+        // ids following time (sorting a group by request read a long request faster but broke that).
+        foreach (var r in group.SelectMany(b => b.Records))
         {
             {
                 var p = writer.Insert.Parameters;
