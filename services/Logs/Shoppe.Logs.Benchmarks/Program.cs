@@ -210,6 +210,7 @@ using (var raw = new SqliteConnection($"Data Source={storePath}"))
         "SELECT id, ts FROM records WHERE request_id = 'req-big' ORDER BY ts, id",
         "SELECT id, ts, service, severity, message, attributes, trace_id, span_id FROM records WHERE request_id = 'req-big' ORDER BY ts, id",
         "SELECT id, ts, service, severity, message, attributes, trace_id, span_id FROM records WHERE request_id = 'req-big' ORDER BY id",
+        "SELECT id, ts, service, severity, message, attributes, trace_id, span_id FROM records WHERE request_id = 'req-big' ORDER BY ts, id LIMIT 10001",
     })
     {
         var times = new List<double>();
