@@ -22,7 +22,7 @@ internal static partial class OtlpIngestApi
         return routes;
     }
 
-    private static async Task<IResult> IngestAsync(HttpContext http, ILogStore store, LogsMetrics metrics, TimeProvider time, Microsoft.Extensions.Options.IOptions<LogsIngestOptions> options, ILogger<LogsMetrics> logger, CancellationToken cancellationToken)
+    private static async Task<IResult> IngestAsync(HttpContext http, ILogStore store, LogsMetrics metrics, TimeProvider time, Microsoft.Extensions.Options.IOptions<LogsIngestOptions> options, ILoggerFactory loggers, CancellationToken cancellationToken)
     {
         var limit = options.Value.MaxBodyBytes;
         if (!string.Equals(http.Request.ContentType?.Split(';')[0].Trim(), Protobuf, StringComparison.OrdinalIgnoreCase))
@@ -92,6 +92,7 @@ internal static partial class OtlpIngestApi
         // batch is either wholly stored or wholly not.
         await store.AppendAsync(rows, CancellationToken.None);
         metrics.Ingested(rows.Count);
+        var logger = loggers.CreateLogger("Shoppe.Logs.Ingest");
         LogIngested(logger, rows.Count);
         return Results.Bytes(new ExportLogsServiceResponse().ToByteArray(), Protobuf);
     }
