@@ -14,7 +14,7 @@ public static class RequestId
     public const string HeaderName = "X-Shoppe-Request-Id";
 
     /// <summary>The attribute name on spans, log records and baggage.</summary>
-    public const string AttributeName = "shoppe.request_id";
+    public const string AttributeName = ShoppeAttributes.RequestId;
 
     /// <summary>The longest request id accepted from a caller.</summary>
     public const int MaxLength = 128;

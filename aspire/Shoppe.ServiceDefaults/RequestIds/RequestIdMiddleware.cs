@@ -55,15 +55,12 @@ internal sealed partial class RequestIdMiddleware(RequestDelegate next, ILoggerF
             {
                 // By now authentication has run: the access line names the user the request was for, which
                 // is how the logs service learns a request's owner. Services calling services are not users.
-                using var userScope = EndUser(context) is { } user ? _logger.BeginScope(new AttributeLogScope(EndUserAttribute, user)) : null;
+                using var userScope = EndUser(context) is { } user ? _logger.BeginScope(new AttributeLogScope(ShoppeAttributes.EndUser, user)) : null;
                 LogAccess(_logger, context.Request.Method, context.Request.Path, context.Response.StatusCode,
                     elapsedMs, requestId, fromCaller ? "caller" : "created");
             }
         }
     }
-
-    /// <summary>The OpenTelemetry attribute naming the user behind a record.</summary>
-    public const string EndUserAttribute = "enduser.id";
 
     private static string? EndUser(HttpContext context) =>
         context.User.Identity is { IsAuthenticated: true, Name: { Length: > 0 } name } && !context.User.IsInRole("service") ? name : null;

@@ -74,7 +74,7 @@ public static class ShoppeAuthenticationExtensions
                 return;
             }
 
-            using (logger.BeginScope(new AttributeLogScope(ShoppeClaims.EndUserAttribute, user)))
+            using (logger.BeginScope(new AttributeLogScope(ShoppeAttributes.EndUser, user)))
             {
                 await next(context);
             }

@@ -18,9 +18,6 @@ public static partial class ShoppeClaims
     /// <summary>Services of the facility itself (log export, internal calls).</summary>
     public const string ServiceRole = "service";
 
-    /// <summary>The OpenTelemetry attribute that names the user behind a log record or span.</summary>
-    public const string EndUserAttribute = "enduser.id";
-
     /// <summary>Policy: any authenticated caller.</summary>
     public const string UserPolicy = "shoppe-user";
 

@@ -138,8 +138,8 @@ var scope = new ScopeLogs();
 foreach (var r in sample)
 {
     var record = new LogRecord { TimeUnixNano = (ulong)r.TimeUnixNano, SeverityNumber = (SeverityNumber)r.Severity, Body = new AnyValue { StringValue = r.Message } };
-    record.Attributes.Add(new KeyValue { Key = "shoppe.request_id", Value = new AnyValue { StringValue = r.RequestId } });
-    record.Attributes.Add(new KeyValue { Key = "enduser.id", Value = new AnyValue { StringValue = r.EndUser } });
+    record.Attributes.Add(new KeyValue { Key = Shoppe.ServiceDefaults.ShoppeAttributes.RequestId, Value = new AnyValue { StringValue = r.RequestId } });
+    record.Attributes.Add(new KeyValue { Key = Shoppe.ServiceDefaults.ShoppeAttributes.EndUser, Value = new AnyValue { StringValue = r.EndUser } });
     scope.LogRecords.Add(record);
 }
 

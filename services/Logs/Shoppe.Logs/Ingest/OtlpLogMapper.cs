@@ -5,22 +5,13 @@ using Google.Protobuf;
 using Shoppe.Logs.Otlp.Collector;
 using Shoppe.Logs.Otlp.Common;
 using Shoppe.Logs.Storage;
+using Shoppe.ServiceDefaults;
 
 namespace Shoppe.Logs.Ingest;
 
 /// <summary>Turns an OTLP export request into rows for the store.</summary>
 internal static class OtlpLogMapper
 {
-    /// <summary>The attribute every record of a request carries.</summary>
-    public const string RequestIdAttribute = "shoppe.request_id";
-
-    /// <summary>
-    /// A record that says its request is over carries this attribute with <c>finished</c>, <c>failed</c>
-    /// or <c>cancelled</c>; followers stop after it.
-    /// </summary>
-    public const string RequestStateAttribute = "shoppe.request_state";
-
-    private const string EndUserAttribute = "enduser.id";
     private const string OriginalFormat = "{OriginalFormat}";
 
     public static List<LogRecordRow> Map(ExportLogsServiceRequest request, long receivedUnixNano)
@@ -68,16 +59,16 @@ internal static class OtlpLogMapper
             {
                 switch (kv.Key)
                 {
-                    case RequestIdAttribute when kv.Value?.ValueCase == AnyValue.ValueOneofCase.StringValue:
+                    case ShoppeAttributes.RequestId when kv.Value?.ValueCase == AnyValue.ValueOneofCase.StringValue:
                         requestId = kv.Value.StringValue;
                         continue;
-                    case EndUserAttribute when kv.Value?.ValueCase == AnyValue.ValueOneofCase.StringValue:
+                    case ShoppeAttributes.EndUser when kv.Value?.ValueCase == AnyValue.ValueOneofCase.StringValue:
                         endUser = kv.Value.StringValue;
                         break;
                     case OriginalFormat when kv.Value?.ValueCase == AnyValue.ValueOneofCase.StringValue:
                         template = kv.Value.StringValue;
                         continue;
-                    case RequestStateAttribute when kv.Value?.ValueCase == AnyValue.ValueOneofCase.StringValue:
+                    case ShoppeAttributes.RequestState when kv.Value?.ValueCase == AnyValue.ValueOneofCase.StringValue:
                         finishes = kv.Value.StringValue is "finished" or "failed" or "cancelled";
                         break;
                 }
