@@ -237,7 +237,7 @@ var search = new List<double>();
 foreach (var id in ids.Take(200))
 {
     var t = Stopwatch.GetTimestamp();
-    await store.QueryAsync(new LogQuery(id, 0, null, null, null, "\"unreadable\"", null, 1000, null), CancellationToken.None);
+    await store.QueryAsync(new LogQuery(id, 0, null, null, null, ["unreadable"], null, 1000, null), CancellationToken.None);
     search.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
 }
 

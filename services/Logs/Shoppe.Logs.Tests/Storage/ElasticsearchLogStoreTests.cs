@@ -86,7 +86,7 @@ public sealed class ElasticsearchLogStoreTests
         var cluster = new Cluster();
         var store = cluster.Store(TwoHits);
 
-        await store.QueryAsync(new LogQuery("es-1", 17, "delivery", null, null, "\"unreadable\" \"file\"", new LogCursor(1764072000000000000, 3), 50, "alice"), Ct);
+        await store.QueryAsync(new LogQuery("es-1", 17, "delivery", null, null, ["unreadable", "file"], new LogCursor(1764072000000000000, 3), 50, "alice"), Ct);
 
         using var body = JsonDocument.Parse(Assert.Single(cluster.Requests));
         var root = body.RootElement;

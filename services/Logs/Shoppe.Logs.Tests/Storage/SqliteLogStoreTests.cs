@@ -49,7 +49,7 @@ public sealed class SqliteLogStoreTests : IDisposable
 
         Assert.Equal(1, deleted);
         Assert.Null(await store.GetRequestAsync("old", Ct));
-        var hits = await store.QueryAsync(new LogQuery("new", 0, null, null, null, "\"parquet\"", null, 10, null), Ct);
+        var hits = await store.QueryAsync(new LogQuery("new", 0, null, null, null, ["parquet"], null, 10, null), Ct);
         Assert.Equal(["fresh parquet"], hits.Records.Select(r => r.Message));
     }
 

@@ -186,17 +186,17 @@ internal static class RequestLogsApi
             return BadRequest("Invalid request id", $"'{Truncate(id)}' is not a request id.");
         }
 
-        var (access, _) = await AuthorizeAsync(http.User, id, store, cancellationToken);
+        var (access, request) = await AuthorizeAsync(http.User, id, store, cancellationToken);
         if (access is not null)
         {
             return access;
         }
 
-        var summary = await store.SummarizeAsync(id, http.User.IsOperator() ? null : http.User.UserName(), cancellationToken);
+        var summary = await store.SummarizeAsync(request!, http.User.IsOperator() ? null : http.User.UserName(), cancellationToken);
         return TypedResults.Ok(new
         {
             requestId = id,
-            owner = summary!.Request.Owner,
+            owner = summary.Request.Owner,
             finished = summary.Request.Finished,
             firstSeen = FromNanos(summary.Request.FirstSeenUnixNano),
             lastSeen = FromNanos(summary.Request.LastSeenUnixNano),
@@ -259,7 +259,7 @@ internal static class RequestLogsApi
             return Fail("Invalid time", bad!);
         }
 
-        if (!TextQuery.TryBuild(q["q"], out var text, out var textError))
+        if (!TextQuery.TryParse(q["q"], out var words, out var textError))
         {
             return Fail("Invalid text query", textError!);
         }
@@ -289,7 +289,7 @@ internal static class RequestLogsApi
             return Fail("Invalid follow", "follow must be true or false.");
         }
 
-        return new ParsedQuery(new LogQuery(id, minSeverity, service, since, until, text, after, limit, null), follow, null);
+        return new ParsedQuery(new LogQuery(id, minSeverity, service, since, until, words, after, limit, null), follow, null);
 
         static ParsedQuery Fail(string title, string detail) => new(null, false, BadRequest(title, detail));
     }

@@ -1,10 +1,9 @@
-using System.Text;
-
 namespace Shoppe.Logs.Query;
 
 /// <summary>
-/// Turns a user's free text into a safe FTS5 query: every word becomes a quoted phrase (quotes
-/// doubled), all must match. No FTS5 operator, column filter or syntax error can come from user input.
+/// A user's free text as the words that must all appear in a message. Each store turns the words into its
+/// own query safely (SQLite: quoted FTS5 phrases; Elasticsearch: a match with operator and), so no operator,
+/// field filter or syntax error can come from user input.
 /// </summary>
 public static class TextQuery
 {
@@ -14,10 +13,10 @@ public static class TextQuery
     /// <summary>The most words in one query.</summary>
     public const int MaxTerms = 16;
 
-    /// <summary>The FTS5 query for <paramref name="text"/>, null for blank text; false when too long.</summary>
-    public static bool TryBuild(string? text, out string? query, out string? error)
+    /// <summary>The words of <paramref name="text"/>, null for blank text; false (with why) when too long.</summary>
+    public static bool TryParse(string? text, out IReadOnlyList<string>? words, out string? error)
     {
-        query = null;
+        words = null;
         error = null;
         if (string.IsNullOrWhiteSpace(text))
         {
@@ -37,18 +36,7 @@ public static class TextQuery
             return false;
         }
 
-        var sb = new StringBuilder();
-        foreach (var term in terms)
-        {
-            if (sb.Length > 0)
-            {
-                sb.Append(' ');
-            }
-
-            sb.Append('"').Append(term.Replace("\"", "\"\"", StringComparison.Ordinal)).Append('"');
-        }
-
-        query = sb.ToString();
+        words = terms;
         return true;
     }
 }

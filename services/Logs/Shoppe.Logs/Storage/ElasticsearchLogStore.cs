@@ -199,10 +199,9 @@ public sealed class ElasticsearchLogStore(ElasticsearchClient client, Elasticsea
         }
 
         var must = new List<EsQuery>();
-        if (query.Text is not null)
+        if (query.Words is not null)
         {
-            // The text arrives as quoted FTS5 phrases (TextQuery); Elasticsearch gets the plain words, all required.
-            must.Add(new MatchQuery(new Field(options.MessageField), UnquotePhrases(query.Text)) { Operator = Operator.And });
+            must.Add(new MatchQuery(new Field(options.MessageField), string.Join(' ', query.Words)) { Operator = Operator.And });
         }
 
         var search = new SearchRequest(Indices.Parse(options.IndexPattern))
@@ -221,14 +220,10 @@ public sealed class ElasticsearchLogStore(ElasticsearchClient client, Elasticsea
     }
 
     /// <inheritdoc />
-    public async Task<RequestSummary?> SummarizeAsync(string requestId, string? visibleTo, CancellationToken cancellationToken)
+    public async Task<RequestSummary> SummarizeAsync(RequestInfo request, string? visibleTo, CancellationToken cancellationToken)
     {
-        var request = await GetRequestAsync(requestId, cancellationToken);
-        if (request is null)
-        {
-            return null;
-        }
-
+        ArgumentNullException.ThrowIfNull(request);
+        var requestId = request.RequestId;
         var byLevel = new SortedDictionary<string, long>(StringComparer.Ordinal);
         var byService = new SortedDictionary<string, long>(StringComparer.Ordinal);
         LogEntry? firstError = null;
@@ -375,7 +370,4 @@ public sealed class ElasticsearchLogStore(ElasticsearchClient client, Elasticsea
         var time = DateTimeOffset.UnixEpoch.AddTicks(unixNano / 100).UtcDateTime;
         return time.ToString("yyyy-MM-ddTHH:mm:ss.fffffff", CultureInfo.InvariantCulture) + (unixNano % 100).ToString("00", CultureInfo.InvariantCulture) + "Z";
     }
-
-    private static string UnquotePhrases(string fts) =>
-        string.Join(' ', fts.Split("\" \"").Select(t => t.Trim('"').Replace("\"\"", "\"", StringComparison.Ordinal)));
 }

@@ -90,7 +90,7 @@ public readonly record struct LogCursor(long TimeUnixNano, long Id)
 /// <param name="Service">Only this service's records.</param>
 /// <param name="SinceUnixNano">Only records at or after this time.</param>
 /// <param name="UntilUnixNano">Only records before this time.</param>
-/// <param name="Text">An FTS5 query over messages, already made safe (<see cref="Query.TextQuery"/>).</param>
+/// <param name="Words">Words that must all appear in the message (<see cref="Query.TextQuery"/>), or null.</param>
 /// <param name="After">Only records after this position.</param>
 /// <param name="Limit">At most this many records.</param>
 /// <param name="VisibleTo">For a non-operator: the owner; records written for another user are left out.</param>
@@ -100,7 +100,7 @@ public sealed record LogQuery(
     string? Service,
     long? SinceUnixNano,
     long? UntilUnixNano,
-    string? Text,
+    IReadOnlyList<string>? Words,
     LogCursor? After,
     int Limit,
     string? VisibleTo);
@@ -149,6 +149,6 @@ public interface ILogStore
     /// <summary>One page of a request's records, oldest first.</summary>
     Task<LogPage> QueryAsync(LogQuery query, CancellationToken cancellationToken);
 
-    /// <summary>Counts by level and service and the first error, of what <paramref name="visibleTo"/> may see.</summary>
-    Task<RequestSummary?> SummarizeAsync(string requestId, string? visibleTo, CancellationToken cancellationToken);
+    /// <summary>Counts by level and service and the first error of a known request, of what <paramref name="visibleTo"/> may see.</summary>
+    Task<RequestSummary> SummarizeAsync(RequestInfo request, string? visibleTo, CancellationToken cancellationToken);
 }

@@ -405,7 +405,7 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
     public async Task<LogPage> QueryAsync(LogQuery query, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(query);
-        if (query.Text is not null)
+        if (query.Words is not null)
         {
             await CatchUpTextIndexAsync(cancellationToken);
         }
@@ -413,10 +413,9 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
         using var lease = RentReader();
         var connection = lease.Connection;
         using var cmd = connection.CreateCommand();
-        var sql = new StringBuilder(
-            "SELECT id, ts, service, severity, message, attributes, trace_id, span_id FROM records WHERE request_id = $r");
+        var sql = new StringBuilder(SelectEntries);
         cmd.Parameters.AddWithValue("$r", query.RequestId);
-        AddFilters(cmd, sql, query.MinSeverity, query.Service, query.SinceUnixNano, query.UntilUnixNano, query.Text, query.VisibleTo);
+        AddFilters(cmd, sql, query.MinSeverity, query.Service, query.SinceUnixNano, query.UntilUnixNano, query.Words, query.VisibleTo);
         if (query.After is { } after)
         {
             sql.Append(" AND (ts > $ats OR (ts = $ats AND id > $aid))");
@@ -448,14 +447,10 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
     }
 
     /// <inheritdoc />
-    public async Task<RequestSummary?> SummarizeAsync(string requestId, string? visibleTo, CancellationToken cancellationToken)
+    public async Task<RequestSummary> SummarizeAsync(RequestInfo request, string? visibleTo, CancellationToken cancellationToken)
     {
-        var request = await GetRequestAsync(requestId, cancellationToken);
-        if (request is null)
-        {
-            return null;
-        }
-
+        ArgumentNullException.ThrowIfNull(request);
+        var requestId = request.RequestId;
         using var lease = RentReader();
         var connection = lease.Connection;
         var byLevel = new SortedDictionary<string, long>(StringComparer.Ordinal);
@@ -482,7 +477,7 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
         LogEntry? firstError;
         using (var cmd = connection.CreateCommand())
         {
-            var sql = new StringBuilder("SELECT id, ts, service, severity, message, attributes, trace_id, span_id FROM records WHERE request_id = $r");
+            var sql = new StringBuilder(SelectEntries);
             cmd.Parameters.AddWithValue("$r", requestId);
             AddFilters(cmd, sql, 17, null, null, null, null, visibleTo);
             sql.Append(" ORDER BY ts, id LIMIT 1");
@@ -602,7 +597,7 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
         }
     }
 
-    private static void AddFilters(SqliteCommand cmd, StringBuilder sql, int minSeverity, string? service, long? since, long? until, string? text, string? visibleTo)
+    private static void AddFilters(SqliteCommand cmd, StringBuilder sql, int minSeverity, string? service, long? since, long? until, IReadOnlyList<string>? words, string? visibleTo)
     {
         if (minSeverity > 0)
         {
@@ -628,13 +623,13 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
             cmd.Parameters.AddWithValue("$until", u);
         }
 
-        if (text is not null)
+        if (words is not null)
         {
             // Bound the text index's scan to this request's span of ids (two index seeks): without it, a
             // common word drags every match in the store through the join (docs/performance.md, "Logs").
             sql.Append(" AND id IN (SELECT rowid FROM records_fts WHERE records_fts MATCH $q AND rowid BETWEEN ")
                .Append("(SELECT min(id) FROM records WHERE request_id = $r) AND (SELECT max(id) FROM records WHERE request_id = $r))");
-            cmd.Parameters.AddWithValue("$q", text);
+            cmd.Parameters.AddWithValue("$q", Fts5AllWords(words));
         }
 
         if (visibleTo is not null)
@@ -644,6 +639,14 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
             cmd.Parameters.AddWithValue("$owner", visibleTo);
         }
     }
+
+    /// <summary>Every word as a quoted FTS5 phrase (quotes doubled), all required: user text is never FTS5 syntax.</summary>
+    private static string Fts5AllWords(IReadOnlyList<string> words) =>
+        string.Join(' ', words.Select(w => "\"" + w.Replace("\"", "\"\"", StringComparison.Ordinal) + "\""));
+
+    /// <summary>A request's records, in the column order <see cref="ReadEntry"/> reads.</summary>
+    private const string SelectEntries =
+        "SELECT id, ts, service, severity, message, attributes, trace_id, span_id FROM records WHERE request_id = $r";
 
     private static LogEntry ReadEntry(SqliteDataReader reader, string requestId) => new(
         reader.GetInt64(0),
