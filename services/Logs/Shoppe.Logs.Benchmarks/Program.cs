@@ -44,7 +44,7 @@ List<LogRecordRow> MakeChunk(long chunk)
     for (var i = chunk * Batch; i < Math.Min(records, (chunk + 1) * Batch); i++)
     {
         var requestNumber = Math.Max(0, (i / recordsPerRequest) - rng.Next(1000));
-        var request = i % 100 == 0 && i / 100 < BigRequest ? "req-big" : $"{requestNumber:x12}";
+        var request = i % 100 == 0 && i / 100 < BigRequest ? BigRequestId : RequestName(requestNumber);
         var severity = rng.Next(100) switch { < 2 => 17, < 8 => 13, < 30 => 5, _ => 9 };
         var t = templates[severity == 17 ? 5 : rng.Next(templates.Length - 1)];
         rows.Add(new LogRecordRow(request, 1_764_072_000_000_000_000L + (i * 1_000_000), services[rng.Next(services.Length)], severity,
@@ -85,7 +85,8 @@ await Task.WhenAll(Enumerable.Range(0, Exporters).Select(_ => Task.Run(async () 
 var oursSeconds = watch.Elapsed.TotalSeconds;
 var oursRate = records / oursSeconds;
 Console.WriteLine($"store ingest: {oursRate:N0} records/s ({oursSeconds:N1} s), {new FileInfo(storePath).Length / 1e9:N2} GB; " +
-    $"{store.Stats.Commits:N0} group commits of {store.Stats.Records / Math.Max(1, store.Stats.Commits):N0} records, writer busy {store.Stats.WriteTime.TotalSeconds:N1} s");
+    $"{store.Stats.Commits:N0} group commits of {store.Stats.Records / Math.Max(1, store.Stats.Commits):N0} records, writer busy {store.Stats.WriteTime.TotalSeconds:N1} s; " +
+    $"text index: {store.Stats.TextCommits:N0} commits, busy {store.Stats.TextIndexTime.TotalSeconds:N1} s");
 
 // 2. The peer: bare SQLite, same rows and durability, no index and no text search, 4096 records a commit
 //    (what our group commit gathers from eight exporters): the rate at which SQLite on this disk stores rows.
@@ -164,7 +165,7 @@ Console.WriteLine($"OTLP decode+map: {decoded / watch.Elapsed.TotalSeconds:N0} r
 
 // 4. Query latency: first page (1000 records) of random requests, and the full read of the 10k-line request.
 var pick = new Random(Seed);
-var ids = Enumerable.Range(0, 1000).Select(_ => $"{pick.NextInt64(records / recordsPerRequest):x12}").ToArray();
+var ids = Enumerable.Range(0, 1000).Select(_ => RequestName(pick.NextInt64(records / recordsPerRequest))).ToArray();
 var first = new List<double>();
 foreach (var id in ids)
 {
@@ -181,7 +182,7 @@ for (var i = 0; i < 200; i++)
     LogCursor? after = null;
     do
     {
-        var page = await store.QueryAsync(new LogQuery("req-big", 0, null, null, null, null, after, 10_000, null), CancellationToken.None);
+        var page = await store.QueryAsync(new LogQuery(BigRequestId, 0, null, null, null, null, after, 10_000, null), CancellationToken.None);
         n += page.Records.Count;
         after = page.Next;
     }
@@ -207,10 +208,10 @@ using (var raw = new SqliteConnection($"Data Source={storePath}"))
 
     foreach (var sql in new[]
     {
-        "SELECT id, ts FROM records WHERE request_id = 'req-big' ORDER BY ts, id",
-        "SELECT id, ts, service, severity, message, attributes, trace_id, span_id FROM records WHERE request_id = 'req-big' ORDER BY ts, id",
-        "SELECT id, ts, service, severity, message, attributes, trace_id, span_id FROM records WHERE request_id = 'req-big' ORDER BY id",
-        "SELECT id, ts, service, severity, message, attributes, trace_id, span_id FROM records WHERE request_id = 'req-big' ORDER BY ts, id LIMIT 10001",
+        "SELECT id, ts FROM records WHERE request = (SELECT key FROM requests WHERE request_id = '" + BigRequestId + "') ORDER BY ts, id",
+        "SELECT id, ts, service, severity, message, attributes, trace_id, span_id FROM records WHERE request = (SELECT key FROM requests WHERE request_id = '" + BigRequestId + "') ORDER BY ts, id",
+        "SELECT id, ts, service, severity, message, attributes, trace_id, span_id FROM records WHERE request = (SELECT key FROM requests WHERE request_id = '" + BigRequestId + "') ORDER BY id",
+        "SELECT id, ts, service, severity, message, attributes, trace_id, span_id FROM records WHERE request = (SELECT key FROM requests WHERE request_id = '" + BigRequestId + "') ORDER BY ts, id LIMIT 10001",
     })
     {
         var times = new List<double>();
@@ -253,9 +254,18 @@ Console.WriteLine($"query text search within a request (200 requests): p50 {P(se
 Console.WriteLine($"RESULT ingest_ours={oursRate:F0} ingest_bare_sqlite={bareRate:F0} ratio={oursRate / bareRate:F2} first_p50={P(first, 0.5):F2} first_p99={P(first, 0.99):F2} full_p50={P(full, 0.5):F2} full_p99={P(full, 0.99):F2}");
 store.Dispose();
 SqliteConnection.ClearAllPools();
-Directory.Delete(folder, recursive: true);
+if (Environment.GetEnvironmentVariable("SHOPPE_BENCH_KEEP") != "1")
+{
+    Directory.Delete(folder, recursive: true);
+}
 
 internal static partial class Program
 {
+    /// <summary>The 10k-line request's id.</summary>
+    private const string BigRequestId = "019abf00000000000000000000000b16";
+
+    /// <summary>A request id as the facility makes them: 32 hex digits (a version-7 GUID), time-ordered.</summary>
+    private static string RequestName(long n) => $"019abc{n:x26}";
+
     private static readonly string[] ParameterNames = ["$r", "$t", "$s", "$v", "$m", "$u"];
 }

@@ -68,6 +68,78 @@ public sealed class SqliteLogStoreTests : IDisposable
         Assert.NotNull(await store.GetRequestAsync("newer", Ct));
     }
 
+    [Fact]
+    public async Task TextSearch_FindsRecordsTheIndexHadNotReachedBeforeARestart()
+    {
+        var store = new SqliteLogStore(DbPath);
+        await store.AppendAsync([Row("r1", 1, "reading nano_1.parquet"), Row("r1", 2, "file unreadable: truncated")], Ct);
+        store.Dispose();
+
+        using var reopened = new SqliteLogStore(DbPath);
+        var hits = await reopened.QueryAsync(new LogQuery("r1", 0, null, null, null, ["unreadable"], null, 10, null), Ct);
+
+        Assert.Equal(["file unreadable: truncated"], hits.Records.Select(r => r.Message));
+    }
+
+    [Fact]
+    public async Task RecordIds_AreNotReused_AfterRetentionEmptiedTheStore()
+    {
+        using (var store = new SqliteLogStore(DbPath))
+        {
+            await store.AppendAsync([Row("gone", 100, "secret word")], Ct);
+            Assert.Single((await store.QueryAsync(new LogQuery("gone", 0, null, null, null, ["secret"], null, 10, null), Ct)).Records);
+            Assert.Equal(1, await store.EnforceRetentionAsync(cutoffUnixNano: 1_000, maxBytes: long.MaxValue, Ct));
+        }
+
+        using var reopened = new SqliteLogStore(DbPath);
+        await reopened.AppendAsync([Row("later", 5_000, "an ordinary record")], Ct);
+
+        // Had the new record taken the deleted one's id, the text index would still hold "secret" for it.
+        Assert.Empty((await reopened.QueryAsync(new LogQuery("later", 0, null, null, null, ["secret"], null, 10, null), Ct)).Records);
+        Assert.Single((await reopened.QueryAsync(new LogQuery("later", 0, null, null, null, ["ordinary"], null, 10, null), Ct)).Records);
+    }
+
+    [Fact]
+    public async Task AStoreInTheFirstLayout_IsMigratedWithEveryRecordAndOwner()
+    {
+        // The layout of the first logs service: records keyed by the request id text, the text index inside.
+        using (var old = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={DbPath};Pooling=False"))
+        {
+            old.Open();
+            using var cmd = old.CreateCommand();
+            cmd.CommandText = """
+                PRAGMA journal_mode = WAL;
+                CREATE TABLE request_owners (request_id TEXT PRIMARY KEY, owner TEXT, finished INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+                CREATE TABLE records (id INTEGER PRIMARY KEY, request_id TEXT NOT NULL, ts INTEGER NOT NULL, service TEXT NOT NULL,
+                    severity INTEGER NOT NULL, message TEXT NOT NULL, attributes TEXT, trace_id TEXT, span_id TEXT, enduser TEXT);
+                CREATE INDEX records_of_request ON records (request_id);
+                CREATE VIRTUAL TABLE records_fts USING fts5 (message, content = 'records', content_rowid = 'id');
+                CREATE TABLE text_index (indexed_up_to INTEGER NOT NULL);
+                INSERT INTO text_index VALUES (2);
+                INSERT INTO request_owners VALUES ('r1', 'alice', 1);
+                INSERT INTO records VALUES (1, 'r1', 10, 'delivery', 9, 'transform accepted', NULL, NULL, NULL, 'alice'),
+                                           (2, 'r1', 20, 'delivery', 17, 'file unreadable', '{"file":"a.parquet"}', NULL, NULL, 'alice'),
+                                           (3, 'r2', 15, 'cache', 9, 'no owner recorded', NULL, NULL, NULL, NULL);
+                INSERT INTO records_fts (rowid, message) SELECT id, message FROM records WHERE id <= 2;
+                """;
+            cmd.ExecuteNonQuery();
+        }
+
+        using var store = new SqliteLogStore(DbPath);
+
+        var r1 = await store.GetRequestAsync("r1", Ct);
+        Assert.Equal(("alice", true, 10L, 20L), (r1?.Owner, r1?.Finished, r1?.FirstSeenUnixNano, r1?.LastSeenUnixNano));
+        var page = await store.QueryAsync(new LogQuery("r1", 0, null, null, null, null, null, 10, null), Ct);
+        Assert.Equal(["transform accepted", "file unreadable"], page.Records.Select(r => r.Message));
+        Assert.Equal("""{"file":"a.parquet"}""", page.Records[1].AttributesJson);
+        Assert.Equal(["no owner recorded"], (await store.QueryAsync(new LogQuery("r2", 0, null, null, null, null, null, 10, null), Ct)).Records.Select(r => r.Message));
+        Assert.Equal(["file unreadable"], (await store.QueryAsync(new LogQuery("r1", 0, null, null, null, ["unreadable"], null, 10, null), Ct)).Records.Select(r => r.Message));
+
+        // New records go on after the migrated ones.
+        await store.AppendAsync([Row("r1", 30, "transform finished")], Ct);
+        Assert.Equal(3, (await store.QueryAsync(new LogQuery("r1", 0, null, null, null, null, null, 10, null), Ct)).Records.Count);
+    }
+
     public void Dispose()
     {
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();

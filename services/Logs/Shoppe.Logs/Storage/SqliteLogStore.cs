@@ -1,28 +1,34 @@
 using System.Globalization;
 using System.Text;
 using Microsoft.Data.Sqlite;
+using SQLitePCL;
 
 namespace Shoppe.Logs.Storage;
 
 /// <summary>
-/// The embedded store: one SQLite file in WAL mode with <c>synchronous=FULL</c> (an acknowledged batch
-/// survives a crash), an index on the request id (entries in arrival order; a request's records are
-/// sorted by time when read), and an FTS5 index over messages for text search. One writer, group
-/// commits; readers never block it. The index is deliberately the request id alone: adding the time to
-/// it, or a second index on time, cost a quarter of the ingest rate (docs/performance.md, "Logs").
+/// The embedded store: one SQLite file of records in WAL mode with <c>synchronous=FULL</c> (an acknowledged
+/// batch survives a crash), indexed on (request, time); and a second file holding the FTS5 text index of the
+/// messages, kept up to date by its own writer so that text indexing runs beside ingest rather than inside it.
+/// Requests are numbered as they first arrive and records carry the number, not the 32-character id: the
+/// index entries are a fifth of the size (docs/performance.md, "Logs"). One writer per file, group commits;
+/// readers never block them.
 /// </summary>
 public sealed class SqliteLogStore : ILogStore, IDisposable
 {
+    /// <summary>The layout this code writes (<c>PRAGMA user_version</c>); 0 is the first layout, migrated on open.</summary>
+    private const int LayoutVersion = 2;
+
     private const string Schema = """
         PRAGMA journal_mode = WAL;
-        CREATE TABLE IF NOT EXISTS request_owners (
-            request_id TEXT PRIMARY KEY,
+        CREATE TABLE IF NOT EXISTS requests (
+            key INTEGER PRIMARY KEY,
+            request_id TEXT NOT NULL UNIQUE,
             owner TEXT,
             finished INTEGER NOT NULL DEFAULT 0
-        ) WITHOUT ROWID;
+        );
         CREATE TABLE IF NOT EXISTS records (
             id INTEGER PRIMARY KEY,
-            request_id TEXT NOT NULL,
+            request INTEGER NOT NULL,
             ts INTEGER NOT NULL,
             service TEXT NOT NULL,
             severity INTEGER NOT NULL,
@@ -32,53 +38,126 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
             span_id TEXT,
             enduser TEXT
         );
-        CREATE INDEX IF NOT EXISTS records_of_request ON records (request_id);
-        CREATE VIRTUAL TABLE IF NOT EXISTS records_fts USING fts5 (message, content = 'records', content_rowid = 'id');
-        CREATE TABLE IF NOT EXISTS text_index (indexed_up_to INTEGER NOT NULL);
-        INSERT INTO text_index SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM text_index);
+        CREATE INDEX IF NOT EXISTS records_of_request ON records (request, ts);
+        PRAGMA user_version = 2;
         """;
 
     /// <summary>
-    /// Messages are added to the text index in chunks of at least this many records (or before any text
-    /// query): FTS5 writes a segment per transaction, so indexing each 512-record export on its own cost
-    /// most of the ingest time (docs/performance.md, "Logs").
+    /// The text index's own file: a contentless FTS5 table (the messages live in the records file) and how
+    /// far it has got. Records up to <c>indexed_up_to</c> are in it.
+    /// </summary>
+    private const string TextSchema = """
+        PRAGMA journal_mode = WAL;
+        CREATE VIRTUAL TABLE IF NOT EXISTS records_fts USING fts5 (message, content = '');
+        CREATE TABLE IF NOT EXISTS text_state (indexed_up_to INTEGER NOT NULL);
+        INSERT INTO text_state SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM text_state);
+        """;
+
+    /// <summary>
+    /// The first layout (records keyed by the request id text, the text index inside the records file) is
+    /// rewritten into the current one on open: every record and owner is kept, the text index is rebuilt.
+    /// </summary>
+    private const string MigrateFromFirstLayout = """
+        CREATE TABLE requests (key INTEGER PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, owner TEXT, finished INTEGER NOT NULL DEFAULT 0);
+        INSERT INTO requests (request_id, owner, finished) SELECT request_id, owner, finished FROM request_owners;
+        INSERT OR IGNORE INTO requests (request_id) SELECT DISTINCT request_id FROM records;
+        ALTER TABLE records RENAME TO records_v1;
+        CREATE TABLE records (id INTEGER PRIMARY KEY, request INTEGER NOT NULL, ts INTEGER NOT NULL, service TEXT NOT NULL,
+            severity INTEGER NOT NULL, message TEXT NOT NULL, attributes TEXT, trace_id TEXT, span_id TEXT, enduser TEXT);
+        INSERT INTO records SELECT r.id, q.key, r.ts, r.service, r.severity, r.message, r.attributes, r.trace_id, r.span_id, r.enduser
+            FROM records_v1 r JOIN requests q ON q.request_id = r.request_id ORDER BY r.id;
+        DROP TABLE records_v1;
+        DROP TABLE IF EXISTS records_fts;
+        DROP TABLE IF EXISTS text_index;
+        DROP TABLE request_owners;
+        """;
+
+    /// <summary>
+    /// The text index takes messages in chunks of at least this many records (or everything stored, before
+    /// any text query): FTS5 writes a segment per transaction, and small transactions cost most of its time.
     /// </summary>
     private const int TextIndexChunk = 65_536;
 
     private readonly string _connectionString;
+    private readonly string _textConnectionString;
     private readonly SemaphoreSlim _writer = new(1, 1);
+    private readonly SemaphoreSlim _textWriter = new(1, 1);
     private readonly System.Threading.Channels.Channel<PendingBatch> _pending =
         System.Threading.Channels.Channel.CreateUnbounded<PendingBatch>(new System.Threading.Channels.UnboundedChannelOptions { SingleReader = true });
     private readonly Task _writeLoop;
+    private readonly Task _textLoop;
+    private readonly CancellationTokenSource _closing = new();
+    private readonly SemaphoreSlim _textWanted = new(0);
+    private readonly List<(long UpTo, TaskCompletionSource Done)> _textWaiters = [];
 
-    /// <summary>Opens (creating if needed) the store at <paramref name="path"/>.</summary>
+    /// <summary>The last record id whose transaction has committed.</summary>
+    private long _committedUpTo;
+
+    /// <summary>Every record with an id up to this one is in the text index (committed).</summary>
+    private long _indexedUpTo;
+
+    /// <summary>Opens (creating or migrating if needed) the store at <paramref name="path"/>; its text index is kept beside it.</summary>
     public SqliteLogStore(string path)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!);
-        _connectionString = new SqliteConnectionStringBuilder
-        {
-            DataSource = path,
-            Mode = SqliteOpenMode.ReadWriteCreate,
-            // The store keeps its own open readers (RentReader): a connection's page cache is what makes a
-            // long request's read fast, and re-applying the pragmas to a pooled connection threw it away
-            // (a 10k-record read: 35 ms against 14 ms on a kept connection; docs/performance.md, "Logs").
-            Pooling = false,
-        }.ToString();
-        using var connection = Open();
-        Execute(connection, Schema);
+        var full = System.IO.Path.GetFullPath(path);
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(full)!);
         Path = path;
+        TextIndexPath = System.IO.Path.ChangeExtension(full, ".text.db");
+        _connectionString = ConnectionString(path);
+        _textConnectionString = ConnectionString(TextIndexPath);
+        using (var connection = Open(_connectionString))
+        {
+            var version = Convert.ToInt32(Scalar(connection, "PRAGMA user_version"), CultureInfo.InvariantCulture);
+            if (version > LayoutVersion)
+            {
+                throw new InvalidOperationException($"The log store {path} has layout {version}, newer than this logs service knows ({LayoutVersion}); run the newer release.");
+            }
+
+            if (version == 0 && Scalar(connection, "SELECT count(*) FROM sqlite_master WHERE name = 'request_owners'") is long and > 0)
+            {
+                using var tx = connection.BeginTransaction();
+                Execute(connection, MigrateFromFirstLayout, tx);
+                tx.Commit();
+            }
+
+            Execute(connection, Schema);
+            _committedUpTo = (long)Scalar(connection, "SELECT coalesce(max(id), 0) FROM records")!;
+        }
+
+        using (var text = Open(_textConnectionString))
+        {
+            Execute(text, TextSchema);
+            _indexedUpTo = (long)Scalar(text, "SELECT indexed_up_to FROM text_state")!;
+        }
+
+        // Ids are never reused, even when retention has emptied the store: the text index may still hold them.
+        _committedUpTo = Math.Max(_committedUpTo, _indexedUpTo);
         _writeLoop = Task.Run(WriteLoopAsync);
+        _textLoop = Task.Run(TextIndexLoopAsync);
     }
 
-    /// <summary>The database file.</summary>
+    /// <summary>The records file.</summary>
     public string Path { get; }
+
+    /// <summary>The text index's file, beside the records.</summary>
+    public string TextIndexPath { get; }
+
+    private static string ConnectionString(string path) => new SqliteConnectionStringBuilder
+    {
+        DataSource = path,
+        Mode = SqliteOpenMode.ReadWriteCreate,
+        // The store keeps its own open readers (RentReader): a connection's page cache is what makes a
+        // long request's read fast, and re-applying the pragmas to a pooled connection threw it away
+        // (a 10k-record read: 35 ms against 14 ms on a kept connection; docs/performance.md, "Logs").
+        Pooling = false,
+    }.ToString();
 
     /// <inheritdoc />
     /// <remarks>
     /// Group commit: batches that arrive while the writer is busy are written together in one transaction,
-    /// and each caller is answered once that transaction is durable. Every page of the (request, time)
-    /// index touched by a commit is rewritten, so a few large commits cost far less than many small ones:
+    /// and each caller is answered once that transaction is durable. Every page of the request index
+    /// touched by a commit is rewritten, so a few large commits cost far less than many small ones:
     /// 512-record commits managed a third of the rate of 4096-record ones (docs/performance.md, "Logs").
     /// </remarks>
     public async Task AppendAsync(IReadOnlyList<LogRecordRow> records, CancellationToken cancellationToken)
@@ -95,10 +174,10 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
         await pending.Done.Task.WaitAsync(cancellationToken);
     }
 
-    /// <summary>What the writer has done: commits, records and time spent writing (for the benchmark and metrics).</summary>
+    /// <summary>What the writers have done: commits, records and time spent writing (for the benchmark and metrics).</summary>
     public WriterStats Stats { get; } = new();
 
-    /// <summary>Counters of the single writer.</summary>
+    /// <summary>Counters of the two writers.</summary>
     public sealed class WriterStats
     {
         public long Commits { get; internal set; }
@@ -106,6 +185,10 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
         public long Records { get; internal set; }
 
         public TimeSpan WriteTime { get; internal set; }
+
+        public long TextCommits { get; internal set; }
+
+        public TimeSpan TextIndexTime { get; internal set; }
     }
 
     /// <summary>Below this many records a busy writer lingers for more before committing.</summary>
@@ -167,6 +250,7 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
                 // A failed group leaves the writer in an unknown state: start afresh from what is committed.
                 _writerState?.Dispose();
                 _writerState = null;
+                _knownRequests.Clear();
                 foreach (var batch in group)
                 {
                     batch.Done.TrySetException(ex);
@@ -176,6 +260,11 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
             {
                 _writer.Release();
             }
+
+            if (Volatile.Read(ref _committedUpTo) - Volatile.Read(ref _indexedUpTo) >= TextIndexChunk)
+            {
+                WakeTextIndexer();
+            }
         }
     }
 
@@ -183,38 +272,54 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
     {
         var writer = Writer();
         using var tx = writer.Connection.BeginTransaction();
-        writer.Insert.Transaction = tx;
+        var db = writer.Connection.Handle!;
+        var insert = writer.Insert;
         // The only writer assigns ids itself: no round trip per row to learn the id the text index needs.
         var id = writer.NextId;
-        // Arrival order, not sorted by request: retention deletes the oldest arrivals first and relies on
-        // ids following time (sorting a group by request read a long request faster but broke that).
-        foreach (var r in group.SelectMany(b => b.Records))
+        // Arrival order: retention deletes the oldest arrivals first and relies on ids following time.
+        foreach (var batch in group)
         {
+            foreach (var r in batch.Records)
             {
-                var p = writer.Insert.Parameters;
-                p[0].Value = id++;
-                p[1].Value = r.RequestId;
-                p[2].Value = r.TimeUnixNano;
-                p[3].Value = r.Service;
-                p[4].Value = r.Severity;
-                p[5].Value = r.Message;
-                p[6].Value = (object?)r.AttributesJson ?? DBNull.Value;
-                p[7].Value = (object?)r.TraceId ?? DBNull.Value;
-                p[8].Value = (object?)r.SpanId ?? DBNull.Value;
-                p[9].Value = (object?)r.EndUser ?? DBNull.Value;
-                writer.Insert.ExecuteNonQuery();
+                var request = RequestKey(writer, r);
+                // Bound straight to the prepared statement: the ADO.NET parameter layer cost more per row than
+                // SQLite's own insert of it (docs/performance.md, "Logs").
+                Check(raw.sqlite3_bind_int64(insert, 1, id), db);
+                Check(raw.sqlite3_bind_int64(insert, 2, request), db);
+                Check(raw.sqlite3_bind_int64(insert, 3, r.TimeUnixNano), db);
+                BindOptional(insert, 4, r.Service, db);
+                Check(raw.sqlite3_bind_int(insert, 5, r.Severity), db);
+                BindOptional(insert, 6, r.Message, db);
+                BindOptional(insert, 7, r.AttributesJson, db);
+                BindOptional(insert, 8, r.TraceId, db);
+                BindOptional(insert, 9, r.SpanId, db);
+                BindOptional(insert, 10, r.EndUser, db);
+                var rc = raw.sqlite3_step(insert);
+                raw.sqlite3_reset(insert);
+                if (rc != raw.SQLITE_DONE)
+                {
+                    SqliteException.ThrowExceptionForRC(rc, db);
+                }
+
+                id++;
             }
         }
 
-        if (id - 1 - writer.IndexedUpTo >= TextIndexChunk)
-        {
-            IndexText(writer, tx, id - 1);
-        }
-
-        UpsertRequests(writer.Connection, tx, group.SelectMany(b => b.Records));
         tx.Commit();
         writer.NextId = id;
-        writer.IndexedUpTo = writer.PendingIndexedUpTo;
+        Volatile.Write(ref _committedUpTo, id - 1);
+    }
+
+    /// <summary>Binds text as UTF-16 for SQLite to convert: no UTF-8 copy made in .NET for every value.</summary>
+    private static void BindOptional(sqlite3_stmt statement, int index, string? value, sqlite3 db) =>
+        Check(value is null ? raw.sqlite3_bind_null(statement, index) : raw.sqlite3_bind_text16(statement, index, value.AsSpan()), db);
+
+    private static void Check(int rc, sqlite3 db)
+    {
+        if (rc != raw.SQLITE_OK)
+        {
+            SqliteException.ThrowExceptionForRC(rc, db);
+        }
     }
 
     /// <summary>The single writer's connection and prepared statements, kept open between batches.</summary>
@@ -222,59 +327,21 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
     {
         public required SqliteConnection Connection { get; init; }
 
-        public required SqliteCommand Insert { get; init; }
+        public required sqlite3_stmt Insert { get; init; }
 
-        public required SqliteCommand IndexText { get; init; }
+        public required sqlite3_stmt Upsert { get; init; }
 
         public long NextId { get; set; }
-
-        /// <summary>Every record with an id up to this one is in the text index (committed).</summary>
-        public long IndexedUpTo { get; set; }
-
-        /// <summary>What <see cref="IndexedUpTo"/> becomes when the current transaction commits.</summary>
-        public long PendingIndexedUpTo { get; set; }
 
         public void Dispose()
         {
             Insert.Dispose();
-            IndexText.Dispose();
+            Upsert.Dispose();
             Connection.Dispose();
         }
     }
 
     private WriterState? _writerState;
-
-    private static void IndexText(WriterState writer, SqliteTransaction tx, long upTo)
-    {
-        writer.IndexText.Transaction = tx;
-        writer.IndexText.Parameters[0].Value = writer.IndexedUpTo;
-        writer.IndexText.Parameters[1].Value = upTo;
-        writer.IndexText.ExecuteNonQuery();
-        writer.PendingIndexedUpTo = upTo;
-    }
-
-    /// <summary>Brings the text index up to the last stored record (before a text query).</summary>
-    private async Task CatchUpTextIndexAsync(CancellationToken cancellationToken)
-    {
-        await _writer.WaitAsync(cancellationToken);
-        try
-        {
-            var writer = Writer();
-            if (writer.IndexedUpTo >= writer.NextId - 1)
-            {
-                return;
-            }
-
-            using var tx = writer.Connection.BeginTransaction();
-            IndexText(writer, tx, writer.NextId - 1);
-            tx.Commit();
-            writer.IndexedUpTo = writer.PendingIndexedUpTo;
-        }
-        finally
-        {
-            _writer.Release();
-        }
-    }
 
     private WriterState Writer()
     {
@@ -283,102 +350,216 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
             return _writerState;
         }
 
-        var connection = Open();
-        var insert = connection.CreateCommand();
-        insert.CommandText = """
-            INSERT INTO records (id, request_id, ts, service, severity, message, attributes, trace_id, span_id, enduser)
-            VALUES ($id, $r, $ts, $svc, $sev, $msg, $attr, $trace, $span, $user)
-            """;
-        foreach (var (name, type) in new[] { ("$id", SqliteType.Integer), ("$r", SqliteType.Text), ("$ts", SqliteType.Integer), ("$svc", SqliteType.Text),
-                     ("$sev", SqliteType.Integer), ("$msg", SqliteType.Text), ("$attr", SqliteType.Text), ("$trace", SqliteType.Text),
-                     ("$span", SqliteType.Text), ("$user", SqliteType.Text) })
-        {
-            insert.Parameters.Add(name, type);
-        }
-
-        var indexText = connection.CreateCommand();
-        indexText.CommandText = """
-            INSERT INTO records_fts (rowid, message) SELECT id, message FROM records WHERE id > $from AND id <= $to;
-            UPDATE text_index SET indexed_up_to = $to;
-            """;
-        indexText.Parameters.Add("$from", SqliteType.Integer);
-        indexText.Parameters.Add("$to", SqliteType.Integer);
-        using var state = connection.CreateCommand();
-        state.CommandText = "SELECT coalesce((SELECT max(id) FROM records), 0) + 1, (SELECT indexed_up_to FROM text_index)";
-        using var reader = state.ExecuteReader();
-        reader.Read();
+        var connection = Open(_connectionString);
+        var db = connection.Handle!;
+        var insert = Prepare(connection, """
+            INSERT INTO records (id, request, ts, service, severity, message, attributes, trace_id, span_id, enduser)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+            """);
+        // The first user seen becomes the owner and stays so; a request once finished stays finished.
+        var upsert = Prepare(connection, """
+            INSERT INTO requests (request_id, owner, finished) VALUES (?1, ?2, ?3)
+            ON CONFLICT (request_id) DO UPDATE SET
+                owner = coalesce(requests.owner, excluded.owner),
+                finished = max(requests.finished, excluded.finished)
+            RETURNING key, owner IS NOT NULL, finished
+            """);
         _writerState = new WriterState
         {
             Connection = connection,
             Insert = insert,
-            IndexText = indexText,
-            NextId = reader.GetInt64(0),
-            IndexedUpTo = reader.GetInt64(1),
-            PendingIndexedUpTo = reader.GetInt64(1),
+            Upsert = upsert,
+            NextId = Volatile.Read(ref _committedUpTo) + 1,
         };
         return _writerState;
     }
 
+    private static sqlite3_stmt Prepare(SqliteConnection connection, string sql)
+    {
+        var db = connection.Handle!;
+        var rc = raw.sqlite3_prepare_v2(db, sql, out var statement);
+        if (rc != raw.SQLITE_OK)
+        {
+            statement.Dispose();
+            connection.Dispose();
+            SqliteException.ThrowExceptionForRC(rc, db);
+        }
+
+        return statement;
+    }
+
     /// <summary>
-    /// What the writer knows is already stored of each recent request (owner set, finished), so a batch
-    /// writes a request's row only when something about it is new. Bounded; forgetting only costs a write.
+    /// What the writer knows is stored of each recent request (its number, owner set, finished), so a record
+    /// touches the requests table only when something about its request is new. Bounded; forgetting costs
+    /// one upsert.
     /// </summary>
-    private readonly Dictionary<string, (bool HasOwner, bool Finished)> _knownRequests = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (long Key, bool HasOwner, bool Finished)> _knownRequests = new(StringComparer.Ordinal);
 
     private const int MaxKnownRequests = 200_000;
 
-    private void UpsertRequests(SqliteConnection connection, SqliteTransaction tx, IEnumerable<LogRecordRow> records)
+    private long RequestKey(WriterState writer, LogRecordRow record)
     {
-        // The first user seen becomes the owner and stays so; a request once finished stays finished.
-        var changed = new Dictionary<string, (string? Owner, bool Finished)>(StringComparer.Ordinal);
-        foreach (var r in records)
+        var unattached = record.RequestId.Length == 0;
+        if (_knownRequests.TryGetValue(record.RequestId, out var known)
+            && (unattached || ((record.EndUser is null || known.HasOwner) && (!record.FinishesRequest || known.Finished))))
         {
-            if (r.RequestId.Length == 0)
-            {
-                continue;
-            }
-
-            var known = _knownRequests.TryGetValue(r.RequestId, out var k) ? k : ((bool HasOwner, bool Finished)?)null;
-            var pending = changed.TryGetValue(r.RequestId, out var c) ? c : ((string? Owner, bool Finished)?)null;
-            var needsOwner = r.EndUser is not null && known?.HasOwner != true && pending?.Owner is null;
-            var needsFinish = r.FinishesRequest && known?.Finished != true && pending?.Finished != true;
-            if (known is null || needsOwner || needsFinish)
-            {
-                changed[r.RequestId] = (pending?.Owner ?? r.EndUser, (pending?.Finished ?? false) || r.FinishesRequest);
-            }
+            return known.Key;
         }
 
-        if (changed.Count == 0)
-        {
-            return;
-        }
-
-        using var upsert = connection.CreateCommand();
-        upsert.Transaction = tx;
-        upsert.CommandText = """
-            INSERT INTO request_owners (request_id, owner, finished) VALUES ($r, $o, $done)
-            ON CONFLICT (request_id) DO UPDATE SET
-                owner = coalesce(request_owners.owner, excluded.owner),
-                finished = max(request_owners.finished, excluded.finished)
-            RETURNING owner IS NOT NULL, finished
-            """;
-        var pR = upsert.Parameters.Add("$r", SqliteType.Text);
-        var pO = upsert.Parameters.Add("$o", SqliteType.Text);
-        var pDone = upsert.Parameters.Add("$done", SqliteType.Integer);
-        if (_knownRequests.Count + changed.Count > MaxKnownRequests)
+        if (_knownRequests.Count >= MaxKnownRequests)
         {
             _knownRequests.Clear();
         }
 
-        foreach (var (id, seen) in changed)
+        var upsert = writer.Upsert;
+        var db = writer.Connection.Handle!;
+        BindOptional(upsert, 1, record.RequestId, db);
+        // Records that belong to no request are numbered together, and nobody owns them.
+        BindOptional(upsert, 2, unattached ? null : record.EndUser, db);
+        Check(raw.sqlite3_bind_int(upsert, 3, !unattached && record.FinishesRequest ? 1 : 0), db);
+        try
         {
-            pR.Value = id;
-            pO.Value = (object?)seen.Owner ?? DBNull.Value;
-            pDone.Value = seen.Finished ? 1 : 0;
-            using var reader = upsert.ExecuteReader();
-            reader.Read();
-            _knownRequests[id] = (reader.GetInt64(0) != 0, reader.GetInt64(1) != 0);
+            var rc = raw.sqlite3_step(upsert);
+            if (rc != raw.SQLITE_ROW)
+            {
+                SqliteException.ThrowExceptionForRC(rc, db);
+            }
+
+            var key = raw.sqlite3_column_int64(upsert, 0);
+            _knownRequests[record.RequestId] = (key, raw.sqlite3_column_int(upsert, 1) != 0, raw.sqlite3_column_int(upsert, 2) != 0);
+            return key;
         }
+        finally
+        {
+            raw.sqlite3_reset(upsert);
+        }
+    }
+
+    private void WakeTextIndexer()
+    {
+        if (_textWanted.CurrentCount == 0)
+        {
+            _textWanted.Release();
+        }
+    }
+
+    /// <summary>
+    /// The text index's writer: on its own connection to its own file, so that tokenizing messages (a third
+    /// of the store's work when it shared the records' transaction) runs on another core beside ingest.
+    /// </summary>
+    private async Task TextIndexLoopAsync()
+    {
+        SqliteConnection? connection = null;
+        try
+        {
+            while (true)
+            {
+                try
+                {
+                    await _textWanted.WaitAsync(_closing.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                await _textWriter.WaitAsync();
+                try
+                {
+                    var upTo = Volatile.Read(ref _committedUpTo);
+                    if (upTo > _indexedUpTo)
+                    {
+                        connection ??= OpenTextWriter();
+                        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+                        using var tx = connection.BeginTransaction();
+                        using var cmd = connection.CreateCommand();
+                        cmd.Transaction = tx;
+                        cmd.CommandText = """
+                            INSERT INTO records_fts (rowid, message) SELECT id, message FROM store.records WHERE id > $from AND id <= $to;
+                            UPDATE text_state SET indexed_up_to = $to;
+                            """;
+                        cmd.Parameters.AddWithValue("$from", _indexedUpTo);
+                        cmd.Parameters.AddWithValue("$to", upTo);
+                        cmd.ExecuteNonQuery();
+                        tx.Commit();
+                        Volatile.Write(ref _indexedUpTo, upTo);
+                        Stats.TextCommits++;
+                        Stats.TextIndexTime += System.Diagnostics.Stopwatch.GetElapsedTime(started);
+                    }
+
+                    ReleaseTextWaiters(null);
+                }
+                catch (Exception ex)
+                {
+                    connection?.Dispose();
+                    connection = null;
+                    ReleaseTextWaiters(ex);
+                }
+                finally
+                {
+                    _textWriter.Release();
+                }
+            }
+        }
+        finally
+        {
+            connection?.Dispose();
+        }
+    }
+
+    private SqliteConnection OpenTextWriter()
+    {
+        var connection = Open(_textConnectionString);
+        using var attach = connection.CreateCommand();
+        attach.CommandText = "ATTACH DATABASE $path AS store";
+        attach.Parameters.AddWithValue("$path", System.IO.Path.GetFullPath(Path));
+        attach.ExecuteNonQuery();
+        return connection;
+    }
+
+    private void ReleaseTextWaiters(Exception? failure)
+    {
+        lock (_textWaiters)
+        {
+            var indexed = Volatile.Read(ref _indexedUpTo);
+            for (var i = _textWaiters.Count - 1; i >= 0; i--)
+            {
+                var (upTo, done) = _textWaiters[i];
+                if (failure is not null)
+                {
+                    done.TrySetException(failure);
+                }
+                else if (upTo <= indexed)
+                {
+                    done.TrySetResult();
+                }
+                else
+                {
+                    continue;
+                }
+
+                _textWaiters.RemoveAt(i);
+            }
+        }
+    }
+
+    /// <summary>Brings the text index up to the last stored record (before a text query).</summary>
+    private Task CatchUpTextIndexAsync(CancellationToken cancellationToken)
+    {
+        var upTo = Volatile.Read(ref _committedUpTo);
+        if (Volatile.Read(ref _indexedUpTo) >= upTo)
+        {
+            return Task.CompletedTask;
+        }
+
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_textWaiters)
+        {
+            _textWaiters.Add((upTo, done));
+        }
+
+        WakeTextIndexer();
+        return done.Task.WaitAsync(cancellationToken);
     }
 
     /// <inheritdoc />
@@ -387,12 +568,12 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
         using var lease = RentReader();
         var connection = lease.Connection;
         using var cmd = connection.CreateCommand();
-        // First and last times come from the (request, time) index: two seeks, nothing to keep up to date.
+        // First and last times come from the (request, time) index: two seeks.
         cmd.CommandText = """
             SELECT owner, finished,
-                (SELECT min(ts) FROM records WHERE request_id = $r),
-                (SELECT max(ts) FROM records WHERE request_id = $r)
-            FROM request_owners WHERE request_id = $r
+                (SELECT min(ts) FROM records WHERE request = requests.key),
+                (SELECT max(ts) FROM records WHERE request = requests.key)
+            FROM requests WHERE request_id = $r
             """;
         cmd.Parameters.AddWithValue("$r", requestId);
         using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
@@ -423,20 +604,11 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
             cmd.Parameters.AddWithValue("$aid", after.Id);
         }
 
-        // One more than asked tells whether another page follows.
+        // One more than asked tells whether another page follows. The (request, time) index gives this
+        // order without a sort: its entries end in the record id.
         sql.Append(" ORDER BY ts, id LIMIT $limit");
         cmd.Parameters.AddWithValue("$limit", query.Limit + 1);
-        cmd.CommandText = sql.ToString();
-
-        var records = new List<LogEntry>(Math.Min(query.Limit + 1, 1024));
-        using (var reader = await cmd.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                records.Add(ReadEntry(reader, query.RequestId));
-            }
-        }
-
+        var records = ReadEntries(connection, sql.ToString(), cmd.Parameters, query.RequestId, query.Limit + 1, cancellationToken);
         if (records.Count > query.Limit)
         {
             records.RemoveAt(records.Count - 1);
@@ -444,6 +616,86 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
         }
 
         return new LogPage(records, null);
+    }
+
+    /// <summary>
+    /// Runs a <see cref="SelectEntries"/> query on SQLite's own statement API: a long request's full read
+    /// spent more time in the data reader's per-column calls than in SQLite (docs/performance.md, "Logs").
+    /// </summary>
+    private static List<LogEntry> ReadEntries(SqliteConnection connection, string sql, SqliteParameterCollection parameters, string requestId, int expected, CancellationToken cancellationToken)
+    {
+        var db = connection.Handle!;
+        var rc = raw.sqlite3_prepare_v2(db, sql, out var statement);
+        using (statement)
+        {
+            if (rc != raw.SQLITE_OK)
+            {
+                SqliteException.ThrowExceptionForRC(rc, db);
+            }
+
+            foreach (SqliteParameter p in parameters)
+            {
+                var index = raw.sqlite3_bind_parameter_index(statement, p.ParameterName);
+                Check(p.Value switch
+                {
+                    long l => raw.sqlite3_bind_int64(statement, index, l),
+                    int i => raw.sqlite3_bind_int64(statement, index, i),
+                    string t => raw.sqlite3_bind_text(statement, index, t),
+                    _ => throw new InvalidOperationException($"No binding for {p.ParameterName}."),
+                }, db);
+            }
+
+            var records = new List<LogEntry>(Math.Min(expected, 1024));
+            var services = new List<(byte[] Utf8, string Name)>();
+            while ((rc = raw.sqlite3_step(statement)) == raw.SQLITE_ROW)
+            {
+                if ((records.Count & 1023) == 1023)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+
+                records.Add(new LogEntry(
+                    raw.sqlite3_column_int64(statement, 0),
+                    requestId,
+                    raw.sqlite3_column_int64(statement, 1),
+                    ServiceName(raw.sqlite3_column_blob(statement, 2), services),
+                    raw.sqlite3_column_int(statement, 3),
+                    Text(statement, 4)!,
+                    Text(statement, 5),
+                    Text(statement, 6),
+                    Text(statement, 7)));
+            }
+
+            if (rc != raw.SQLITE_DONE)
+            {
+                SqliteException.ThrowExceptionForRC(rc, db);
+            }
+
+            return records;
+        }
+    }
+
+    private static string? Text(sqlite3_stmt statement, int column) =>
+        raw.sqlite3_column_type(statement, column) == raw.SQLITE_NULL ? null : Encoding.UTF8.GetString(raw.sqlite3_column_blob(statement, column));
+
+    /// <summary>A read's few service names are each made into a string once, not once a record.</summary>
+    private static string ServiceName(ReadOnlySpan<byte> utf8, List<(byte[] Utf8, string Name)> seen)
+    {
+        foreach (var (bytes, name) in seen)
+        {
+            if (utf8.SequenceEqual(bytes))
+            {
+                return name;
+            }
+        }
+
+        var made = Encoding.UTF8.GetString(utf8);
+        if (seen.Count < 16)
+        {
+            seen.Add((utf8.ToArray(), made));
+        }
+
+        return made;
     }
 
     /// <inheritdoc />
@@ -458,7 +710,7 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
         long total = 0;
         using (var cmd = connection.CreateCommand())
         {
-            var sql = new StringBuilder("SELECT service, severity, count(*) FROM records WHERE request_id = $r");
+            var sql = new StringBuilder("SELECT service, severity, count(*) FROM records WHERE ").Append(OfRequest);
             cmd.Parameters.AddWithValue("$r", requestId);
             AddFilters(cmd, sql, 0, null, null, null, null, visibleTo);
             sql.Append(" GROUP BY service, severity");
@@ -482,8 +734,7 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
             AddFilters(cmd, sql, 17, null, null, null, null, visibleTo);
             sql.Append(" ORDER BY ts, id LIMIT 1");
             cmd.CommandText = sql.ToString();
-            using var reader = await cmd.ExecuteReaderAsync(cancellationToken);
-            firstError = await reader.ReadAsync(cancellationToken) ? ReadEntry(reader, requestId) : null;
+            firstError = ReadEntries(connection, sql.ToString(), cmd.Parameters, requestId, 1, cancellationToken) is [var first] ? first : null;
         }
 
         return new RequestSummary(request, total, byLevel, byService, firstError);
@@ -552,50 +803,68 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
         return Convert.ToInt64(await cmd.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
     }
 
-    /// <summary>Bytes the store's pages hold (free pages not counted).</summary>
+    /// <summary>Bytes the store's pages hold, records and text index together (free pages not counted).</summary>
     public long UsedBytes()
     {
         using var lease = RentReader();
         var connection = lease.Connection;
-        using var cmd = connection.CreateCommand();
-        cmd.CommandText = "SELECT (SELECT page_count FROM pragma_page_count()) - (SELECT freelist_count FROM pragma_freelist_count()), (SELECT page_size FROM pragma_page_size())";
-        using var reader = cmd.ExecuteReader();
-        reader.Read();
-        return reader.GetInt64(0) * reader.GetInt64(1);
+        return UsedBytes(connection, "main") + UsedBytes(connection, "text");
+    }
+
+    private static long UsedBytes(SqliteConnection connection, string schema)
+    {
+        long Pragma(string name) => Convert.ToInt64(Scalar(connection, $"PRAGMA {schema}.{name}"), CultureInfo.InvariantCulture);
+        return (Pragma("page_count") - Pragma("freelist_count")) * Pragma("page_size");
     }
 
     private async Task<long> DeleteOldestAsync(int chunk, long beforeUnixNano, CancellationToken cancellationToken)
     {
+        // Both writers stop while the oldest records leave both files.
         await _writer.WaitAsync(cancellationToken);
         try
         {
-            using var connection = Open();
-            using var tx = connection.BeginTransaction();
-            using var cmd = connection.CreateCommand();
-            cmd.Transaction = tx;
-            // External-content FTS5 rows are removed with the 'delete' command and the old values.
-            cmd.CommandText = """
-                CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY, message TEXT, request_id TEXT);
-                DELETE FROM doomed;
-                INSERT INTO doomed SELECT id, message, request_id FROM records WHERE ts < $before ORDER BY id LIMIT $chunk;
-                INSERT INTO records_fts (records_fts, rowid, message) SELECT 'delete', id, message FROM doomed
-                    WHERE id <= (SELECT indexed_up_to FROM text_index);
-                DELETE FROM records WHERE id IN (SELECT id FROM doomed);
-                DELETE FROM request_owners WHERE request_id IN (SELECT DISTINCT request_id FROM doomed)
-                    AND NOT EXISTS (SELECT 1 FROM records WHERE records.request_id = request_owners.request_id);
-                SELECT count(*) FROM doomed;
-                """;
-            cmd.Parameters.AddWithValue("$before", beforeUnixNano);
-            cmd.Parameters.AddWithValue("$chunk", chunk);
-            var n = Convert.ToInt64(await cmd.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
-            tx.Commit();
-            return n;
+            await _textWriter.WaitAsync(cancellationToken);
+            try
+            {
+                using var connection = OpenReader();
+                using var tx = connection.BeginTransaction();
+                using var cmd = connection.CreateCommand();
+                cmd.Transaction = tx;
+                // Contentless FTS5 rows are removed with the 'delete' command and the values they were
+                // indexed with. Each file commits on its own: a text entry left behind by a crash between the
+                // two names an id no record has any more, which no query can return.
+                cmd.CommandText = """
+                    CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY, message TEXT, request INTEGER);
+                    DELETE FROM doomed;
+                    INSERT INTO doomed SELECT id, message, request FROM records WHERE ts < $before ORDER BY id LIMIT $chunk;
+                    INSERT INTO text.records_fts (records_fts, rowid, message) SELECT 'delete', id, message FROM doomed
+                        WHERE id <= (SELECT indexed_up_to FROM text.text_state);
+                    DELETE FROM records WHERE id IN (SELECT id FROM doomed);
+                    DELETE FROM requests WHERE key IN (SELECT DISTINCT request FROM doomed)
+                        AND NOT EXISTS (SELECT 1 FROM records WHERE records.request = requests.key);
+                    SELECT count(*) FROM doomed;
+                    """;
+                cmd.Parameters.AddWithValue("$before", beforeUnixNano);
+                cmd.Parameters.AddWithValue("$chunk", chunk);
+                var n = Convert.ToInt64(await cmd.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
+                tx.Commit();
+                // A request whose records are all gone is forgotten; one that comes back is numbered afresh.
+                _knownRequests.Clear();
+                return n;
+            }
+            finally
+            {
+                _textWriter.Release();
+            }
         }
         finally
         {
             _writer.Release();
         }
     }
+
+    /// <summary>The records of the request named by <c>$r</c>, found through its number.</summary>
+    private const string OfRequest = "request = (SELECT key FROM requests WHERE request_id = $r)";
 
     private static void AddFilters(SqliteCommand cmd, StringBuilder sql, int minSeverity, string? service, long? since, long? until, IReadOnlyList<string>? words, string? visibleTo)
     {
@@ -625,10 +894,10 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
 
         if (words is not null)
         {
-            // Bound the text index's scan to this request's span of ids (two index seeks): without it, a
-            // common word drags every match in the store through the join (docs/performance.md, "Logs").
-            sql.Append(" AND id IN (SELECT rowid FROM records_fts WHERE records_fts MATCH $q AND rowid BETWEEN ")
-               .Append("(SELECT min(id) FROM records WHERE request_id = $r) AND (SELECT max(id) FROM records WHERE request_id = $r))");
+            // Bound the text index's scan to this request's span of ids: without it, a common word drags
+            // every match in the store through the join (docs/performance.md, "Logs").
+            sql.Append(" AND id IN (SELECT rowid FROM text.records_fts WHERE records_fts MATCH $q AND rowid BETWEEN ")
+               .Append("(SELECT min(id) FROM records WHERE ").Append(OfRequest).Append(") AND (SELECT max(id) FROM records WHERE ").Append(OfRequest).Append("))");
             cmd.Parameters.AddWithValue("$q", Fts5AllWords(words));
         }
 
@@ -644,27 +913,16 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
     private static string Fts5AllWords(IReadOnlyList<string> words) =>
         string.Join(' ', words.Select(w => "\"" + w.Replace("\"", "\"\"", StringComparison.Ordinal) + "\""));
 
-    /// <summary>A request's records, in the column order <see cref="ReadEntry"/> reads.</summary>
+    /// <summary>A request's records, in the column order <see cref="ReadEntries"/> reads.</summary>
     private const string SelectEntries =
-        "SELECT id, ts, service, severity, message, attributes, trace_id, span_id FROM records WHERE request_id = $r";
-
-    private static LogEntry ReadEntry(SqliteDataReader reader, string requestId) => new(
-        reader.GetInt64(0),
-        requestId,
-        reader.GetInt64(1),
-        reader.GetString(2),
-        reader.GetInt32(3),
-        reader.GetString(4),
-        reader.IsDBNull(5) ? null : reader.GetString(5),
-        reader.IsDBNull(6) ? null : reader.GetString(6),
-        reader.IsDBNull(7) ? null : reader.GetString(7));
+        "SELECT id, ts, service, severity, message, attributes, trace_id, span_id FROM records WHERE " + OfRequest;
 
     private readonly System.Collections.Concurrent.ConcurrentBag<SqliteConnection> _readers = [];
 
     /// <summary>The most idle readers kept open.</summary>
     private const int MaxIdleReaders = 16;
 
-    private ReaderLease RentReader() => new(this, _readers.TryTake(out var connection) ? connection : Open());
+    private ReaderLease RentReader() => new(this, _readers.TryTake(out var connection) ? connection : OpenReader());
 
     private readonly struct ReaderLease(SqliteLogStore store, SqliteConnection connection) : IDisposable
     {
@@ -685,30 +943,60 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
 
     private volatile bool _disposed;
 
-    private SqliteConnection Open()
+    private int _disposeStarted;
+
+    /// <summary>A connection to the records with the text index attached as <c>text</c>.</summary>
+    private SqliteConnection OpenReader()
     {
-        var connection = new SqliteConnection(_connectionString);
+        var connection = Open(_connectionString);
+        using var attach = connection.CreateCommand();
+        attach.CommandText = "ATTACH DATABASE $path AS text";
+        attach.Parameters.AddWithValue("$path", TextIndexPath);
+        attach.ExecuteNonQuery();
+        return connection;
+    }
+
+    private static SqliteConnection Open(string connectionString)
+    {
+        var connection = new SqliteConnection(connectionString);
         connection.Open();
         // Per connection: FULL makes each commit durable before the writer acknowledges the batch.
-        // 64 MiB of page cache: the (request, time) index takes random inserts, and SQLite's default 2 MiB
-        // cache made ingest fall off once the index outgrew it (docs/performance.md, "Logs").
+        // 64 MiB of page cache: the request index takes inserts all over its live end, and SQLite's default
+        // 2 MiB cache made ingest fall off once the index outgrew it (docs/performance.md, "Logs").
         Execute(connection, "PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 16384; PRAGMA mmap_size = 4294967296;");
         return connection;
     }
 
-    private static void Execute(SqliteConnection connection, string sql)
+    private static void Execute(SqliteConnection connection, string sql, SqliteTransaction? tx = null)
+    {
+        using var cmd = connection.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+
+    private static object? Scalar(SqliteConnection connection, string sql)
     {
         using var cmd = connection.CreateCommand();
         cmd.CommandText = sql;
-        cmd.ExecuteNonQuery();
+        return cmd.ExecuteScalar();
     }
 
     /// <inheritdoc />
     public void Dispose()
     {
-        // Whatever was queued is still written before the store closes.
+        if (Interlocked.Exchange(ref _disposeStarted, 1) != 0)
+        {
+            return;
+        }
+
+        // Whatever was queued is still written before the store closes; the text index catches up with it
+        // when the store next opens (or before the next text query).
         _pending.Writer.TryComplete();
         _writeLoop.GetAwaiter().GetResult();
+        _closing.Cancel();
+        _textLoop.GetAwaiter().GetResult();
+        ReleaseTextWaiters(new ObjectDisposedException(nameof(SqliteLogStore)));
         _writerState?.Dispose();
         _disposed = true;
         while (_readers.TryTake(out var reader))
@@ -717,5 +1005,8 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
         }
 
         _writer.Dispose();
+        _textWriter.Dispose();
+        _textWanted.Dispose();
+        _closing.Dispose();
     }
 }
