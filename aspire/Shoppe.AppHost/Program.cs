@@ -6,7 +6,13 @@ var builder = DistributedApplication.CreateBuilder(args);
 var facility = Facility.FromConfiguration(builder.Configuration);
 
 var logs = builder.AddShoppeService<Projects.Shoppe_Logs>("logs", facility);
-var cache = builder.AddShoppeService<Projects.Shoppe_Cache>("cache", facility).WithLogsExport(logs, facility);
+// The cache fronts the facility's own storage: a local origin folder (put files under <data root>/origin and
+// read them at http://127.0.0.1:5102/<path>). A site adds its remote origins in configuration (docs/cache.md).
+var origin = Directory.CreateDirectory(Path.Combine(facility.DataRoot, "origin")).FullName;
+var cache = builder.AddShoppeService<Projects.Shoppe_Cache>("cache", facility).WithLogsExport(logs, facility)
+    .WithEnvironment("Cache__Origins__0__Name", "facility")
+    .WithEnvironment("Cache__Origins__0__Prefix", "/")
+    .WithEnvironment("Cache__Origins__0__Directory", origin);
 var transfer = builder.AddShoppeService<Projects.Shoppe_Transfer>("transfer", facility).WithLogsExport(logs, facility);
 var pushdown = builder.AddShoppeService<Projects.Shoppe_Pushdown>("pushdown", facility).WithLogsExport(logs, facility);
 

@@ -1,12 +1,41 @@
-// The cache service: an authenticated block cache for remote file data (like XCache).
-// Its API arrives with its own issue; until then it serves health and /version, and 404 elsewhere.
+using Microsoft.Extensions.Options;
+using Shoppe.Cache;
 using Shoppe.Security;
+using Shoppe.ServiceDefaults;
 
+// The cache service: an authenticated block cache for remote file data (like XCache), read with HTTP
+// range requests (docs/cache.md).
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddShoppeAuthentication();
+builder.Services.AddOptions<CacheOptions>().BindConfiguration(CacheOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+builder.Services.AddSingleton<CacheMetrics>();
+builder.Services.AddSingleton(sp =>
+{
+    var options = sp.GetRequiredService<IOptions<CacheOptions>>();
+    var root = options.Value.Root ?? Path.Combine(sp.GetRequiredService<IOptions<ShoppeHostOptions>>().Value.DataRoot, "blocks");
+    return new BlockCache(root, options, sp.GetRequiredService<CacheMetrics>(), sp.GetRequiredService<ILogger<BlockCache>>());
+});
+builder.Services.AddSingleton(sp =>
+{
+    // Origins get a client of their own: no retries or hedging between the cache and an origin (a down
+    // origin must answer 502 promptly), no user's headers, connections kept for range requests.
+    var client = new HttpClient(new SocketsHttpHandler
+    {
+        PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1),
+        MaxConnectionsPerServer = 64,
+        ConnectTimeout = TimeSpan.FromSeconds(5),
+        AutomaticDecompression = System.Net.DecompressionMethods.None,
+        UseCookies = false,
+    })
+    { Timeout = Timeout.InfiniteTimeSpan };
+    return new OriginRouter(sp.GetRequiredService<IOptions<CacheOptions>>().Value.Origins.Select(o =>
+        (o.Prefix, o.Url is not null ? (IOrigin)new HttpOrigin(o, client) : new DirectoryOrigin(o))));
+});
+builder.Services.AddHostedService<CacheMaintenance>();
 
 var app = builder.Build();
 app.MapDefaultEndpoints();
 app.UseShoppeAuthentication();
+app.MapCacheApi();
 await app.RunAsync();

@@ -1,0 +1,488 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Options;
+
+namespace Shoppe.Cache;
+
+/// <summary>The origin has no such file (404 to the client).</summary>
+public sealed class OriginFileNotFoundException(string message) : Exception(message);
+
+/// <summary>The disk is full and eviction could not make room (507 to the client).</summary>
+public sealed class CacheFullException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>The file is being read or filled; an operator's removal waits for it (409).</summary>
+public sealed class CachedFileInUseException(string message) : Exception(message);
+
+/// <summary>
+/// The block cache: origin files cached block by block on local disk. Concurrent misses on one block fetch
+/// it once; runs of missing blocks are fetched with one range request each, in pooled buffers; disk use is
+/// kept between watermarks by evicting the least recently used files nobody is reading.
+/// </summary>
+public sealed partial class BlockCache : IDisposable
+{
+    private readonly CacheOptions _options;
+    private readonly CacheMetrics _metrics;
+    private readonly ILogger<BlockCache> _logger;
+    private readonly ConcurrentDictionary<string, CachedFile> _files = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _originSlots;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Lock _evicting = new();
+    private long _usedBytes;
+
+    /// <summary>Opens the cache in <paramref name="root"/>, taking up every block map found there.</summary>
+    public BlockCache(string root, IOptions<CacheOptions> options, CacheMetrics metrics, ILogger<BlockCache> logger)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options.Value;
+        _metrics = metrics;
+        _logger = logger;
+        Root = Path.GetFullPath(root);
+        Directory.CreateDirectory(Root);
+        _originSlots = new SemaphoreSlim(_options.MaxOriginRequests);
+        foreach (var temp in Directory.EnumerateFiles(Root, "*.cinfo.tmp", SearchOption.AllDirectories))
+        {
+            File.Delete(temp);
+        }
+
+        foreach (var info in Directory.EnumerateFiles(Root, "*.cinfo", SearchOption.AllDirectories))
+        {
+            if (CachedFile.Load(info, _options.BlockSize) is { } file && _files.TryAdd(file.Key, file))
+            {
+                _usedBytes += file.CachedBytes;
+            }
+            else
+            {
+                // Damaged, or made with another block size: start that file afresh.
+                File.Delete(info);
+                File.Delete(info[..^".cinfo".Length]);
+            }
+        }
+
+        _metrics.ObserveCache(this);
+        LogOpened(_logger, Root, _files.Count, _usedBytes);
+    }
+
+    /// <summary>The cache folder.</summary>
+    public string Root { get; }
+
+    /// <summary>Bytes of cached blocks.</summary>
+    public long UsedBytes => Interlocked.Read(ref _usedBytes);
+
+    /// <summary>Files with blocks in the cache.</summary>
+    public int FileCount => _files.Count;
+
+    /// <summary>The stable name of an origin file in the cache folder.</summary>
+    private static string KeyOf(string origin, string relativePath) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(origin + "\n" + relativePath)));
+
+    private string DataPathOf(string key) => Path.Combine(Root, key[..2], key);
+
+    /// <summary>
+    /// Opens a file for reading: the cached one if the origin still has the same content (asked at most every
+    /// <see cref="CacheOptions.RevalidateAfter"/>), else a fresh one. With the origin down, what is cached of
+    /// a file is still served.
+    /// </summary>
+    /// <exception cref="OriginFileNotFoundException">The origin has no such file.</exception>
+    /// <exception cref="OriginUnavailableException">The origin is down and nothing of the file is cached.</exception>
+    internal async Task<FileLease> OpenAsync(IOrigin origin, string relativePath, CancellationToken cancellationToken)
+    {
+        var key = KeyOf(origin.Name, relativePath);
+        while (true)
+        {
+            if (_files.TryGetValue(key, out var file))
+            {
+                if (!file.TryPin())
+                {
+                    _files.TryRemove(new KeyValuePair<string, CachedFile>(key, file));
+                    continue;
+                }
+
+                try
+                {
+                    if (DateTimeOffset.UtcNow - file.ValidatedAt > _options.RevalidateAfter)
+                    {
+                        await RevalidateAsync(origin, file, cancellationToken);
+                    }
+
+                    return new FileLease(this, origin, file);
+                }
+                catch
+                {
+                    file.Unpin();
+                    throw;
+                }
+            }
+
+            var content = await origin.StatAsync(relativePath, cancellationToken)
+                ?? throw new OriginFileNotFoundException($"{origin.Name} has no file {relativePath}.");
+            var created = new CachedFile(key, origin.Name, relativePath, DataPathOf(key), _options.BlockSize, content) { ValidatedAt = DateTimeOffset.UtcNow };
+            created.TryPin();
+            if (_files.TryAdd(key, created))
+            {
+                created.Create();
+                return new FileLease(this, origin, created);
+            }
+        }
+    }
+
+    private async Task RevalidateAsync(IOrigin origin, CachedFile file, CancellationToken cancellationToken)
+    {
+        OriginFile? now;
+        try
+        {
+            now = await origin.StatAsync(file.RelativePath, cancellationToken);
+        }
+        catch (OriginUnavailableException ex)
+        {
+            if (file.CachedBytes == 0)
+            {
+                throw;
+            }
+
+            // Serve what is cached; ask again next time.
+            LogServingStale(_logger, file.RelativePath, origin.Name, ex.Message);
+            return;
+        }
+
+        if (now is null)
+        {
+            // Left for eviction; every open asks the origin again until then.
+            throw new OriginFileNotFoundException($"{origin.Name} no longer has {file.RelativePath}.");
+        }
+
+        if (!now.SameContentAs(file.Content))
+        {
+            if (!file.Fetching.IsEmpty)
+            {
+                // Blocks of the old content are still arriving: serve the old content once more, ask again next time.
+                return;
+            }
+
+            LogChanged(_logger, file.RelativePath, origin.Name);
+            Interlocked.Add(ref _usedBytes, -file.Reset(now));
+        }
+
+        file.ValidatedAt = DateTimeOffset.UtcNow;
+    }
+
+    /// <summary>
+    /// The task that completes when <paramref name="block"/> is on disk: done if it is there, the fetch in flight
+    /// if another reader asked first, else a new fetch of the run of missing blocks it starts.
+    /// </summary>
+    internal Task EnsureBlock(IOrigin origin, CachedFile file, long block, bool countAsRequested)
+    {
+        if (file.IsPresent(block))
+        {
+            return Task.CompletedTask;
+        }
+
+        if (file.Fetching.TryGetValue(block, out var inFlight))
+        {
+            return inFlight;
+        }
+
+        return StartRun(origin, file, block, countAsRequested);
+    }
+
+    private Task StartRun(IOrigin origin, CachedFile file, long first, bool requested)
+    {
+        // Claim the run: consecutive blocks from `first` that are neither present nor being fetched.
+        var sources = new List<TaskCompletionSource>(_options.FetchRunBlocks);
+        Task result;
+        lock (file.FetchGate)
+        {
+            if (file.IsPresent(first))
+            {
+                return Task.CompletedTask;
+            }
+
+            if (file.Fetching.TryGetValue(first, out var raced))
+            {
+                return raced;
+            }
+
+            for (var b = first; b < file.BlockCount && sources.Count < _options.FetchRunBlocks && !file.IsPresent(b) && !file.Fetching.ContainsKey(b); b++)
+            {
+                var source = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                file.Fetching[b] = source.Task;
+                sources.Add(source);
+            }
+
+            result = sources[0].Task;
+        }
+
+        if (!file.TryPin())
+        {
+            var gone = new ObjectDisposedException(file.RelativePath);
+            foreach (var (source, i) in sources.Select((s, i) => (s, i)))
+            {
+                file.Fetching.TryRemove(first + i, out _);
+                source.TrySetException(gone);
+            }
+
+            return result;
+        }
+
+        _ = FetchRunAsync(origin, file, first, sources, requested);
+        return result;
+    }
+
+    private async Task FetchRunAsync(IOrigin origin, CachedFile file, long first, List<TaskCompletionSource> sources, bool requested)
+    {
+        var done = 0;
+        var buffer = ArrayPool<byte>.Shared.Rent(file.BlockSize);
+        try
+        {
+            await _originSlots.WaitAsync(_stopping.Token);
+            try
+            {
+                var offset = first * file.BlockSize;
+                var length = Math.Min((long)sources.Count * file.BlockSize, file.Length - offset);
+                await using var stream = await origin.OpenRangeAsync(file.RelativePath, offset, length, _stopping.Token);
+                for (; done < sources.Count; done++)
+                {
+                    var block = first + done;
+                    var n = (int)file.BlockLength(block);
+                    try
+                    {
+                        await stream.ReadExactlyAsync(buffer.AsMemory(0, n), _stopping.Token);
+                    }
+                    catch (EndOfStreamException ex)
+                    {
+                        throw new OriginUnavailableException($"Origin {origin.Name} ended {file.RelativePath} early, in block {block}.", ex);
+                    }
+                    catch (IOException ex)
+                    {
+                        throw new OriginUnavailableException($"Origin {origin.Name} failed while sending {file.RelativePath}: {ex.Message}", ex);
+                    }
+
+                    await WriteBlockAsync(file, block, buffer.AsMemory(0, n));
+                    var added = file.MarkPresent(block);
+                    Interlocked.Add(ref _usedBytes, added);
+                    _metrics.Filled(added, requested);
+                    file.Fetching.TryRemove(block, out _);
+                    sources[done].TrySetResult();
+                }
+            }
+            finally
+            {
+                _originSlots.Release();
+            }
+        }
+        catch (Exception ex)
+        {
+            var failure = ex is OperationCanceledException ? new OriginUnavailableException("The cache is stopping.", ex) : ex;
+            if (failure is not OriginUnavailableException and not CacheFullException)
+            {
+                failure = new OriginUnavailableException($"Fetching {file.RelativePath} from {origin.Name} failed: {ex.Message}", ex);
+            }
+
+            LogFetchFailed(_logger, file.RelativePath, origin.Name, failure.Message);
+            for (var i = done; i < sources.Count; i++)
+            {
+                file.Fetching.TryRemove(first + i, out _);
+                sources[i].TrySetException(failure);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            file.Unpin();
+        }
+
+        EvictIfNeeded();
+    }
+
+    private async ValueTask WriteBlockAsync(CachedFile file, long block, ReadOnlyMemory<byte> bytes)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                await RandomAccess.WriteAsync(file.Data, bytes, block * file.BlockSize);
+                return;
+            }
+            catch (IOException ex) when (IsDiskFull(ex))
+            {
+                if (attempt > 0 || !Evict(force: true, needed: bytes.Length))
+                {
+                    _metrics.DiskFull();
+                    throw new CacheFullException("The cache's disk is full and nothing could be evicted to make room.", ex);
+                }
+            }
+        }
+    }
+
+    /// <summary>ENOSPC (or EDQUOT) on Linux; ERROR_DISK_FULL / ERROR_HANDLE_DISK_FULL elsewhere.</summary>
+    private static bool IsDiskFull(IOException ex) => (ex.HResult & 0xFFFF) is 28 or 122 or 112 or 39;
+
+    /// <summary>Fetches every missing block of the file in the background, a run at a time (Cache:PrefetchWholeFile).</summary>
+    internal void Prefetch(IOrigin origin, CachedFile file)
+    {
+        if (file.CachedBytes == file.Length || Interlocked.Exchange(ref file.Prefetching, 1) == 1 || !file.TryPin())
+        {
+            return;
+        }
+
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                for (long b = 0; b < file.BlockCount && !_stopping.IsCancellationRequested; b++)
+                {
+                    await EnsureBlock(origin, file, b, countAsRequested: false);
+                }
+            }
+            catch (Exception ex) when (ex is OriginUnavailableException or CacheFullException or ObjectDisposedException)
+            {
+                LogFetchFailed(_logger, file.RelativePath, origin.Name, ex.Message);
+            }
+            finally
+            {
+                Volatile.Write(ref file.Prefetching, 0);
+                file.Unpin();
+            }
+        });
+    }
+
+    /// <summary>Reads cached bytes of the file.</summary>
+    internal static int Read(CachedFile file, Span<byte> destination, long offset) => RandomAccess.Read(file.Data, destination, offset);
+
+    /// <summary>Makes every written block durable and its block map say so (the flush loop calls this).</summary>
+    public void Flush()
+    {
+        foreach (var file in _files.Values)
+        {
+            try
+            {
+                file.Flush();
+            }
+            catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+            {
+                LogFlushFailed(_logger, file.RelativePath, ex.Message);
+            }
+        }
+    }
+
+    /// <summary>The budget the watermarks apply to, and the use measured against it.</summary>
+    public (long Budget, long Used) DiskUse()
+    {
+        if (_options.MaxBytes is { } max)
+        {
+            return (max, UsedBytes);
+        }
+
+        var drive = new DriveInfo(Root);
+        return (drive.TotalSize, drive.TotalSize - drive.AvailableFreeSpace);
+    }
+
+    /// <summary>Evicts when use is above the high watermark (after fills and on the maintenance timer).</summary>
+    public void EvictIfNeeded()
+    {
+        var (budget, used) = DiskUse();
+        if (used > budget * _options.HighWatermark)
+        {
+            Evict(force: false, needed: 0);
+        }
+    }
+
+    /// <summary>
+    /// Evicts least recently used files nobody is using until use is under the low watermark (or, when forced
+    /// by a full disk, until <paramref name="needed"/> more bytes are free).
+    /// </summary>
+    /// <returns>Whether anything was evicted.</returns>
+    private bool Evict(bool force, long needed)
+    {
+        lock (_evicting)
+        {
+            var (budget, used) = DiskUse();
+            var target = force ? used - needed - _options.BlockSize : (long)(budget * _options.LowWatermark);
+            var evicted = false;
+            foreach (var file in _files.Values.OrderBy(f => Volatile.Read(ref f.LastAccessTicks)).ToList())
+            {
+                if (used <= target)
+                {
+                    break;
+                }
+
+                var freed = file.TryRemove();
+                if (freed < 0)
+                {
+                    continue;
+                }
+
+                _files.TryRemove(new KeyValuePair<string, CachedFile>(file.Key, file));
+                Interlocked.Add(ref _usedBytes, -freed);
+                _metrics.Evicted(freed);
+                LogEvicted(_logger, file.RelativePath, file.Origin, freed);
+                used -= freed;
+                evicted = true;
+            }
+
+            return evicted;
+        }
+    }
+
+    /// <summary>Removes one file from the cache (an operator's request).</summary>
+    /// <returns>False when the file is not cached.</returns>
+    /// <exception cref="CachedFileInUseException">Someone is reading or filling it.</exception>
+    public bool Remove(IOrigin origin, string relativePath)
+    {
+        ArgumentNullException.ThrowIfNull(origin);
+        if (!_files.TryGetValue(KeyOf(origin.Name, relativePath), out var file))
+        {
+            return false;
+        }
+
+        var freed = file.TryRemove();
+        if (freed < 0)
+        {
+            throw new CachedFileInUseException($"{relativePath} is being read or filled; try again when it is idle.");
+        }
+
+        _files.TryRemove(new KeyValuePair<string, CachedFile>(file.Key, file));
+        Interlocked.Add(ref _usedBytes, -freed);
+        return true;
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        _stopping.Cancel();
+        Flush();
+        _stopping.Dispose();
+        _originSlots.Dispose();
+    }
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Cache at {Root}: {Files} files, {Bytes} bytes of blocks taken up")]
+    private static partial void LogOpened(ILogger logger, string root, int files, long bytes);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Origin {Origin} did not confirm {Path}; serving the cached blocks: {Reason}")]
+    private static partial void LogServingStale(ILogger logger, string path, string origin, string reason);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "{Path} changed at origin {Origin}; its cached blocks are dropped")]
+    private static partial void LogChanged(ILogger logger, string path, string origin);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Fetching {Path} from origin {Origin} failed: {Reason}")]
+    private static partial void LogFetchFailed(ILogger logger, string path, string origin, string reason);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Information, Message = "Evicted {Path} of origin {Origin} ({Bytes} bytes)")]
+    private static partial void LogEvicted(ILogger logger, string path, string origin, long bytes);
+
+    [LoggerMessage(EventId = 6, Level = LogLevel.Error, Message = "Flushing {Path} failed: {Reason}")]
+    private static partial void LogFlushFailed(ILogger logger, string path, string reason);
+}
+
+/// <summary>A file held open for one request; eviction passes it by until disposed.</summary>
+internal sealed class FileLease(BlockCache cache, IOrigin origin, CachedFile file) : IDisposable
+{
+    public CachedFile File => file;
+
+    public IOrigin Origin => origin;
+
+    public BlockCache Cache => cache;
+
+    public void Dispose() => file.Unpin();
+}
