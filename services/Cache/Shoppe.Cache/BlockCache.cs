@@ -171,7 +171,12 @@ public sealed partial class BlockCache : IDisposable
     /// The task that completes when <paramref name="block"/> is on disk: done if it is there, the fetch in flight
     /// if another reader asked first, else a new fetch of the run of missing blocks it starts.
     /// </summary>
-    internal Task EnsureBlock(IOrigin origin, CachedFile file, long block, bool countAsRequested)
+    /// <param name="origin">Where the file comes from.</param>
+    /// <param name="file">The file.</param>
+    /// <param name="block">The block wanted.</param>
+    /// <param name="countAsRequested">Whether a reader is waiting for it (a miss) rather than reading ahead.</param>
+    /// <param name="runEnd">The last block a new run may take in with it (the end of what the reader asked for, or of the read-ahead).</param>
+    internal Task EnsureBlock(IOrigin origin, CachedFile file, long block, bool countAsRequested, long runEnd)
     {
         if (file.IsPresent(block))
         {
@@ -183,10 +188,10 @@ public sealed partial class BlockCache : IDisposable
             return inFlight;
         }
 
-        return StartRun(origin, file, block, countAsRequested);
+        return StartRun(origin, file, block, countAsRequested, runEnd);
     }
 
-    private Task StartRun(IOrigin origin, CachedFile file, long first, bool requested)
+    private Task StartRun(IOrigin origin, CachedFile file, long first, bool requested, long runEnd)
     {
         // Claim the run: consecutive blocks from `first` that are neither present nor being fetched.
         var sources = new List<TaskCompletionSource>(_options.FetchRunBlocks);
@@ -203,7 +208,7 @@ public sealed partial class BlockCache : IDisposable
                 return raced;
             }
 
-            for (var b = first; b < file.BlockCount && sources.Count < _options.FetchRunBlocks && !file.IsPresent(b) && !file.Fetching.ContainsKey(b); b++)
+            for (var b = first; b <= Math.Min(runEnd, file.BlockCount - 1) && sources.Count < _options.FetchRunBlocks && !file.IsPresent(b) && !file.Fetching.ContainsKey(b); b++)
             {
                 var source = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 file.Fetching[b] = source.Task;
@@ -332,7 +337,7 @@ public sealed partial class BlockCache : IDisposable
             {
                 for (long b = 0; b < file.BlockCount && !_stopping.IsCancellationRequested; b++)
                 {
-                    await EnsureBlock(origin, file, b, countAsRequested: false);
+                    await EnsureBlock(origin, file, b, countAsRequested: false, runEnd: b + _options.FetchRunBlocks - 1);
                 }
             }
             catch (Exception ex) when (ex is OriginUnavailableException or CacheFullException or ObjectDisposedException)

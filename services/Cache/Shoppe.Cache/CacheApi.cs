@@ -174,7 +174,8 @@ internal static partial class CacheApi
         var first = ranges[0];
         try
         {
-            await lease.Cache.EnsureBlock(lease.Origin, file, first.Start / file.BlockSize, countAsRequested: true).WaitAsync(context.RequestAborted);
+            await lease.Cache.EnsureBlock(lease.Origin, file, first.Start / file.BlockSize, countAsRequested: true, runEnd: (first.Start + first.Length - 1) / file.BlockSize)
+                .WaitAsync(context.RequestAborted);
         }
         catch (OriginUnavailableException ex)
         {
@@ -235,9 +236,10 @@ internal static partial class CacheApi
         if (sequential && options.ReadAheadBlocks > 0)
         {
             var lastBlock = (end - 1) / file.BlockSize;
-            for (var b = lastBlock + 1; b <= Math.Min(file.BlockCount - 1, lastBlock + options.ReadAheadBlocks); b++)
+            var aheadEnd = Math.Min(file.BlockCount - 1, lastBlock + options.ReadAheadBlocks);
+            for (var b = lastBlock + 1; b <= aheadEnd; b++)
             {
-                _ = lease.Cache.EnsureBlock(lease.Origin, file, b, countAsRequested: false);
+                _ = lease.Cache.EnsureBlock(lease.Origin, file, b, countAsRequested: false, runEnd: aheadEnd);
             }
         }
 
@@ -270,10 +272,10 @@ internal static partial class CacheApi
             // Keep fetches going ahead of the sender within the range.
             for (var ahead = block + 1; ahead <= Math.Min(lastBlock, block + window); ahead++)
             {
-                _ = lease.Cache.EnsureBlock(lease.Origin, file, ahead, countAsRequested: true);
+                _ = lease.Cache.EnsureBlock(lease.Origin, file, ahead, countAsRequested: true, runEnd: lastBlock);
             }
 
-            var ready = lease.Cache.EnsureBlock(lease.Origin, file, block, countAsRequested: true);
+            var ready = lease.Cache.EnsureBlock(lease.Origin, file, block, countAsRequested: true, runEnd: lastBlock);
             if (ready.IsCompletedSuccessfully)
             {
                 sent.Hits++;

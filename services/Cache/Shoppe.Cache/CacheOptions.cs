@@ -128,18 +128,18 @@ public sealed class OriginOptions
             yield return $"{where}:Name must be a short name of letters, digits, '-', '_' or '.'.";
         }
 
-        if ((Url is null) == (Directory is null))
+        if (string.IsNullOrEmpty(Url) == string.IsNullOrEmpty(Directory))
         {
             yield return $"{where} must have exactly one of Url or Directory.";
         }
 
-        if (Url is not null && (!Uri.TryCreate(Url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)
+        if (!string.IsNullOrEmpty(Url) && (!Uri.TryCreate(Url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)
             || !string.IsNullOrEmpty(uri.Query) || !string.IsNullOrEmpty(uri.Fragment)))
         {
             yield return $"{where}:Url must be an http or https URL without query or fragment.";
         }
 
-        if (Directory is not null && !Path.IsPathFullyQualified(Directory))
+        if (!string.IsNullOrEmpty(Directory) && !Path.IsPathFullyQualified(Directory))
         {
             yield return $"{where}:Directory must be an absolute path.";
         }

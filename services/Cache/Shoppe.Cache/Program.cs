@@ -30,7 +30,7 @@ builder.Services.AddSingleton(sp =>
     })
     { Timeout = Timeout.InfiniteTimeSpan };
     return new OriginRouter(sp.GetRequiredService<IOptions<CacheOptions>>().Value.Origins.Select(o =>
-        (o.Prefix, o.Url is not null ? (IOrigin)new HttpOrigin(o, client) : new DirectoryOrigin(o))));
+        (o.Prefix, !string.IsNullOrEmpty(o.Url) ? (IOrigin)new HttpOrigin(o, client) : new DirectoryOrigin(o))));
 });
 builder.Services.AddHostedService<CacheMaintenance>();
 

@@ -1,0 +1,352 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.AspNetCore.WebUtilities;
+using Shoppe.Security;
+
+namespace Shoppe.Cache.Tests;
+
+public sealed class CacheServiceTests : IAsyncLifetime
+{
+    private const int MiB = 1 << 20;
+    private readonly string _dataRoot = Directory.CreateTempSubdirectory("shoppe-cache-").FullName;
+    private readonly TestOrigin _origin = new();
+    private readonly byte[] _file = RandomNumberGenerator.GetBytes((5 * MiB) + 12345);
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync()
+    {
+        _origin.Write("store/run1/nano.parquet", _file);
+        await _origin.StartAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _origin.DisposeAsync();
+        Directory.Delete(_dataRoot, recursive: true);
+    }
+
+    private CacheServiceFactory Cache(IDictionary<string, string?>? extra = null, bool kestrel = false, string? root = null)
+    {
+        var settings = CacheServiceFactory.Origin("xrd", url: _origin.Url + "/store", prefix: "/store");
+        foreach (var (k, v) in extra ?? new Dictionary<string, string?>())
+        {
+            settings[k] = v;
+        }
+
+        return new CacheServiceFactory(root ?? _dataRoot, settings, kestrel);
+    }
+
+    private static async Task<byte[]> GetAsync(HttpClient client, string path, string? range = null, HttpStatusCode expected = HttpStatusCode.OK)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        if (range is not null)
+        {
+            request.Headers.TryAddWithoutValidation("Range", range);
+        }
+
+        using var response = await client.SendAsync(request, Ct);
+        Assert.Equal(expected, response.StatusCode);
+        return await response.Content.ReadAsByteArrayAsync(Ct);
+    }
+
+    [Fact]
+    public async Task WholeFile_AndEveryKindOfRange_MatchTheOrigin()
+    {
+        await using var cache = Cache();
+        using var client = cache.ClientFor("alice");
+
+        Assert.Equal(SHA256.HashData(_file), SHA256.HashData(await GetAsync(client, "/store/run1/nano.parquet")));
+        Assert.Equal(_file[100..200], await GetAsync(client, "/store/run1/nano.parquet", "bytes=100-199", HttpStatusCode.PartialContent));
+        // Across a block boundary, a suffix range and an open range.
+        Assert.Equal(_file[(MiB - 10)..(MiB + 10)], await GetAsync(client, "/store/run1/nano.parquet", $"bytes={MiB - 10}-{MiB + 9}", HttpStatusCode.PartialContent));
+        Assert.Equal(_file[^500..], await GetAsync(client, "/store/run1/nano.parquet", "bytes=-500", HttpStatusCode.PartialContent));
+        Assert.Equal(_file[(4 * MiB)..], await GetAsync(client, "/store/run1/nano.parquet", $"bytes={4 * MiB}-", HttpStatusCode.PartialContent));
+
+        using var head = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/store/run1/nano.parquet"), Ct);
+        Assert.Equal(HttpStatusCode.OK, head.StatusCode);
+        Assert.Equal(_file.Length, head.Content.Headers.ContentLength);
+        Assert.Equal("bytes", head.Headers.AcceptRanges.Single());
+        Assert.NotNull(head.Headers.ETag);
+        Assert.NotNull(head.Content.Headers.LastModified);
+
+        using var notModified = new HttpRequestMessage(HttpMethod.Get, "/store/run1/nano.parquet");
+        notModified.Headers.IfNoneMatch.Add(head.Headers.ETag!);
+        Assert.Equal(HttpStatusCode.NotModified, (await client.SendAsync(notModified, Ct)).StatusCode);
+    }
+
+    [Fact]
+    public async Task SeveralRanges_AreAnsweredAsMultipartByteranges()
+    {
+        await using var cache = Cache();
+        using var client = cache.ClientFor("alice");
+        (long From, long To)[] asked = [(0, 9), (2 * MiB, (2 * MiB) + 65535), (_file.Length - 3, _file.Length - 1)];
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/store/run1/nano.parquet");
+        request.Headers.TryAddWithoutValidation("Range", "bytes=" + string.Join(',', asked.Select(r => $"{r.From}-{r.To}")));
+
+        using var response = await client.SendAsync(request, Ct);
+
+        Assert.Equal(HttpStatusCode.PartialContent, response.StatusCode);
+        Assert.Equal("multipart/byteranges", response.Content.Headers.ContentType?.MediaType);
+        var boundary = Microsoft.Net.Http.Headers.HeaderUtilities.RemoveQuotes(Microsoft.Net.Http.Headers.MediaTypeHeaderValue.Parse(response.Content.Headers.ContentType!.ToString()).Boundary).Value!;
+        var body = await response.Content.ReadAsByteArrayAsync(Ct);
+        Assert.Equal(response.Content.Headers.ContentLength, body.Length);
+        var reader = new MultipartReader(boundary, new MemoryStream(body));
+        foreach (var (from, to) in asked)
+        {
+            var section = await reader.ReadNextSectionAsync(Ct);
+            Assert.NotNull(section);
+            Assert.Equal($"bytes {from}-{to}/{_file.Length}", section.Headers!["Content-Range"].ToString());
+            using var part = new MemoryStream();
+            await section.Body.CopyToAsync(part, Ct);
+            Assert.Equal(_file[(int)from..(int)(to + 1)], part.ToArray());
+        }
+
+        Assert.Null(await reader.ReadNextSectionAsync(Ct));
+    }
+
+    [Fact]
+    public async Task ARangeOutsideTheFile_Is416WithTheLength()
+    {
+        await using var cache = Cache();
+        using var client = cache.ClientFor("alice");
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/store/run1/nano.parquet");
+        request.Headers.TryAddWithoutValidation("Range", $"bytes={_file.Length}-{_file.Length + 10}");
+
+        using var response = await client.SendAsync(request, Ct);
+
+        Assert.Equal(HttpStatusCode.RequestedRangeNotSatisfiable, response.StatusCode);
+        Assert.Equal($"bytes */{_file.Length}", response.Content.Headers.ContentRange?.ToString());
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Theory]
+    [InlineData("/store/../etc/passwd")]
+    [InlineData("/store/run1/..%2F..%2Fetc%2Fpasswd")]
+    [InlineData("/store/%2e%2e/%2e%2e/etc/passwd")]
+    [InlineData("/store//etc/passwd")]
+    [InlineData("/store/run1\\..\\nano.parquet")]
+    [InlineData("//etc/passwd")]
+    [InlineData("/store/run1/nano.parquet%00.txt")]
+    public async Task Paths_ThatCouldLeaveTheNamespace_AreRefused(string target)
+    {
+        await using var cache = Cache(new Dictionary<string, string?> { ["Cache:AllowAnonymousReads"] = "true" }, kestrel: true);
+        using var client = cache.CreateClient();
+        var port = client.BaseAddress!.Port;
+
+        var status = await RawStatusAsync(port, target);
+
+        // Refused (400), or — where the server itself resolved the dots first — not found inside the origin.
+        Assert.True(status is 400 or 404, $"{target} answered {status}");
+        Assert.DoesNotContain(_origin.Requests, r => r.Path.Contains("etc", StringComparison.Ordinal) || r.Path.Contains("..", StringComparison.Ordinal));
+    }
+
+    /// <summary>Sends the request target exactly as given (HttpClient would normalise it).</summary>
+    private static async Task<int> RawStatusAsync(int port, string target)
+    {
+        using var socket = new TcpClient();
+        await socket.ConnectAsync(IPAddress.Loopback, port, Ct);
+        var stream = socket.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"), Ct);
+        using var reader = new StreamReader(stream);
+        var statusLine = await reader.ReadLineAsync(Ct) ?? "";
+        return int.Parse(statusLine.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [Fact]
+    public async Task AFolderOrigin_DoesNotFollowALinkOutOfItsRoot()
+    {
+        var folder = Directory.CreateTempSubdirectory("shoppe-folder-origin-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(folder, "inside.txt"), "inside");
+            File.CreateSymbolicLink(Path.Combine(folder, "escape.txt"), "/etc/hostname");
+            await using var cache = new CacheServiceFactory(_dataRoot, CacheServiceFactory.Origin("local", directory: folder));
+            using var client = cache.ClientFor("alice");
+
+            Assert.Equal("inside"u8.ToArray(), await GetAsync(client, "/inside.txt"));
+            await GetAsync(client, "/escape.txt", expected: HttpStatusCode.NotFound);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Reads_NeedAToken_UnlessAnonymousReadsAreConfigured()
+    {
+        await using (var cache = Cache())
+        {
+            using var anonymous = cache.CreateClient();
+            using var response = await anonymous.GetAsync("/store/run1/nano.parquet", Ct);
+            Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+            Assert.Empty(_origin.Requests);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/v1/stats", Ct)).StatusCode);
+        }
+
+        await using (var open = Cache(new Dictionary<string, string?> { ["Cache:AllowAnonymousReads"] = "true" }))
+        {
+            using var anonymous = open.CreateClient();
+            Assert.Equal(_file.Length, (await GetAsync(anonymous, "/store/run1/nano.parquet")).Length);
+            // Operations still need a token.
+            Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.DeleteAsync("/v1/cache/store/run1/nano.parquet", Ct)).StatusCode);
+        }
+    }
+
+    [Fact]
+    public async Task TheOriginSeesTheCachesCredential_NeverTheUsers()
+    {
+        await using var cache = Cache(new Dictionary<string, string?> { ["Cache:Origins:0:BearerToken"] = "cache-own-token" });
+        using var client = cache.ClientFor("alice");
+
+        await GetAsync(client, "/store/run1/nano.parquet", "bytes=0-99", HttpStatusCode.PartialContent);
+
+        Assert.NotEmpty(_origin.Requests);
+        Assert.All(_origin.Requests, r => Assert.Equal("Bearer cache-own-token", r.Authorization));
+    }
+
+    [Fact]
+    public async Task ConcurrentMisses_OnOneBlock_FetchItFromTheOriginOnce()
+    {
+        await using var cache = Cache(new Dictionary<string, string?> { ["Cache:ReadAheadBlocks"] = "0" });
+        _origin.BytesPerSecond = 20 * MiB; // slow enough that the readers overlap
+        var clients = Enumerable.Range(0, 16).Select(_ => cache.ClientFor("alice")).ToList();
+
+        var reads = await Task.WhenAll(clients.Select(c => GetAsync(c, "/store/run1/nano.parquet", $"bytes={2 * MiB}-{(2 * MiB) + 4095}", HttpStatusCode.PartialContent)));
+
+        Assert.All(reads, r => Assert.Equal(_file[(2 * MiB)..((2 * MiB) + 4096)], r));
+        Assert.Equal(1, _origin.GetsOf("/store/run1/nano.parquet"));
+        clients.ForEach(c => c.Dispose());
+    }
+
+    [Fact]
+    public async Task OriginDown_CachedBlocksAreServed_UncachedOnesAre502()
+    {
+        await using var cache = Cache(new Dictionary<string, string?> { ["Cache:ReadAheadBlocks"] = "0", ["Cache:RevalidateAfter"] = "00:00:00" });
+        using var client = cache.ClientFor("alice");
+        await GetAsync(client, "/store/run1/nano.parquet", "bytes=0-1000", HttpStatusCode.PartialContent);
+
+        await _origin.StopAsync();
+
+        Assert.Equal(_file[..1001], await GetAsync(client, "/store/run1/nano.parquet", "bytes=0-1000", HttpStatusCode.PartialContent));
+        using var uncached = new HttpRequestMessage(HttpMethod.Get, "/store/run1/nano.parquet");
+        uncached.Headers.Range = new RangeHeaderValue(3 * MiB, (3 * MiB) + 10);
+        using var failed = await client.SendAsync(uncached, Ct);
+        Assert.Equal(HttpStatusCode.BadGateway, failed.StatusCode);
+        Assert.Equal("application/problem+json", failed.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task ARestart_KeepsWhatWasCached()
+    {
+        await using (var cache = Cache())
+        {
+            using var client = cache.ClientFor("alice");
+            await GetAsync(client, "/store/run1/nano.parquet");
+        }
+
+        var fetched = _origin.GetsOf("/store/run1/nano.parquet");
+        await _origin.StopAsync();
+
+        await using var restarted = Cache();
+        using var again = restarted.ClientFor("alice");
+        Assert.Equal(SHA256.HashData(_file), SHA256.HashData(await GetAsync(again, "/store/run1/nano.parquet")));
+        var stats = await again.GetFromJsonAsync<CacheStats>("/v1/stats", Ct);
+        Assert.Equal(_file.Length, stats!.CachedBytes);
+        Assert.Equal(fetched, _origin.GetsOf("/store/run1/nano.parquet"));
+    }
+
+    [Fact]
+    public async Task AChangedOriginFile_IsFetchedAfresh()
+    {
+        await using var cache = Cache(new Dictionary<string, string?> { ["Cache:RevalidateAfter"] = "00:00:00" });
+        using var client = cache.ClientFor("alice");
+        await GetAsync(client, "/store/run1/nano.parquet");
+
+        var changed = RandomNumberGenerator.GetBytes(3 * MiB);
+        _origin.Write("store/run1/nano.parquet", changed);
+        File.SetLastWriteTimeUtc(Path.Combine(_origin.Folder, "store/run1/nano.parquet"), DateTime.UtcNow.AddMinutes(1));
+
+        Assert.Equal(SHA256.HashData(changed), SHA256.HashData(await GetAsync(client, "/store/run1/nano.parquet")));
+    }
+
+    [Fact]
+    public async Task Eviction_KeepsUseBetweenTheWatermarks_LeastRecentlyUsedFirst()
+    {
+        foreach (var name in new[] { "a", "b", "c" })
+        {
+            _origin.Write($"store/{name}.bin", RandomNumberGenerator.GetBytes(2 * MiB));
+        }
+
+        await using var cache = Cache(new Dictionary<string, string?>
+        {
+            ["Cache:MaxBytes"] = (5 * MiB).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Cache:HighWatermark"] = "0.9",
+            ["Cache:LowWatermark"] = "0.5",
+            ["Cache:ReadAheadBlocks"] = "0",
+        });
+        using var client = cache.ClientFor("alice");
+        await GetAsync(client, "/store/a.bin");
+        await GetAsync(client, "/store/b.bin");
+        await GetAsync(client, "/store/b.bin", "bytes=0-0", HttpStatusCode.PartialContent); // b is now more recent than a
+
+        await GetAsync(client, "/store/c.bin"); // 6 MiB > 4.5: evict down to 2.5 MiB, a first, then b
+
+        var stats = await client.GetFromJsonAsync<CacheStats>("/v1/stats", Ct);
+        Assert.True(stats!.CachedBytes <= 5 * MiB / 2, $"{stats.CachedBytes} bytes cached");
+        Assert.Equal(2, stats.Evictions);
+        var before = _origin.GetsOf("/store/c.bin");
+        await GetAsync(client, "/store/c.bin");
+        Assert.Equal(before, _origin.GetsOf("/store/c.bin")); // the file being read was never evicted
+    }
+
+    [Fact]
+    public async Task Operators_RemoveAFile_UsersMayNot()
+    {
+        await using var cache = Cache();
+        using var user = cache.ClientFor("alice");
+        using var op = cache.ClientFor("root", ShoppeClaims.OperatorRole);
+        await GetAsync(user, "/store/run1/nano.parquet", "bytes=0-10", HttpStatusCode.PartialContent);
+
+        Assert.Equal(HttpStatusCode.Forbidden, (await user.DeleteAsync("/v1/cache/store/run1/nano.parquet", Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await op.DeleteAsync("/v1/cache/store/run1/nano.parquet", Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await op.DeleteAsync("/v1/cache/store/run1/nano.parquet", Ct)).StatusCode);
+        Assert.True((await op.DeleteAsync("/v1/cache/store/%2e%2e/x", Ct)).StatusCode is HttpStatusCode.BadRequest or HttpStatusCode.NotFound);
+        Assert.Equal(0, (await op.GetFromJsonAsync<CacheStats>("/v1/stats", Ct))!.CachedBytes);
+    }
+
+    [Fact]
+    public async Task Stats_CountHitsMissesAndBytes()
+    {
+        await using var cache = Cache(new Dictionary<string, string?> { ["Cache:ReadAheadBlocks"] = "0" });
+        using var client = cache.ClientFor("alice");
+        await GetAsync(client, "/store/run1/nano.parquet", $"bytes=0-{MiB - 1}", HttpStatusCode.PartialContent);
+        await GetAsync(client, "/store/run1/nano.parquet", $"bytes=0-{MiB - 1}", HttpStatusCode.PartialContent);
+
+        var stats = await client.GetFromJsonAsync<CacheStats>("/v1/stats", Ct);
+
+        Assert.Equal(1, stats!.Misses);
+        Assert.True(stats.Hits >= 1);
+        Assert.Equal(2L * MiB, stats.BytesFromCache);
+        Assert.True(stats.BytesFromOrigin >= MiB);
+    }
+
+    [Fact]
+    public async Task UnknownFiles_AndPathsNoOriginServes_Are404Problems()
+    {
+        await using var cache = Cache();
+        using var client = cache.ClientFor("alice");
+
+        foreach (var path in new[] { "/store/run1/missing.parquet", "/elsewhere/file" })
+        {
+            using var response = await client.GetAsync(path, Ct);
+            Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        }
+    }
+}
