@@ -6,7 +6,13 @@ set -euo pipefail
 need_apt=()
 # python3 runs the notebook helper's tests and the tutorials (tutorials/python).
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
-# (later issues add their peers here: chromium, xrootd-server, nginx, davix, gfal2, postgresql...)
+# The cache's interoperability tests read through the cache from an nginx origin and an XRootD HTTP origin
+# (xrootd-server-plugins carries XrdHttp), with curl and davix-get as the clients.
+command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)
+command -v xrootd >/dev/null 2>&1 || need_apt+=(xrootd-server xrootd-server-plugins)
+command -v davix-get >/dev/null 2>&1 || need_apt+=(davix)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+# (later issues add theirs: chromium, gfal2, postgresql...)
 
 if [ "${#need_apt[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
