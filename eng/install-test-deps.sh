@@ -12,10 +12,18 @@ command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)
 command -v xrootd >/dev/null 2>&1 || need_apt+=(xrootd-server xrootd-server-plugins)
 command -v davix-get >/dev/null 2>&1 || need_apt+=(davix)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+# XRootD has no listen-address setting: eng/peers/bindlo.c keeps it on loopback, built here.
+command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 # (later issues add theirs: chromium, gfal2, postgresql...)
 
 if [ "${#need_apt[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+mkdir -p "$here/peers/bin"
+if [ ! -f "$here/peers/bin/bindlo.so" ] || [ "$here/peers/bindlo.c" -nt "$here/peers/bin/bindlo.so" ]; then
+  gcc -shared -fPIC -O2 -o "$here/peers/bin/bindlo.so" "$here/peers/bindlo.c" -ldl
 fi
