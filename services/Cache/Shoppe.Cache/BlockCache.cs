@@ -311,7 +311,10 @@ public sealed partial class BlockCache : IDisposable
             }
             catch (IOException ex) when (IsDiskFull(ex))
             {
-                if (attempt > 0 || !Evict(force: true, needed: bytes.Length))
+                // Another fill may have just made room (two writers meeting a full disk at once): the first
+                // retry is free; after that only if this eviction freed something.
+                var evicted = Evict(force: true, needed: bytes.Length);
+                if (attempt >= 2 || (attempt == 1 && !evicted))
                 {
                     _metrics.DiskFull();
                     throw new CacheFullException("The cache's disk is full and nothing could be evicted to make room.", ex);
@@ -457,6 +460,11 @@ public sealed partial class BlockCache : IDisposable
     {
         _stopping.Cancel();
         Flush();
+        foreach (var file in _files.Values)
+        {
+            file.Close();
+        }
+
         _stopping.Dispose();
         _originSlots.Dispose();
     }

@@ -124,6 +124,16 @@ internal sealed class CachedFile
         }
     }
 
+    /// <summary>Closes the data file (the cache is stopping); a later read would open it again.</summary>
+    public void Close()
+    {
+        lock (_gate)
+        {
+            _data?.Dispose();
+            _data = null;
+        }
+    }
+
     /// <summary>Pins the file against eviction; false if it has already gone.</summary>
     public bool TryPin()
     {
