@@ -267,6 +267,8 @@ public sealed partial class BlockCache : IDisposable
                     var added = file.MarkPresent(block);
                     Interlocked.Add(ref _usedBytes, added);
                     _metrics.Filled(added, requested);
+                    // Over the high watermark: make room before the reader goes on (the file being filled is pinned).
+                    EvictIfNeeded();
                     file.Fetching.TryRemove(block, out _);
                     sources[done].TrySetResult();
                 }
@@ -296,8 +298,6 @@ public sealed partial class BlockCache : IDisposable
             ArrayPool<byte>.Shared.Return(buffer);
             file.Unpin();
         }
-
-        EvictIfNeeded();
     }
 
     private async ValueTask WriteBlockAsync(CachedFile file, long block, ReadOnlyMemory<byte> bytes)
