@@ -112,12 +112,20 @@ public static class ShoppeServiceDefaultsExtensions
             // Colour codes are noise in captured output (the AppHost, CI logs, files).
             o.ColorBehavior = Console.IsOutputRedirected ? LoggerColorBehavior.Disabled : LoggerColorBehavior.Default;
         });
-        builder.Logging.AddOpenTelemetry(logging =>
+        // Log records become OpenTelemetry records only where something exports them: made for nobody, they
+        // cost the cache a third of its small-read rate (docs/performance.md, "Cache").
+        var otlpEndpoint = builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"];
+        var logsEndpoint = builder.Configuration["Shoppe:Logs:Endpoint"];
+        var exportsLogs = !string.IsNullOrWhiteSpace(otlpEndpoint) || Uri.TryCreate(logsEndpoint, UriKind.Absolute, out _);
+        if (exportsLogs)
         {
-            logging.IncludeFormattedMessage = true;
-            // Scopes carry shoppe.request_id onto every log record.
-            logging.IncludeScopes = true;
-        });
+            builder.Logging.AddOpenTelemetry(logging =>
+            {
+                logging.IncludeFormattedMessage = true;
+                // Scopes carry shoppe.request_id onto every log record.
+                logging.IncludeScopes = true;
+            });
+        }
 
         var otel = builder.Services.AddOpenTelemetry()
             .ConfigureResource(resource =>
@@ -144,7 +152,7 @@ public static class ShoppeServiceDefaultsExtensions
                                       && !ctx.Request.Path.StartsWithSegments(AlivenessEndpointPath))
                 .AddHttpClientInstrumentation());
 
-        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        if (!string.IsNullOrWhiteSpace(otlpEndpoint))
         {
             // Per signal rather than UseOtlpExporter(): logs may also go to the logs service below, and
             // OpenTelemetry refuses the cross-cutting exporter beside a signal-specific one.
@@ -155,7 +163,6 @@ public static class ShoppeServiceDefaultsExtensions
 
         // On one machine the logs service is itself an OTLP/HTTP receiver: every record also goes there, so
         // its user can read it back by request id (Shoppe:Logs:Endpoint and the service token the AppHost gives).
-        var logsEndpoint = builder.Configuration["Shoppe:Logs:Endpoint"];
         if (Uri.TryCreate(logsEndpoint, UriKind.Absolute, out var logsUri))
         {
             var token = builder.Configuration["Shoppe:Logs:Token"];

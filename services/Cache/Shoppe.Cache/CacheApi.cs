@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text;
 using Microsoft.AspNetCore.Http.Features;
@@ -17,7 +18,7 @@ namespace Shoppe.Cache;
 internal static partial class CacheApi
 {
     /// <summary>Bytes read from disk and handed to the response at a time.</summary>
-    private const int SendChunk = 256 * 1024;
+    private const int SendChunk = 1024 * 1024;
 
     public static WebApplication MapCacheApi(this WebApplication app)
     {
@@ -260,13 +261,26 @@ internal static partial class CacheApi
 
     private static async Task SendRangeAsync(HttpContext context, FileLease lease, ByteRange range, CacheOptions options, SendTally sent)
     {
+        var window = Math.Max(1, options.ReadAheadBlocks);
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(SendChunk);
+        try
+        {
+            await SendBlocksAsync(context, lease, range, window, buffer, sent);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static async Task SendBlocksAsync(HttpContext context, FileLease lease, ByteRange range, int window, byte[] buffer, SendTally sent)
+    {
         var file = lease.File;
         var writer = context.Response.BodyWriter;
         var blockSize = file.BlockSize;
         var position = range.Start;
         var end = range.Start + range.Length;
         var lastBlock = (end - 1) / blockSize;
-        var window = Math.Max(1, options.ReadAheadBlocks);
         for (var block = range.Start / blockSize; block <= lastBlock; block++)
         {
             // Keep fetches going ahead of the sender within the range.
@@ -289,15 +303,16 @@ internal static partial class CacheApi
             var blockEnd = Math.Min(end, (block + 1) * blockSize);
             while (position < blockEnd)
             {
+                // One read of up to SendChunk from the page cache, one copy into the response's pipe, one
+                // flush: the pipe's own segments are 4 KiB, and reading straight into them cost a flush each.
                 var want = (int)Math.Min(SendChunk, blockEnd - position);
-                var memory = writer.GetMemory(want);
-                var n = BlockCache.Read(file, memory.Span[..Math.Min(want, memory.Length)], position);
+                var n = BlockCache.Read(file, buffer.AsSpan(0, want), position);
                 if (n <= 0)
                 {
                     throw new OriginUnavailableException($"The cached data of {file.RelativePath} is shorter than its block map says.");
                 }
 
-                writer.Advance(n);
+                writer.Write(buffer.AsSpan(0, n));
                 position += n;
                 sent.Bytes += n;
                 var flushed = await writer.FlushAsync(context.RequestAborted);

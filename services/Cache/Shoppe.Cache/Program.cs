@@ -33,6 +33,9 @@ builder.Services.AddSingleton(sp =>
         (o.Prefix, !string.IsNullOrEmpty(o.Url) ? (IOrigin)new HttpOrigin(o, client) : new DirectoryOrigin(o))));
 });
 builder.Services.AddHostedService<CacheMaintenance>();
+// Room for a few chunks in flight to the socket: at Kestrel's default 64 KiB every 256 KiB flush waited for
+// the socket to drain before the next read from disk began (docs/performance.md, "Cache").
+builder.WebHost.ConfigureKestrel(k => k.Limits.MaxResponseBufferSize = 4L << 20);
 
 var app = builder.Build();
 app.MapDefaultEndpoints();

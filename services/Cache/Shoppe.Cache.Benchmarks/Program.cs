@@ -1,0 +1,175 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Shoppe.Cache.Benchmarks;
+
+// The cache's load driver (docs/performance.md, "Cache"): one origin (XRootD's HTTP server), three caches in
+// front of it — ours, XCache (XRootD's proxy file cache, root:// to the origin) and nginx proxy_cache — and
+// the same client for all of them, in one run on loopback:
+//   cold: read the file set once through an empty cache (the origin's files are in the page cache),
+//   warm: read it again, one stream,
+//   random: 16 concurrent readers of 64 KiB random ranges for a fixed time (throughput, p50/p99 latency).
+// Usage: dotnet run -c Release --project services/Cache/Shoppe.Cache.Benchmarks -- [set MiB] [files] [random seconds] [folder]
+// Needs the test peers (eng/install-test-deps.sh) and root (the peers run as their own users).
+var setMiB = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 1024;
+var files = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 4;
+var randomSeconds = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 10;
+var work = args.Length > 3 ? args[3] : Path.Combine("/tmp", $"shoppe-cache-bench-{Environment.ProcessId}");
+Directory.CreateDirectory(work);
+File.SetUnixFileMode(work, (UnixFileMode)0b111_111_111);
+Console.WriteLine($"cache benchmark: {files} files, {setMiB} MiB in all, {Readers} random readers of {RangeBytes / 1024} KiB for {randomSeconds} s, {Environment.ProcessorCount} cores, folder {work}");
+
+await using var peers = new Peers(work);
+var fileSize = (long)setMiB * 1024 * 1024 / files;
+var names = Enumerable.Range(0, files).Select(i => $"store/mc/file{i}.root").ToArray();
+var data = Path.Combine(work, "origin");
+foreach (var name in names)
+{
+    var path = Path.Combine(data, name);
+    Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+    await using var f = File.Create(path);
+    var chunk = new byte[1 << 20];
+    for (long written = 0; written < fileSize; written += chunk.Length)
+    {
+        RandomNumberGenerator.Fill(chunk);
+        await f.WriteAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, fileSize - written)));
+    }
+}
+
+Peers.OpenUp(data);
+var origin = await peers.StartOriginAsync(data);
+// Warm the origin's page cache so every cold read starts from the same place.
+foreach (var name in names)
+{
+    await File.ReadAllBytesAsync(Path.Combine(data, name));
+}
+
+var systems = new List<(string Name, Func<Task<string>> Start, Func<Task> Stop)>
+{
+    ("origin (direct)", () => Task.FromResult(origin), () => Task.CompletedTask),
+    ("Shoppe cache", () => peers.StartShoppeAsync(origin), () => peers.StopAsync("shoppe")),
+    ("XCache", () => peers.StartXCacheAsync(), () => peers.StopAsync("xcache")),
+    ("nginx proxy_cache", () => peers.StartNginxAsync(origin), () => peers.StopAsync("nginx")),
+};
+
+using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = Readers * 2, UseCookies = false, AutomaticDecompression = DecompressionMethods.None };
+using var client = new HttpClient(handler) { Timeout = TimeSpan.FromMinutes(10) };
+client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", peers.ShoppeToken);
+var results = new List<Result>();
+foreach (var (name, start, stop) in systems)
+{
+    var url = await start();
+    var cold = await ReadSetAsync(client, url, names, fileSize);
+    var warm = await ReadSetAsync(client, url, names, fileSize);
+    var random = await RandomRangesAsync(client, url, names, fileSize, Path.Combine(data, names[0]), TimeSpan.FromSeconds(randomSeconds));
+    var result = new Result(name, cold, warm, random.MiBps, random.P50, random.P99);
+    results.Add(result);
+    Console.WriteLine($"{name,-20} cold {cold,7:N0} MiB/s  warm {warm,7:N0} MiB/s  random {random.MiBps,6:N0} MiB/s  p50 {random.P50,6:N2} ms  p99 {random.P99,6:N2} ms");
+    await stop();
+}
+
+var ours = results.Single(r => r.Name == "Shoppe cache");
+var direct = results.Single(r => r.Name == "origin (direct)");
+foreach (var peer in results.Where(r => r.Name is "XCache" or "nginx proxy_cache"))
+{
+    Console.WriteLine($"ratio to {peer.Name}: cold {ours.Cold / peer.Cold:N2}, warm {ours.Warm / peer.Warm:N2}, random {ours.Random / peer.Random:N2}, random p99 {peer.P99 / ours.P99:N2} (higher is better for us)");
+}
+
+Console.WriteLine($"cold overhead against a direct origin read: {direct.Cold / ours.Cold:N2}x the time");
+Console.WriteLine("RESULT " + string.Join(' ', results.Select(r => $"{r.Name.Split(' ')[0]}:cold={r.Cold:F0},warm={r.Warm:F0},random={r.Random:F0},p50={r.P50:F2},p99={r.P99:F2}")));
+
+static async Task<double> ReadSetAsync(HttpClient client, string url, string[] names, long fileSize)
+{
+    var buffer = new byte[1 << 20];
+    var watch = Stopwatch.StartNew();
+    long total = 0;
+    foreach (var name in names)
+    {
+        using var response = await client.GetAsync($"{url}/{name}", HttpCompletionOption.ResponseHeadersRead);
+        response.EnsureSuccessStatusCode();
+        await using var body = await response.Content.ReadAsStreamAsync();
+        long n = 0;
+        int read;
+        while ((read = await body.ReadAsync(buffer)) > 0)
+        {
+            n += read;
+        }
+
+        if (n != fileSize)
+        {
+            throw new InvalidOperationException($"{url}/{name}: {n} bytes, expected {fileSize}");
+        }
+
+        total += n;
+    }
+
+    return total / 1048576.0 / watch.Elapsed.TotalSeconds;
+}
+
+static async Task<(double MiBps, double P50, double P99)> RandomRangesAsync(HttpClient client, string url, string[] names, long fileSize, string firstFile, TimeSpan duration)
+{
+    // Spot-check the bytes first: a range of the first file against the origin's copy.
+    var reference = new byte[RangeBytes];
+    using (var handle = File.OpenHandle(firstFile))
+    {
+        RandomAccess.Read(handle, reference, 12345);
+    }
+
+    using (var check = new HttpRequestMessage(HttpMethod.Get, $"{url}/{names[0]}"))
+    {
+        check.Headers.Range = new RangeHeaderValue(12345, 12345 + RangeBytes - 1);
+        using var response = await client.SendAsync(check);
+        if (response.StatusCode != HttpStatusCode.PartialContent || !(await response.Content.ReadAsByteArrayAsync()).AsSpan().SequenceEqual(reference))
+        {
+            throw new InvalidOperationException($"{url}: a range read did not match the origin's bytes ({(int)response.StatusCode})");
+        }
+    }
+
+    var latencies = new List<double>[Readers];
+    long bytes = 0;
+    var watch = Stopwatch.StartNew();
+    await Task.WhenAll(Enumerable.Range(0, Readers).Select(async reader =>
+    {
+        var rng = new Random(reader);
+        var mine = latencies[reader] = [];
+        var buffer = new byte[RangeBytes];
+        while (watch.Elapsed < duration)
+        {
+            var name = names[rng.Next(names.Length)];
+            var offset = rng.NextInt64(fileSize - RangeBytes);
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"{url}/{name}");
+            request.Headers.Range = new RangeHeaderValue(offset, offset + RangeBytes - 1);
+            var t = Stopwatch.GetTimestamp();
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            await using var body = await response.Content.ReadAsStreamAsync();
+            var n = 0;
+            int read;
+            while ((read = await body.ReadAsync(buffer.AsMemory(n))) > 0)
+            {
+                n += read;
+            }
+
+            mine.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+            if (response.StatusCode != HttpStatusCode.PartialContent || n != RangeBytes)
+            {
+                throw new InvalidOperationException($"{url}/{name}: {(int)response.StatusCode} with {n} bytes for a {RangeBytes}-byte range");
+            }
+
+            Interlocked.Add(ref bytes, n);
+        }
+    }));
+    var elapsed = watch.Elapsed.TotalSeconds;
+    var all = latencies.SelectMany(l => l).Order().ToArray();
+    return (bytes / 1048576.0 / elapsed, all[all.Length / 2], all[(int)(all.Length * 0.99)]);
+}
+
+internal sealed record Result(string Name, double Cold, double Warm, double Random, double P50, double P99);
+
+internal static partial class Program
+{
+    private const int Readers = 16;
+    private const int RangeBytes = 64 * 1024;
+}
