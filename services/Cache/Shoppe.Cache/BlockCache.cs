@@ -268,7 +268,7 @@ public sealed partial class BlockCache : IDisposable
                     Interlocked.Add(ref _usedBytes, added);
                     _metrics.Filled(added, requested);
                     // Over the high watermark: make room before the reader goes on (the file being filled is pinned).
-                    EvictIfNeeded();
+                    EvictIfNeeded(added);
                     file.Fetching.TryRemove(block, out _);
                     sources[done].TrySetResult();
                 }
@@ -382,13 +382,33 @@ public sealed partial class BlockCache : IDisposable
             return (max, UsedBytes);
         }
 
-        var drive = new DriveInfo(Root);
-        return (drive.TotalSize, drive.TotalSize - drive.AvailableFreeSpace);
+        _drive ??= new DriveInfo(Root);
+        var total = _drive.TotalSize;
+        return (total, total - _drive.AvailableFreeSpace);
     }
 
+    private DriveInfo? _drive;
+
+    /// <summary>Bytes filled since the file system's use was last asked (it is not asked after every block).</summary>
+    private long _filledSinceCheck;
+
+    /// <summary>Fills between looks at the file system's use, when the watermarks apply to it.</summary>
+    private const long FileSystemCheckBytes = 64L << 20;
+
     /// <summary>Evicts when use is above the high watermark (after fills and on the maintenance timer).</summary>
-    public void EvictIfNeeded()
+    public void EvictIfNeeded() => EvictIfNeeded(0);
+
+    private void EvictIfNeeded(long filled)
     {
+        // Against Cache:MaxBytes the check is arithmetic; against the file system it is a statfs, done every
+        // 64 MiB of fills (looking up the file system after every block halved the cold rate; ENOSPC still
+        // evicts at once, and the timer checks too).
+        if (_options.MaxBytes is null && filled > 0 && Interlocked.Add(ref _filledSinceCheck, filled) < FileSystemCheckBytes)
+        {
+            return;
+        }
+
+        Interlocked.Exchange(ref _filledSinceCheck, 0);
         var (budget, used) = DiskUse();
         if (used > budget * _options.HighWatermark)
         {
