@@ -28,13 +28,6 @@ public sealed class CacheProcessTests : IAsyncLifetime
         Directory.Delete(_dataRoot, recursive: true);
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
     private Process StartCache(int port)
     {
         var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "Shoppe.Cache.dll")])
@@ -90,7 +83,7 @@ public sealed class CacheProcessTests : IAsyncLifetime
     [Fact]
     public async Task KilledDuringAFill_ThenRestarted_ServesNoCorruptByte()
     {
-        var port = FreePort();
+        var port = Loopback.FreePort();
         using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromMinutes(2) };
         _origin.BytesPerSecond = MiB;
         var first = StartCache(port);

@@ -79,36 +79,7 @@ public sealed class InteropTests : IAsyncLifetime
         Directory.Delete(_work, recursive: true);
     }
 
-    private static string Tool(string name)
-    {
-        foreach (var dir in new[] { "/usr/sbin", "/usr/bin", "/usr/local/bin" })
-        {
-            if (File.Exists(Path.Combine(dir, name)))
-            {
-                return Path.Combine(dir, name);
-            }
-        }
 
-        throw new InvalidOperationException($"{name} is not installed: eng/install-test-deps.sh installs the cache's test peers.");
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Shoppe.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir?.FullName ?? throw new InvalidOperationException("The repository root (Shoppe.sln) is not above the test's folder.");
-    }
 
     private Process Start(string file, IEnumerable<string> args, IDictionary<string, string>? env = null)
     {
@@ -129,7 +100,7 @@ public sealed class InteropTests : IAsyncLifetime
 
     private void StartNginx()
     {
-        _nginxPort = FreePort();
+        _nginxPort = Loopback.FreePort();
         var run = Directory.CreateDirectory(Path.Combine(_work, "nginx")).FullName;
         var config = Path.Combine(run, "nginx.conf");
         File.WriteAllText(config, $$"""
@@ -147,12 +118,12 @@ public sealed class InteropTests : IAsyncLifetime
                 server { listen 127.0.0.1:{{_nginxPort}}; root {{Data}}; }
             }
             """);
-        Start(Tool("nginx"), ["-c", config, "-p", run]);
+        Start(Loopback.Tool("nginx"), ["-c", config, "-p", run]);
     }
 
     private void StartXrootd()
     {
-        _xrootdHttpPort = FreePort();
+        _xrootdHttpPort = Loopback.FreePort();
         var run = Directory.CreateDirectory(Path.Combine(_work, "xrootd")).FullName;
         File.SetUnixFileMode(_work, (UnixFileMode)0b111_111_111);
         File.SetUnixFileMode(run, (UnixFileMode)0b111_111_111);
@@ -163,12 +134,12 @@ public sealed class InteropTests : IAsyncLifetime
             oss.localroot {Data}
             all.adminpath {run}/admin
             all.pidpath {run}
-            xrd.port {FreePort()}
+            xrd.port {Loopback.FreePort()}
             xrd.protocol XrdHttp:{_xrootdHttpPort} libXrdHttp.so
             """);
-        var shim = Path.Combine(RepoRoot(), "eng", "peers", "bin", "bindlo.so");
+        var shim = Path.Combine(Loopback.RepoRoot(), "eng", "peers", "bin", "bindlo.so");
         Assert.True(File.Exists(shim), $"{shim} is missing: eng/install-test-deps.sh builds it.");
-        Start(Tool("xrootd"), ["-c", config, "-l", Path.Combine(run, "xrootd.log"), "-R", "xrootd", "-n", "shoppe-interop"],
+        Start(Loopback.Tool("xrootd"), ["-c", config, "-l", Path.Combine(run, "xrootd.log"), "-R", "xrootd", "-n", "shoppe-interop"],
             new Dictionary<string, string> { ["LD_PRELOAD"] = shim });
     }
 
@@ -194,7 +165,7 @@ public sealed class InteropTests : IAsyncLifetime
     private async Task<byte[]> RunClientAsync(string tool, params string[] args)
     {
         var output = Path.Combine(_work, $"out-{Guid.NewGuid():N}");
-        var start = new ProcessStartInfo(Tool(tool), [.. args, "-o", output])
+        var start = new ProcessStartInfo(Loopback.Tool(tool), [.. args, "-o", output])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

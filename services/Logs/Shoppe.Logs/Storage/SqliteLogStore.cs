@@ -86,8 +86,6 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
         System.Threading.Channels.Channel.CreateUnbounded<PendingBatch>(new System.Threading.Channels.UnboundedChannelOptions { SingleReader = true });
     private readonly Task _writeLoop;
     private readonly Task _textLoop;
-    private readonly Task _checkpointLoop;
-    private readonly SemaphoreSlim _checkpointWanted = new(0);
     private readonly CancellationTokenSource _closing = new();
     private readonly SemaphoreSlim _textWanted = new(0);
     private readonly List<(long UpTo, TaskCompletionSource Done)> _textWaiters = [];
@@ -137,7 +135,6 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
         _committedUpTo = Math.Max(_committedUpTo, _indexedUpTo);
         _writeLoop = Task.Run(WriteLoopAsync);
         _textLoop = Task.Run(TextIndexLoopAsync);
-        _checkpointLoop = Task.Run(CheckpointLoopAsync);
     }
 
     /// <summary>The records file.</summary>
@@ -311,14 +308,6 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
         tx.Commit();
         writer.NextId = id;
         Volatile.Write(ref _committedUpTo, id - 1);
-        if (++_commitsSinceCheckpoint >= CheckpointEveryCommits)
-        {
-            _commitsSinceCheckpoint = 0;
-            if (_checkpointWanted.CurrentCount == 0)
-            {
-                _checkpointWanted.Release();
-            }
-        }
     }
 
     /// <summary>Binds text as UTF-16 for SQLite to convert: no UTF-8 copy made in .NET for every value.</summary>
@@ -362,9 +351,6 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
         }
 
         var connection = Open(_connectionString);
-        // Checkpoints are the checkpointer's (CheckpointLoopAsync); the writer itself checkpoints only if the
-        // log has grown to 1 GiB, which a checkpointer kept behind by long reads could let happen.
-        Execute(connection, "PRAGMA wal_autocheckpoint = 262144");
         var insert = Prepare(connection, """
             INSERT INTO records (id, request, ts, service, severity, message, attributes, trace_id, span_id, enduser)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
@@ -445,51 +431,6 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
         finally
         {
             raw.sqlite3_reset(upsert);
-        }
-    }
-
-    /// <summary>Commits between checkpoints: about 16k pages of log at the commit sizes the benchmark sees.</summary>
-    private const int CheckpointEveryCommits = 32;
-
-    private int _commitsSinceCheckpoint;
-
-    /// <summary>
-    /// Copies the write-ahead log back into the records file on its own connection, beside the writer: done by
-    /// the writer inside its commits (SQLite's automatic checkpoint), it was the writer's largest stall, with
-    /// an fsync of the database file each time (docs/performance.md, "Logs"). PASSIVE never blocks the writer.
-    /// </summary>
-    private async Task CheckpointLoopAsync()
-    {
-        SqliteConnection? connection = null;
-        try
-        {
-            while (true)
-            {
-                try
-                {
-                    await _checkpointWanted.WaitAsync(_closing.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-
-                try
-                {
-                    connection ??= Open(_connectionString);
-                    Execute(connection, "PRAGMA wal_checkpoint(PASSIVE)");
-                }
-                catch (SqliteException)
-                {
-                    // Busy or failed: the next signal tries again, and the writer's own backstop still holds.
-                    connection?.Dispose();
-                    connection = null;
-                }
-            }
-        }
-        finally
-        {
-            connection?.Dispose();
         }
     }
 
@@ -1054,7 +995,6 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
         _writeLoop.GetAwaiter().GetResult();
         _closing.Cancel();
         _textLoop.GetAwaiter().GetResult();
-        _checkpointLoop.GetAwaiter().GetResult();
         ReleaseTextWaiters(new ObjectDisposedException(nameof(SqliteLogStore)));
         _writerState?.Dispose();
         _disposed = true;
@@ -1066,7 +1006,7 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
         _writer.Dispose();
         _textWriter.Dispose();
         _textWanted.Dispose();
-        _checkpointWanted.Dispose();
+
         _closing.Dispose();
     }
 }
