@@ -48,7 +48,7 @@ public sealed partial class BlockCache : IDisposable
 
         foreach (var info in Directory.EnumerateFiles(Root, "*.cinfo", SearchOption.AllDirectories))
         {
-            if (CachedFile.Load(info, _options.BlockSize) is { } file && _files.TryAdd(file.Key, file))
+            if (CachedFile.Load(info, _options.BlockSize) is { } file && _files.TryAdd(NameOf(file.Origin, file.RelativePath), file))
             {
                 _usedBytes += file.CachedBytes;
             }
@@ -73,9 +73,12 @@ public sealed partial class BlockCache : IDisposable
     /// <summary>Files with blocks in the cache.</summary>
     public int FileCount => _files.Count;
 
-    /// <summary>The stable name of an origin file in the cache folder.</summary>
+    /// <summary>The stable name of an origin file in the cache folder: a hash, so no client text names a file there.</summary>
     private static string KeyOf(string origin, string relativePath) =>
-        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(origin + "\n" + relativePath)));
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(NameOf(origin, relativePath))));
+
+    /// <summary>How the cache looks a file up (hashed only when a file is first cached).</summary>
+    private static string NameOf(string origin, string relativePath) => origin + "\n" + relativePath;
 
     private string DataPathOf(string key) => Path.Combine(Root, key[..2], key);
 
@@ -88,14 +91,14 @@ public sealed partial class BlockCache : IDisposable
     /// <exception cref="OriginUnavailableException">The origin is down and nothing of the file is cached.</exception>
     internal async Task<FileLease> OpenAsync(IOrigin origin, string relativePath, CancellationToken cancellationToken)
     {
-        var key = KeyOf(origin.Name, relativePath);
+        var name = NameOf(origin.Name, relativePath);
         while (true)
         {
-            if (_files.TryGetValue(key, out var file))
+            if (_files.TryGetValue(name, out var file))
             {
                 if (!file.TryPin())
                 {
-                    _files.TryRemove(new KeyValuePair<string, CachedFile>(key, file));
+                    _files.TryRemove(new KeyValuePair<string, CachedFile>(name, file));
                     continue;
                 }
 
@@ -117,9 +120,10 @@ public sealed partial class BlockCache : IDisposable
 
             var content = await origin.StatAsync(relativePath, cancellationToken)
                 ?? throw new OriginFileNotFoundException($"{origin.Name} has no file {relativePath}.");
+            var key = KeyOf(origin.Name, relativePath);
             var created = new CachedFile(key, origin.Name, relativePath, DataPathOf(key), _options.BlockSize, content) { ValidatedAt = DateTimeOffset.UtcNow };
             created.TryPin();
-            if (_files.TryAdd(key, created))
+            if (_files.TryAdd(name, created))
             {
                 created.Create();
                 return new FileLease(this, origin, created);
@@ -441,7 +445,7 @@ public sealed partial class BlockCache : IDisposable
                     continue;
                 }
 
-                _files.TryRemove(new KeyValuePair<string, CachedFile>(file.Key, file));
+                _files.TryRemove(new KeyValuePair<string, CachedFile>(NameOf(file.Origin, file.RelativePath), file));
                 Interlocked.Add(ref _usedBytes, -freed);
                 _metrics.Evicted(freed);
                 LogEvicted(_logger, file.RelativePath, file.Origin, freed);
@@ -459,7 +463,7 @@ public sealed partial class BlockCache : IDisposable
     public bool Remove(IOrigin origin, string relativePath)
     {
         ArgumentNullException.ThrowIfNull(origin);
-        if (!_files.TryGetValue(KeyOf(origin.Name, relativePath), out var file))
+        if (!_files.TryGetValue(NameOf(origin.Name, relativePath), out var file))
         {
             return false;
         }
@@ -470,7 +474,7 @@ public sealed partial class BlockCache : IDisposable
             throw new CachedFileInUseException($"{relativePath} is being read or filled; try again when it is idle.");
         }
 
-        _files.TryRemove(new KeyValuePair<string, CachedFile>(file.Key, file));
+        _files.TryRemove(new KeyValuePair<string, CachedFile>(NameOf(origin.Name, relativePath), file));
         Interlocked.Add(ref _usedBytes, -freed);
         return true;
     }

@@ -116,22 +116,22 @@ internal static partial class CacheApi
         var length = file.Length;
         var request = context.Request;
         var response = context.Response;
-        var headers = response.GetTypedHeaders();
         response.Headers.AcceptRanges = "bytes";
         // An origin's validator that is not a valid entity tag is not passed on.
-        var etag = EntityTagHeaderValue.TryParse(file.Content.ETag, out var parsedTag) ? parsedTag : null;
+        var etag = file.Content.EntityTag;
         if (etag is not null)
         {
-            headers.ETag = etag;
+            response.Headers.ETag = file.Content.ETag;
         }
 
-        if (file.Content.LastModified is { } modified)
+        if (file.Content.LastModifiedHeader is { } modified)
         {
-            headers.LastModified = modified;
+            response.Headers.LastModified = modified;
         }
 
-        var requestHeaders = request.GetTypedHeaders();
-        if (etag is not null && requestHeaders.IfNoneMatch is { Count: > 0 } noneMatch
+        // Typed (parsed) request headers only when a precondition needs them: most reads carry none.
+        var requestHeaders = request.Headers.IfNoneMatch.Count > 0 || request.Headers.IfRange.Count > 0 ? request.GetTypedHeaders() : null;
+        if (etag is not null && requestHeaders?.IfNoneMatch is { Count: > 0 } noneMatch
             && noneMatch.Any(t => t.Equals(EntityTagHeaderValue.Any) || t.Compare(etag, useStrongComparison: false)))
         {
             response.StatusCode = StatusCodes.Status304NotModified;
@@ -330,9 +330,9 @@ internal static partial class CacheApi
     internal readonly record struct ByteRange(long Start, long Length);
 
     /// <summary>Whether an <c>If-Range</c> precondition says the client's ranges no longer apply (send it all).</summary>
-    private static bool IsIgnoredRange(RequestHeaders headers, EntityTagHeaderValue? etag, DateTimeOffset? modified)
+    private static bool IsIgnoredRange(RequestHeaders? headers, EntityTagHeaderValue? etag, DateTimeOffset? modified)
     {
-        if (headers.IfRange is not { } ifRange)
+        if (headers?.IfRange is not { } ifRange)
         {
             return false;
         }
@@ -349,7 +349,7 @@ internal static partial class CacheApi
     /// The ranges to send: the whole file when no (or an unparsable, or precondition-failed) Range header was
     /// sent, else every satisfiable range, in the order asked. <paramref name="error"/> is set when none is.
     /// </summary>
-    internal static List<ByteRange> Ranges(HttpRequest request, RequestHeaders headers, EntityTagHeaderValue? etag, DateTimeOffset? modified, long length, int maxRanges, out bool partial, out string? error)
+    internal static List<ByteRange> Ranges(HttpRequest request, RequestHeaders? headers, EntityTagHeaderValue? etag, DateTimeOffset? modified, long length, int maxRanges, out bool partial, out string? error)
     {
         error = null;
         partial = false;

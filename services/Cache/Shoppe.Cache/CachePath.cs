@@ -39,14 +39,16 @@ public readonly record struct CachePath
 
         if (rawTarget is not null)
         {
-            var rawPath = rawTarget.Split('?', 2)[0];
-            foreach (var encoded in (ReadOnlySpan<string>)["%2f", "%5c", "%00", "%2e"])
+            var rawPath = rawTarget.AsSpan();
+            var query = rawPath.IndexOf('?');
+            rawPath = query >= 0 ? rawPath[..query] : rawPath;
+            // Only a '%' can start an encoded separator, dot or NUL: most paths have none to look at.
+            if (rawPath.Contains('%')
+                && (rawPath.Contains("%2f", StringComparison.OrdinalIgnoreCase) || rawPath.Contains("%5c", StringComparison.OrdinalIgnoreCase)
+                    || rawPath.Contains("%00", StringComparison.Ordinal) || rawPath.Contains("%2e", StringComparison.OrdinalIgnoreCase)))
             {
-                if (rawPath.Contains(encoded, StringComparison.OrdinalIgnoreCase))
-                {
-                    error = "The path may not contain encoded separators, dots or NUL.";
-                    return false;
-                }
+                error = "The path may not contain encoded separators, dots or NUL.";
+                return false;
             }
         }
 
@@ -59,9 +61,10 @@ public readonly record struct CachePath
             }
         }
 
-        foreach (var segment in decoded[1..].Split('/'))
+        foreach (var range in decoded.AsSpan(1).Split('/'))
         {
-            if (segment.Length == 0 || segment == "." || segment == "..")
+            var segment = decoded.AsSpan(1)[range];
+            if (segment.Length == 0 || segment is "." or "..")
             {
                 error = "The path may not contain empty, '.' or '..' segments.";
                 return false;

@@ -6,6 +6,13 @@ namespace Shoppe.Cache;
 /// <summary>What an origin says about a file: enough to tell whether cached blocks are still its bytes.</summary>
 public sealed record OriginFile(long Length, string? ETag, DateTimeOffset? LastModified)
 {
+    /// <summary>The ETag as an entity tag (null when the origin's is not a valid one), parsed once per file, not per read.</summary>
+    public Microsoft.Net.Http.Headers.EntityTagHeaderValue? EntityTag { get; } =
+        Microsoft.Net.Http.Headers.EntityTagHeaderValue.TryParse(ETag, out var tag) ? tag : null;
+
+    /// <summary>Last-Modified as the header carries it, formatted once.</summary>
+    public string? LastModifiedHeader { get; } = LastModified is { } m ? Microsoft.Net.Http.Headers.HeaderUtilities.FormatDate(m) : null;
+
     /// <summary>Whether cached blocks made from <paramref name="other"/> are still this file's bytes.</summary>
     public bool SameContentAs(OriginFile other) =>
         Length == other.Length && ETag == other.ETag && LastModified == other.LastModified;
