@@ -30,6 +30,9 @@ public static class ShoppeAuthenticationExtensions
             .AddJwtBearer(jwt =>
             {
                 jwt.MapInboundClaims = false;
+                // Validated tokens are remembered briefly (RememberingTokenHandler says how, and why).
+                jwt.TokenHandlers.Clear();
+                jwt.TokenHandlers.Add(new RememberingTokenHandler(TimeProvider.System) { MapInboundClaims = false });
                 jwt.TokenValidationParameters = new TokenValidationParameters
                 {
                     ValidIssuer = options.Issuer,
