@@ -315,13 +315,24 @@ internal static partial class CacheApi
                 // One read of up to SendChunk from the page cache, one copy into the response's pipe, one
                 // flush: the pipe's own segments are 4 KiB, and reading straight into them cost a flush each.
                 var want = (int)Math.Min(SendChunk, blockEnd - position);
-                var n = BlockCache.Read(file, buffer.AsSpan(0, want), position);
+                // Straight into the response's own memory when the pipe hands out a buffer that large (one
+                // copy fewer); otherwise through ours.
+                var memory = writer.GetMemory(want);
+                var direct = memory.Length >= want;
+                var n = BlockCache.Read(file, direct ? memory.Span[..want] : buffer.AsSpan(0, want), position);
                 if (n <= 0)
                 {
                     throw new OriginUnavailableException($"The cached data of {file.RelativePath} is shorter than its block map says.");
                 }
 
-                writer.Write(buffer.AsSpan(0, n));
+                if (direct)
+                {
+                    writer.Advance(n);
+                }
+                else
+                {
+                    writer.Write(buffer.AsSpan(0, n));
+                }
                 position += n;
                 sent.Bytes += n;
                 var flushed = await writer.FlushAsync(context.RequestAborted);
