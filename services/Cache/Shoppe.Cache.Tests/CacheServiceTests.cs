@@ -165,11 +165,16 @@ public sealed class CacheServiceTests : IAsyncLifetime
         {
             File.WriteAllText(Path.Combine(folder, "inside.txt"), "inside");
             File.CreateSymbolicLink(Path.Combine(folder, "escape.txt"), "/etc/hostname");
+            Directory.CreateSymbolicLink(Path.Combine(folder, "up"), "/");
+            Directory.CreateDirectory(Path.Combine(folder, "sub"));
+            File.CreateSymbolicLink(Path.Combine(folder, "sub", "relative.txt"), "../inside.txt");
             await using var cache = new CacheServiceFactory(_dataRoot, CacheServiceFactory.Origin("local", directory: folder));
             using var client = cache.ClientFor("alice");
 
             Assert.Equal("inside"u8.ToArray(), await GetAsync(client, "/inside.txt"));
+            Assert.Equal("inside"u8.ToArray(), await GetAsync(client, "/sub/relative.txt")); // a link that stays inside
             await GetAsync(client, "/escape.txt", expected: HttpStatusCode.NotFound);
+            await GetAsync(client, "/up/etc/hostname", expected: HttpStatusCode.NotFound); // a directory link out
         }
         finally
         {
@@ -239,6 +244,24 @@ public sealed class CacheServiceTests : IAsyncLifetime
         using var failed = await client.SendAsync(uncached, Ct);
         Assert.Equal(HttpStatusCode.BadGateway, failed.StatusCode);
         Assert.Equal("application/problem+json", failed.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task AStalledOrigin_Costs502_NotARequestThatNeverEnds()
+    {
+        await using var cache = Cache(new Dictionary<string, string?> { ["Cache:OriginTimeout"] = "00:00:01", ["Cache:ReadAheadBlocks"] = "0" });
+        using var client = cache.ClientFor("alice");
+        _origin.StallRangeRequests = true;
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/store/run1/nano.parquet");
+        request.Headers.Range = new RangeHeaderValue(0, 99);
+        using var response = await client.SendAsync(request, Ct);
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"took {watch.Elapsed}");
+        _origin.StallRangeRequests = false;
+        Assert.Equal(_file[..100], await GetAsync(client, "/store/run1/nano.parquet", "bytes=0-99", HttpStatusCode.PartialContent));
     }
 
     [Fact]

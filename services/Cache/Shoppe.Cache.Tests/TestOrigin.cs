@@ -30,6 +30,9 @@ public sealed class TestOrigin : IAsyncDisposable
     /// <summary>Range GETs by path and range header.</summary>
     public ConcurrentQueue<(string Path, string? Range, string? Authorization)> Requests { get; } = new();
 
+    /// <summary>Range requests get no answer at all (a stalled origin) while this is set.</summary>
+    public bool StallRangeRequests { get; set; }
+
     /// <summary>Bytes a second each response is held to (0: as fast as it goes).</summary>
     public long BytesPerSecond { get; set; }
 
@@ -51,6 +54,11 @@ public sealed class TestOrigin : IAsyncDisposable
         {
             Requests.Enqueue((context.Request.Path.Value ?? "", context.Request.Headers.Range.ToString() is { Length: > 0 } r ? r : null,
                 context.Request.Headers.Authorization.ToString() is { Length: > 0 } a ? a : null));
+            if (StallRangeRequests && context.Request.Headers.Range.Count > 0)
+            {
+                await Task.Delay(Timeout.Infinite, context.RequestAborted);
+            }
+
             if (BytesPerSecond > 0)
             {
                 context.Response.Body = new ThrottledStream(context.Response.Body, BytesPerSecond);

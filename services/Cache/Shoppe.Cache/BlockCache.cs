@@ -125,7 +125,17 @@ public sealed partial class BlockCache : IDisposable
             created.TryPin();
             if (_files.TryAdd(name, created))
             {
-                created.Create();
+                try
+                {
+                    created.Create();
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    created.Unpin();
+                    _files.TryRemove(new KeyValuePair<string, CachedFile>(name, created));
+                    throw new CacheFullException($"The cache could not record {relativePath}: {ex.Message}", ex);
+                }
+
                 return new FileLease(this, origin, created);
             }
         }
@@ -158,14 +168,16 @@ public sealed partial class BlockCache : IDisposable
 
         if (!now.SameContentAs(file.Content))
         {
-            if (!file.Fetching.IsEmpty)
+            var dropped = file.Reset(now);
+            if (dropped < 0)
             {
-                // Blocks of the old content are still arriving: serve the old content once more, ask again next time.
+                // Someone is still reading or filling the old content: they finish on it, this reader too, and
+                // the next open asks the origin again.
                 return;
             }
 
             LogChanged(_logger, file.RelativePath, origin.Name);
-            Interlocked.Add(ref _usedBytes, -file.Reset(now));
+            Interlocked.Add(ref _usedBytes, -dropped);
         }
 
         file.ValidatedAt = DateTimeOffset.UtcNow;
@@ -249,14 +261,18 @@ public sealed partial class BlockCache : IDisposable
             {
                 var offset = first * file.BlockSize;
                 var length = Math.Min((long)sources.Count * file.BlockSize, file.Length - offset);
-                await using var stream = await origin.OpenRangeAsync(file.RelativePath, offset, length, _stopping.Token);
+                // Each block must arrive within the origin timeout: a stalled origin fails the run (502 to its
+                // readers) instead of holding them, the file and an origin slot forever.
+                using var stall = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+                await using var stream = await origin.OpenRangeAsync(file.RelativePath, offset, length, stall.Token);
                 for (; done < sources.Count; done++)
                 {
                     var block = first + done;
                     var n = (int)file.BlockLength(block);
                     try
                     {
-                        await stream.ReadExactlyAsync(buffer.AsMemory(0, n), _stopping.Token);
+                        stall.CancelAfter(_options.OriginTimeout);
+                        await stream.ReadExactlyAsync(buffer.AsMemory(0, n), stall.Token);
                     }
                     catch (EndOfStreamException ex)
                     {
@@ -284,7 +300,9 @@ public sealed partial class BlockCache : IDisposable
         }
         catch (Exception ex)
         {
-            var failure = ex is OperationCanceledException ? new OriginUnavailableException("The cache is stopping.", ex) : ex;
+            var failure = ex is OperationCanceledException
+                ? new OriginUnavailableException(_stopping.IsCancellationRequested ? "The cache is stopping." : $"Origin {origin.Name} sent nothing of {file.RelativePath} for {_options.OriginTimeout.TotalSeconds:0} s.", ex)
+                : ex;
             if (failure is not OriginUnavailableException and not CacheFullException)
             {
                 failure = new OriginUnavailableException($"Fetching {file.RelativePath} from {origin.Name} failed: {ex.Message}", ex);

@@ -103,6 +103,11 @@ internal static partial class CacheApi
             await Problem(StatusCodes.Status502BadGateway, "Origin unavailable", $"Origin {origin.Name} could not be reached and {path} is not cached.").ExecuteAsync(context);
             return;
         }
+        catch (CacheFullException ex)
+        {
+            await Problem(StatusCodes.Status507InsufficientStorage, "Cache full", ex.Message).ExecuteAsync(context);
+            return;
+        }
 
         using (lease)
         {

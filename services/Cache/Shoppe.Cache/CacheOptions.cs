@@ -50,6 +50,12 @@ public sealed class CacheOptions : IValidatableObject
     /// <summary>How long the origin's answer about a file (size, ETag, Last-Modified) is trusted before it is asked again.</summary>
     public TimeSpan RevalidateAfter { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// How long an origin may take to answer, and to send each block once it has: a stalled origin then costs
+    /// its readers a 502, not a request that never ends.
+    /// </summary>
+    public TimeSpan OriginTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>How often block maps are made durable (after the blocks they name).</summary>
     public TimeSpan FlushInterval { get; set; } = TimeSpan.FromSeconds(1);
 

@@ -182,15 +182,23 @@ internal sealed class CachedFile
 
     /// <summary>
     /// The origin's file changed: forget every block, durably, before any block of the new content is written.
+    /// Only when the caller (holding one pin) is the file's only user and nothing of it is being fetched: a
+    /// reader part-way through the old content must not be handed blocks of the new one.
     /// </summary>
-    /// <returns>The bytes dropped.</returns>
+    /// <returns>The bytes dropped, or -1 when the file is in use and was left as it is.</returns>
     public long Reset(OriginFile content)
     {
         lock (_gate)
         {
+            if (Users != 1 || !Fetching.IsEmpty)
+            {
+                return -1;
+            }
+
             var dropped = CachedBytes;
             Content = content;
             _present = new ulong[(BlockCount + 63) / 64];
+            _generation++;
             CachedBytes = 0;
             WriteInfo(_present);
             _data?.Dispose();
@@ -201,6 +209,9 @@ internal sealed class CachedFile
         }
     }
 
+    /// <summary>Bumped by every reset: a flush that began before one must not write its map after it.</summary>
+    private long _generation;
+
     /// <summary>
     /// Makes what is written durable: the data file's blocks first, then a map naming only the blocks that
     /// were present before the data was synced.
@@ -209,6 +220,7 @@ internal sealed class CachedFile
     {
         ulong[] snapshot;
         SafeFileHandle? data;
+        long generation;
         lock (_gate)
         {
             if (!_dirty || Gone)
@@ -218,20 +230,34 @@ internal sealed class CachedFile
 
             snapshot = (ulong[])_present.Clone();
             data = _data;
+            generation = _generation;
             _dirty = false;
         }
 
-        if (data is not null && !data.IsClosed)
+        try
         {
-            RandomAccess.FlushToDisk(data);
-        }
-
-        lock (_gate)
-        {
-            if (!Gone && snapshot.Length == _present.Length)
+            if (data is not null && !data.IsClosed)
             {
-                WriteInfo(snapshot);
+                RandomAccess.FlushToDisk(data);
             }
+
+            lock (_gate)
+            {
+                if (!Gone && generation == _generation)
+                {
+                    WriteInfo(snapshot);
+                }
+            }
+        }
+        catch
+        {
+            // Not durable, so not named: the next flush tries again.
+            lock (_gate)
+            {
+                _dirty = true;
+            }
+
+            throw;
         }
     }
 
@@ -343,7 +369,8 @@ internal sealed class CachedFile
         lock (_gate)
         {
             Directory.CreateDirectory(Path.GetDirectoryName(DataPath)!);
-            WriteInfo(_present);
+            // Empty, whatever another opener may already have filled: those blocks are named at their flush.
+            WriteInfo(new ulong[_present.Length]);
         }
     }
 }

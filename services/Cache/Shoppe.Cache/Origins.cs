@@ -41,7 +41,7 @@ public interface IOrigin
 /// ranges and answers open ones without data, so the cache never sends either. The cache's own bearer token,
 /// if configured, is the only credential sent; the user's never is.
 /// </summary>
-public sealed class HttpOrigin(OriginOptions options, HttpClient client) : IOrigin
+public sealed class HttpOrigin(OriginOptions options, HttpClient client, TimeSpan timeout) : IOrigin
 {
     private readonly Uri _base = new(options.Url!.TrimEnd('/') + "/");
 
@@ -66,14 +66,16 @@ public sealed class HttpOrigin(OriginOptions options, HttpClient client) : IOrig
     public async Task<OriginFile?> StatAsync(string relativePath, CancellationToken cancellationToken)
     {
         using var request = Request(HttpMethod.Head, relativePath);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
         HttpResponseMessage response;
         try
         {
-            response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token);
         }
-        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            throw new OriginUnavailableException($"Origin {Name} did not answer: {ex.Message}", ex);
+            throw new OriginUnavailableException($"Origin {Name} did not answer: {(ex is OperationCanceledException ? $"nothing within {timeout.TotalSeconds:0} s" : ex.Message)}", ex);
         }
 
         using (response)
@@ -97,28 +99,32 @@ public sealed class HttpOrigin(OriginOptions options, HttpClient client) : IOrig
     {
         var request = Request(HttpMethod.Get, relativePath);
         request.Headers.Range = new RangeHeaderValue(offset, offset + length - 1);
-        HttpResponseMessage response;
+        HttpResponseMessage? response = null;
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
         try
         {
-            response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token);
+            // A 200 to a range request is the whole file: only usable for a range that starts at zero.
+            if (response.StatusCode == HttpStatusCode.PartialContent
+                || (response.StatusCode == HttpStatusCode.OK && offset == 0))
+            {
+                return new ResponseStream(await response.Content.ReadAsStreamAsync(cancellationToken), response, request);
+            }
+
+            throw new OriginUnavailableException($"Origin {Name} answered a range request with {(int)response.StatusCode}.");
         }
-        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex)
         {
+            response?.Dispose();
             request.Dispose();
-            throw new OriginUnavailableException($"Origin {Name} did not answer: {ex.Message}", ex);
-        }
+            if (ex is HttpRequestException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                throw new OriginUnavailableException($"Origin {Name} did not answer: {(ex is OperationCanceledException ? $"nothing within {timeout.TotalSeconds:0} s" : ex.Message)}", ex);
+            }
 
-        // A 200 to a range request is the whole file: only usable for a range that starts at zero.
-        if (response.StatusCode == HttpStatusCode.PartialContent
-            || (response.StatusCode == HttpStatusCode.OK && offset == 0))
-        {
-            return new ResponseStream(await response.Content.ReadAsStreamAsync(cancellationToken), response, request);
+            throw;
         }
-
-        var status = (int)response.StatusCode;
-        response.Dispose();
-        request.Dispose();
-        throw new OriginUnavailableException($"Origin {Name} answered a range request with {status}.");
     }
 
     /// <summary>The body of a response, disposing the response with it.</summary>
@@ -172,7 +178,11 @@ public sealed class DirectoryOrigin(OriginOptions options) : IOrigin
     /// <inheritdoc />
     public string Name => options.Name;
 
-    /// <summary>The file under the root, or null when the path (or a link on it) leads outside the root.</summary>
+    /// <summary>
+    /// The file under the root, or null when the path leads outside it: every component is resolved as the
+    /// kernel would (a link anywhere on the path, a directory link included, is followed), and the real path
+    /// must lie under the root's real path.
+    /// </summary>
     private FileInfo? Resolve(string relativePath)
     {
         var full = Path.GetFullPath(Path.Join(_root, relativePath));
@@ -181,20 +191,51 @@ public sealed class DirectoryOrigin(OriginOptions options) : IOrigin
             return null;
         }
 
-        var file = new FileInfo(full);
-        if (file.LinkTarget is not null)
+        var real = RealPath(full);
+        var realRoot = RealPath(_root);
+        return real is not null && realRoot is not null && real.StartsWith(realRoot + Path.DirectorySeparatorChar, StringComparison.Ordinal)
+            ? new FileInfo(real)
+            : null;
+    }
+
+    /// <summary>The path with every link on it followed (null for a loop or a dangling link).</summary>
+    private static string? RealPath(string path)
+    {
+        var current = Path.GetPathRoot(path)!;
+        var pending = new Stack<string>(path[current.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries).Reverse());
+        for (var hops = 0; pending.Count > 0;)
         {
-            var target = file.ResolveLinkTarget(returnFinalTarget: true);
-            if (target is null || !Path.GetFullPath(target.FullName).StartsWith(RealRoot + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+            var segment = pending.Pop();
+            if (segment == "..")
+            {
+                current = Path.GetDirectoryName(current) ?? current;
+                continue;
+            }
+
+            var next = Path.Join(current, segment);
+            var link = new FileInfo(next).LinkTarget;
+            if (link is null)
+            {
+                current = next;
+                continue;
+            }
+
+            if (++hops > 40)
             {
                 return null;
             }
+
+            // A link's target replaces it: its components are walked in turn (links within it included).
+            current = Path.IsPathRooted(link) ? Path.GetPathRoot(link)! : current;
+            foreach (var part in link[(Path.IsPathRooted(link) ? Path.GetPathRoot(link)!.Length : 0)..]
+                         .Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries).Reverse())
+            {
+                pending.Push(part);
+            }
         }
 
-        return file;
+        return Path.TrimEndingDirectorySeparator(current);
     }
-
-    private string RealRoot => new DirectoryInfo(_root).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? _root;
 
     /// <inheritdoc />
     public Task<OriginFile?> StatAsync(string relativePath, CancellationToken cancellationToken)
@@ -217,7 +258,16 @@ public sealed class DirectoryOrigin(OriginOptions options) : IOrigin
         try
         {
             var stream = new FileStream(file.FullName, new FileStreamOptions { Mode = FileMode.Open, Access = FileAccess.Read, Share = FileShare.ReadWrite | FileShare.Delete, BufferSize = 0, Options = FileOptions.Asynchronous });
-            stream.Seek(offset, SeekOrigin.Begin);
+            try
+            {
+                stream.Seek(offset, SeekOrigin.Begin);
+            }
+            catch
+            {
+                stream.Dispose();
+                throw;
+            }
+
             return Task.FromResult<Stream>(stream);
         }
         catch (IOException ex)

@@ -29,8 +29,9 @@ builder.Services.AddSingleton(sp =>
         UseCookies = false,
     })
     { Timeout = Timeout.InfiniteTimeSpan };
-    return new OriginRouter(sp.GetRequiredService<IOptions<CacheOptions>>().Value.Origins.Select(o =>
-        (o.Prefix, !string.IsNullOrEmpty(o.Url) ? (IOrigin)new HttpOrigin(o, client) : new DirectoryOrigin(o))));
+    var options = sp.GetRequiredService<IOptions<CacheOptions>>();
+    return new OriginRouter(options.Value.Origins.Select(o =>
+        (o.Prefix, !string.IsNullOrEmpty(o.Url) ? (IOrigin)new HttpOrigin(o, client, options.Value.OriginTimeout) : new DirectoryOrigin(o))));
 });
 builder.Services.AddHostedService<CacheMaintenance>();
 // Room for a few chunks in flight to the socket: at Kestrel's default 64 KiB every 256 KiB flush waited for
