@@ -299,6 +299,29 @@ public sealed class CacheServiceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AFileThatChangesBetweenValidationAndFetch_IsNeverServedAsAMixOfVersions()
+    {
+        await using var cache = Cache(new Dictionary<string, string?> { ["Cache:RevalidateAfter"] = "01:00:00", ["Cache:ReadAheadBlocks"] = "0" });
+        using var client = cache.ClientFor("alice");
+        await GetAsync(client, "/store/run1/nano.parquet", "bytes=0-99", HttpStatusCode.PartialContent);
+
+        // Same length, new bytes: only the validators tell.
+        var changed = RandomNumberGenerator.GetBytes(_file.Length);
+        _origin.Write("store/run1/nano.parquet", changed);
+        File.SetLastWriteTimeUtc(Path.Combine(_origin.Folder, "store/run1/nano.parquet"), DateTime.UtcNow.AddMinutes(5));
+
+        using (var mixed = new HttpRequestMessage(HttpMethod.Get, "/store/run1/nano.parquet"))
+        {
+            mixed.Headers.Range = new RangeHeaderValue(3 * MiB, (3 * MiB) + 99);
+            using var refused = await client.SendAsync(mixed, Ct);
+            Assert.Equal(HttpStatusCode.BadGateway, refused.StatusCode);
+        }
+
+        // The next read asks the origin again and gets the new version whole.
+        Assert.Equal(SHA256.HashData(changed), SHA256.HashData(await GetAsync(client, "/store/run1/nano.parquet")));
+    }
+
+    [Fact]
     public async Task Eviction_KeepsUseBetweenTheWatermarks_LeastRecentlyUsedFirst()
     {
         foreach (var name in new[] { "a", "b", "c" })

@@ -264,7 +264,7 @@ public sealed partial class BlockCache : IDisposable
                 // Each block must arrive within the origin timeout: a stalled origin fails the run (502 to its
                 // readers) instead of holding them, the file and an origin slot forever.
                 using var stall = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
-                await using var stream = await origin.OpenRangeAsync(file.RelativePath, offset, length, stall.Token);
+                await using var stream = await origin.OpenRangeAsync(file.RelativePath, offset, length, file.Content, stall.Token);
                 for (; done < sources.Count; done++)
                 {
                     var block = first + done;
@@ -303,6 +303,13 @@ public sealed partial class BlockCache : IDisposable
             var failure = ex is OperationCanceledException
                 ? new OriginUnavailableException(_stopping.IsCancellationRequested ? "The cache is stopping." : $"Origin {origin.Name} sent nothing of {file.RelativePath} for {_options.OriginTimeout.TotalSeconds:0} s.", ex)
                 : ex;
+            if (failure is OriginContentChangedException)
+            {
+                // Ask the origin again at the next open; these readers get a 502 rather than mixed versions.
+                file.ValidatedAt = DateTimeOffset.MinValue;
+                failure = new OriginUnavailableException(failure.Message, failure);
+            }
+
             if (failure is not OriginUnavailableException and not CacheFullException)
             {
                 failure = new OriginUnavailableException($"Fetching {file.RelativePath} from {origin.Name} failed: {ex.Message}", ex);

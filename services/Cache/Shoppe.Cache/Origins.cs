@@ -21,6 +21,9 @@ public sealed record OriginFile(long Length, string? ETag, DateTimeOffset? LastM
 /// <summary>The origin could not be reached or failed mid-read (502 to the client).</summary>
 public sealed class OriginUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
 
+/// <summary>The origin's file changed since it was validated: the fetched bytes would mix two versions.</summary>
+public sealed class OriginContentChangedException(string message) : Exception(message);
+
 /// <summary>Where a file's bytes come from.</summary>
 public interface IOrigin
 {
@@ -31,9 +34,13 @@ public interface IOrigin
     /// <exception cref="OriginUnavailableException">The origin could not answer.</exception>
     Task<OriginFile?> StatAsync(string relativePath, CancellationToken cancellationToken);
 
-    /// <summary>A stream of exactly <paramref name="length"/> bytes from <paramref name="offset"/> (fewer means the origin failed).</summary>
+    /// <summary>
+    /// A stream of exactly <paramref name="length"/> bytes from <paramref name="offset"/> (fewer means the origin
+    /// failed), of the version of the file described by <paramref name="expected"/>.
+    /// </summary>
     /// <exception cref="OriginUnavailableException">The origin could not answer.</exception>
-    Task<Stream> OpenRangeAsync(string relativePath, long offset, long length, CancellationToken cancellationToken);
+    /// <exception cref="OriginContentChangedException">The file is no longer the version the blocks were made from.</exception>
+    Task<Stream> OpenRangeAsync(string relativePath, long offset, long length, OriginFile expected, CancellationToken cancellationToken);
 }
 
 /// <summary>
@@ -95,19 +102,34 @@ public sealed class HttpOrigin(OriginOptions options, HttpClient client, TimeSpa
     }
 
     /// <inheritdoc />
-    public async Task<Stream> OpenRangeAsync(string relativePath, long offset, long length, CancellationToken cancellationToken)
+    public async Task<Stream> OpenRangeAsync(string relativePath, long offset, long length, OriginFile expected, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(expected);
         var request = Request(HttpMethod.Get, relativePath);
         request.Headers.Range = new RangeHeaderValue(offset, offset + length - 1);
+        // Only the version the cached blocks were made from (a strong tag can be matched; a weak one is compared below).
+        if (expected.EntityTag is { IsWeak: false } strong)
+        {
+            request.Headers.TryAddWithoutValidation("If-Match", strong.ToString());
+        }
+
         HttpResponseMessage? response = null;
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
         try
         {
             response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token);
-            // A 200 to a range request is the whole file: only usable for a range that starts at zero.
-            if (response.StatusCode == HttpStatusCode.PartialContent
-                || (response.StatusCode == HttpStatusCode.OK && offset == 0))
+            if (response.StatusCode == HttpStatusCode.PreconditionFailed
+                || (response.Headers.ETag is { } tag && expected.ETag is not null && tag.ToString() != expected.ETag)
+                || (response.Content.Headers.LastModified is { } modified && expected.LastModified is { } known && modified != known))
+            {
+                throw new OriginContentChangedException($"{relativePath} changed at origin {Name} since it was validated.");
+            }
+
+            // A 206 must be the range asked for; a 200 is the whole file, only usable for a range from zero.
+            var range = response.Content.Headers.ContentRange;
+            if ((response.StatusCode == HttpStatusCode.PartialContent && range?.From == offset && (range.Length is null || range.Length == expected.Length))
+                || (response.StatusCode == HttpStatusCode.OK && offset == 0 && (response.Content.Headers.ContentLength ?? expected.Length) == expected.Length))
             {
                 return new ResponseStream(await response.Content.ReadAsStreamAsync(cancellationToken), response, request);
             }
@@ -118,6 +140,11 @@ public sealed class HttpOrigin(OriginOptions options, HttpClient client, TimeSpa
         {
             response?.Dispose();
             request.Dispose();
+            if (ex is OriginContentChangedException)
+            {
+                throw;
+            }
+
             if (ex is HttpRequestException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
             {
                 throw new OriginUnavailableException($"Origin {Name} did not answer: {(ex is OperationCanceledException ? $"nothing within {timeout.TotalSeconds:0} s" : ex.Message)}", ex);
@@ -252,8 +279,14 @@ public sealed class DirectoryOrigin(OriginOptions options) : IOrigin
     }
 
     /// <inheritdoc />
-    public Task<Stream> OpenRangeAsync(string relativePath, long offset, long length, CancellationToken cancellationToken)
+    public async Task<Stream> OpenRangeAsync(string relativePath, long offset, long length, OriginFile expected, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(expected);
+        if (await StatAsync(relativePath, cancellationToken) is not { } now || !now.SameContentAs(expected))
+        {
+            throw new OriginContentChangedException($"{relativePath} changed at origin {Name} since it was validated.");
+        }
+
         var file = Resolve(relativePath) ?? throw new OriginUnavailableException($"Origin {Name} has no such file.");
         try
         {
@@ -268,7 +301,7 @@ public sealed class DirectoryOrigin(OriginOptions options) : IOrigin
                 throw;
             }
 
-            return Task.FromResult<Stream>(stream);
+            return stream;
         }
         catch (IOException ex)
         {
