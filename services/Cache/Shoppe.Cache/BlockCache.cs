@@ -60,6 +60,16 @@ public sealed partial class BlockCache : IDisposable
             }
         }
 
+        // A data file without its map (a crash between removing the one and the other) is never served and never
+        // counted: remove it rather than let it hold disk under the file-system watermark.
+        foreach (var data in Directory.EnumerateFiles(Root, "*", SearchOption.AllDirectories))
+        {
+            if (Path.GetFileName(data) is { Length: 64 } name && name.All(char.IsAsciiHexDigitLower) && !File.Exists(data + ".cinfo"))
+            {
+                File.Delete(data);
+            }
+        }
+
         _metrics.ObserveCache(this);
         LogOpened(_logger, Root, _files.Count, _usedBytes);
     }
@@ -246,6 +256,7 @@ public sealed partial class BlockCache : IDisposable
             return result;
         }
 
+        Interlocked.Increment(ref _fetches);
         _ = FetchRunAsync(origin, file, first, sources, requested);
         return result;
     }
@@ -326,8 +337,12 @@ public sealed partial class BlockCache : IDisposable
         {
             ArrayPool<byte>.Shared.Return(buffer);
             file.Unpin();
+            Interlocked.Decrement(ref _fetches);
         }
     }
+
+    /// <summary>Fetch runs in flight (the cache waits for them when it stops).</summary>
+    private int _fetches;
 
     private async ValueTask WriteBlockAsync(CachedFile file, long block, ReadOnlyMemory<byte> bytes)
     {
@@ -508,6 +523,8 @@ public sealed partial class BlockCache : IDisposable
     public void Dispose()
     {
         _stopping.Cancel();
+        // Every fetch stops at its next read once cancelled; none may write after the files are closed.
+        SpinWait.SpinUntil(() => Volatile.Read(ref _fetches) == 0, TimeSpan.FromSeconds(10));
         Flush();
         foreach (var file in _files.Values)
         {

@@ -118,21 +118,24 @@ internal sealed class CachedFile
         {
             lock (_gate)
             {
-                ObjectDisposedException.ThrowIf(Gone, this);
+                ObjectDisposedException.ThrowIf(Gone || _closed, this);
                 return _data ??= File.OpenHandle(DataPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
             }
         }
     }
 
-    /// <summary>Closes the data file (the cache is stopping); a later read would open it again.</summary>
+    /// <summary>Closes the data file for good (the cache is stopping).</summary>
     public void Close()
     {
         lock (_gate)
         {
+            _closed = true;
             _data?.Dispose();
             _data = null;
         }
     }
+
+    private bool _closed;
 
     /// <summary>Pins the file against eviction; false if it has already gone.</summary>
     public bool TryPin()
