@@ -20,6 +20,7 @@ public sealed class LogsServiceFactory : WebApplicationFactory<Program>
 
     public LogsServiceFactory(string? dataRoot = null, IDictionary<string, string?>? settings = null, bool kestrel = false)
     {
+        _ownsDataRoot = dataRoot is null;
         DataRoot = dataRoot ?? Directory.CreateTempSubdirectory("shoppe-logs-").FullName;
         KeyFile = Path.Combine(DataRoot, "keys", "signing.key");
         _settings = new Dictionary<string, string?>
@@ -73,10 +74,17 @@ public sealed class LogsServiceFactory : WebApplicationFactory<Program>
         Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
     }
 
+    private readonly bool _ownsDataRoot;
+
     public override async ValueTask DisposeAsync()
     {
         await base.DisposeAsync();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        // A folder the factory made is the factory's to remove; one a test passed in is the test's.
+        if (_ownsDataRoot && Directory.Exists(DataRoot))
+        {
+            Directory.Delete(DataRoot, recursive: true);
+        }
     }
 }
 

@@ -11,6 +11,18 @@ public sealed class RestartTests
     public async Task ServiceRestart_LosesNoAcknowledgedRecord()
     {
         var dataRoot = Directory.CreateTempSubdirectory("shoppe-logs-restart-").FullName;
+        try
+        {
+            await RestartAsync(dataRoot);
+        }
+        finally
+        {
+            Directory.Delete(dataRoot, recursive: true);
+        }
+    }
+
+    private static async Task RestartAsync(string dataRoot)
+    {
         await using (var first = new LogsServiceFactory(dataRoot))
         {
             for (var batch = 0; batch < 20; batch++)
