@@ -302,6 +302,8 @@ internal sealed class CachedFile
         }
 
         File.Move(temp, InfoPath, overwrite: true);
+        // The rename is durable only once the folder is: until then a crash could bring back the older map.
+        DirectorySync.Sync(Path.GetDirectoryName(InfoPath)!);
     }
 
     private const int FormatVersion = 1;
