@@ -39,7 +39,6 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
             enduser TEXT
         );
         CREATE INDEX IF NOT EXISTS records_of_request ON records (request, ts);
-        PRAGMA user_version = 2;
         """;
 
     /// <summary>
@@ -105,6 +104,7 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
         var full = System.IO.Path.GetFullPath(path);
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(full)!);
         Path = path;
+        _recordsFile = full;
         TextIndexPath = System.IO.Path.ChangeExtension(full, ".text.db");
         _connectionString = ConnectionString(path);
         _textConnectionString = ConnectionString(TextIndexPath);
@@ -124,6 +124,7 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
             }
 
             Execute(connection, Schema);
+            Execute(connection, $"PRAGMA user_version = {LayoutVersion}");
             _committedUpTo = (long)Scalar(connection, "SELECT coalesce(max(id), 0) FROM records")!;
         }
 
@@ -141,6 +142,9 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
 
     /// <summary>The records file.</summary>
     public string Path { get; }
+
+    /// <summary>The records file's full path (what the text index's writer attaches).</summary>
+    private readonly string _recordsFile;
 
     /// <summary>The text index's file, beside the records.</summary>
     public string TextIndexPath { get; }
@@ -353,26 +357,36 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
         }
 
         var connection = Open(_connectionString);
-        var insert = Prepare(connection, """
-            INSERT INTO records (id, request, ts, service, severity, message, attributes, trace_id, span_id, enduser)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-            """);
-        // The first user seen becomes the owner and stays so; a request once finished stays finished.
-        var upsert = Prepare(connection, """
-            INSERT INTO requests (request_id, owner, finished) VALUES (?1, ?2, ?3)
-            ON CONFLICT (request_id) DO UPDATE SET
-                owner = coalesce(requests.owner, excluded.owner),
-                finished = max(requests.finished, excluded.finished)
-            RETURNING key, owner IS NOT NULL, finished
-            """);
-        _writerState = new WriterState
+        sqlite3_stmt? insert = null;
+        try
         {
-            Connection = connection,
-            Insert = insert,
-            Upsert = upsert,
-            NextId = Volatile.Read(ref _committedUpTo) + 1,
-        };
-        return _writerState;
+            insert = Prepare(connection, """
+                INSERT INTO records (id, request, ts, service, severity, message, attributes, trace_id, span_id, enduser)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                """);
+            // The first user seen becomes the owner and stays so; a request once finished stays finished.
+            var upsert = Prepare(connection, """
+                INSERT INTO requests (request_id, owner, finished) VALUES (?1, ?2, ?3)
+                ON CONFLICT (request_id) DO UPDATE SET
+                    owner = coalesce(requests.owner, excluded.owner),
+                    finished = max(requests.finished, excluded.finished)
+                RETURNING key, owner IS NOT NULL, finished
+                """);
+            _writerState = new WriterState
+            {
+                Connection = connection,
+                Insert = insert,
+                Upsert = upsert,
+                NextId = Volatile.Read(ref _committedUpTo) + 1,
+            };
+            return _writerState;
+        }
+        catch
+        {
+            insert?.Dispose();
+            connection.Dispose();
+            throw;
+        }
     }
 
     private static sqlite3_stmt Prepare(SqliteConnection connection, string sql)
@@ -382,7 +396,6 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
         if (rc != raw.SQLITE_OK)
         {
             statement.Dispose();
-            connection.Dispose();
             SqliteException.ThrowExceptionForRC(rc, db);
         }
 
@@ -508,15 +521,8 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
         }
     }
 
-    private SqliteConnection OpenTextWriter()
-    {
-        var connection = Open(_textConnectionString);
-        using var attach = connection.CreateCommand();
-        attach.CommandText = "ATTACH DATABASE $path AS store";
-        attach.Parameters.AddWithValue("$path", System.IO.Path.GetFullPath(Path));
-        attach.ExecuteNonQuery();
-        return connection;
-    }
+    /// <summary>A connection to the text index with the records attached as <c>store</c>.</summary>
+    private SqliteConnection OpenTextWriter() => OpenAttached(_textConnectionString, _recordsFile, "store");
 
     private void ReleaseTextWaiters(Exception? failure)
     {
@@ -626,54 +632,47 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
     private static List<LogEntry> ReadEntries(SqliteConnection connection, string sql, SqliteParameterCollection parameters, string requestId, int expected, CancellationToken cancellationToken)
     {
         var db = connection.Handle!;
-        var rc = raw.sqlite3_prepare_v2(db, sql, out var statement);
-        using (statement)
+        using var statement = Prepare(connection, sql);
+        foreach (SqliteParameter p in parameters)
         {
-            if (rc != raw.SQLITE_OK)
+            var index = raw.sqlite3_bind_parameter_index(statement, p.ParameterName);
+            Check(p.Value switch
             {
-                SqliteException.ThrowExceptionForRC(rc, db);
-            }
-
-            foreach (SqliteParameter p in parameters)
-            {
-                var index = raw.sqlite3_bind_parameter_index(statement, p.ParameterName);
-                Check(p.Value switch
-                {
-                    long l => raw.sqlite3_bind_int64(statement, index, l),
-                    int i => raw.sqlite3_bind_int64(statement, index, i),
-                    string t => raw.sqlite3_bind_text(statement, index, t),
-                    _ => throw new InvalidOperationException($"No binding for {p.ParameterName}."),
-                }, db);
-            }
-
-            var records = new List<LogEntry>(Math.Min(expected, 1024));
-            var services = new List<(byte[] Utf8, string Name)>();
-            while ((rc = raw.sqlite3_step(statement)) == raw.SQLITE_ROW)
-            {
-                if ((records.Count & 1023) == 1023)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                }
-
-                records.Add(new LogEntry(
-                    raw.sqlite3_column_int64(statement, 0),
-                    requestId,
-                    raw.sqlite3_column_int64(statement, 1),
-                    ServiceName(raw.sqlite3_column_blob(statement, 2), services),
-                    raw.sqlite3_column_int(statement, 3),
-                    Text(statement, 4)!,
-                    Text(statement, 5),
-                    Text(statement, 6),
-                    Text(statement, 7)));
-            }
-
-            if (rc != raw.SQLITE_DONE)
-            {
-                SqliteException.ThrowExceptionForRC(rc, db);
-            }
-
-            return records;
+                long l => raw.sqlite3_bind_int64(statement, index, l),
+                int i => raw.sqlite3_bind_int64(statement, index, i),
+                string t => raw.sqlite3_bind_text(statement, index, t),
+                _ => throw new InvalidOperationException($"No binding for {p.ParameterName}."),
+            }, db);
         }
+
+        var records = new List<LogEntry>(Math.Min(expected, 1024));
+        var services = new List<(byte[] Utf8, string Name)>();
+        int rc;
+        while ((rc = raw.sqlite3_step(statement)) == raw.SQLITE_ROW)
+        {
+            if ((records.Count & 1023) == 1023)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+
+            records.Add(new LogEntry(
+                raw.sqlite3_column_int64(statement, 0),
+                requestId,
+                raw.sqlite3_column_int64(statement, 1),
+                ServiceName(raw.sqlite3_column_blob(statement, 2), services),
+                raw.sqlite3_column_int(statement, 3),
+                Text(statement, 4)!,
+                Text(statement, 5),
+                Text(statement, 6),
+                Text(statement, 7)));
+        }
+
+        if (rc != raw.SQLITE_DONE)
+        {
+            SqliteException.ThrowExceptionForRC(rc, db);
+        }
+
+        return records;
     }
 
     private static string? Text(sqlite3_stmt statement, int column) =>
@@ -734,7 +733,6 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
             cmd.Parameters.AddWithValue("$r", requestId);
             AddFilters(cmd, sql, 17, null, null, null, null, visibleTo);
             sql.Append(" ORDER BY ts, id LIMIT 1");
-            cmd.CommandText = sql.ToString();
             firstError = ReadEntries(connection, sql.ToString(), cmd.Parameters, requestId, 1, cancellationToken) is [var first] ? first : null;
         }
 
@@ -947,14 +945,25 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
     private int _disposeStarted;
 
     /// <summary>A connection to the records with the text index attached as <c>text</c>.</summary>
-    private SqliteConnection OpenReader()
+    private SqliteConnection OpenReader() => OpenAttached(_connectionString, TextIndexPath, "text");
+
+    /// <summary>Opens one of the store's files with the other attached under <paramref name="alias"/>.</summary>
+    private static SqliteConnection OpenAttached(string connectionString, string other, string alias)
     {
-        var connection = Open(_connectionString);
-        using var attach = connection.CreateCommand();
-        attach.CommandText = "ATTACH DATABASE $path AS text";
-        attach.Parameters.AddWithValue("$path", TextIndexPath);
-        attach.ExecuteNonQuery();
-        return connection;
+        var connection = Open(connectionString);
+        try
+        {
+            using var attach = connection.CreateCommand();
+            attach.CommandText = $"ATTACH DATABASE $path AS {alias}";
+            attach.Parameters.AddWithValue("$path", other);
+            attach.ExecuteNonQuery();
+            return connection;
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
     }
 
     private static SqliteConnection Open(string connectionString)
