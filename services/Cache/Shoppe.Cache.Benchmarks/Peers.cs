@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using Shoppe.Cache.Tests;
 using Shoppe.Security;
 
 [assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
@@ -33,25 +34,8 @@ internal sealed class Peers(string work) : IAsyncDisposable
         }
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
-    private static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Shoppe.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir?.FullName ?? throw new InvalidOperationException("Run the benchmark from the repository (Shoppe.sln not found above it).");
-    }
-
-    private static string Shim => Path.Combine(RepoRoot(), "eng", "peers", "bin", "bindlo.so");
+    private static string Shim => Path.Combine(Loopback.RepoRoot(), "eng", "peers", "bin", "bindlo.so");
 
     /// <summary>A fresh folder the peers' users may write in.</summary>
     private string Fresh(string name)
@@ -107,8 +91,8 @@ internal sealed class Peers(string work) : IAsyncDisposable
     public Task<string> StartOriginAsync(string data)
     {
         var run = Fresh("xrootd-origin");
-        var http = FreePort();
-        _originDataPort = FreePort();
+        var http = Loopback.FreePort();
+        _originDataPort = Loopback.FreePort();
         var config = Path.Combine(run, "origin.cfg");
         File.WriteAllText(config, $"""
             all.role server
@@ -119,7 +103,7 @@ internal sealed class Peers(string work) : IAsyncDisposable
             xrd.port {_originDataPort}
             xrd.protocol XrdHttp:{http} libXrdHttp.so
             """);
-        return StartAsync("origin", "/usr/bin/xrootd", ["-c", config, "-l", Path.Combine(run, "xrootd.log"), "-R", "xrootd", "-n", "bench-origin"], http,
+        return StartAsync("origin", Loopback.Tool("xrootd"), ["-c", config, "-l", Path.Combine(run, "xrootd.log"), "-R", "xrootd", "-n", "bench-origin"], http,
             new Dictionary<string, string> { ["LD_PRELOAD"] = Shim });
     }
 
@@ -129,14 +113,14 @@ internal sealed class Peers(string work) : IAsyncDisposable
         var run = Fresh("xcache");
         var cache = Directory.CreateDirectory(Path.Combine(run, "cache")).FullName;
         File.SetUnixFileMode(cache, (UnixFileMode)0b111_111_111);
-        var http = FreePort();
+        var http = Loopback.FreePort();
         var config = Path.Combine(run, "xcache.cfg");
         File.WriteAllText(config, $"""
             all.role server
             all.export /
             all.adminpath {run}/admin
             all.pidpath {run}
-            xrd.port {FreePort()}
+            xrd.port {Loopback.FreePort()}
             xrd.protocol XrdHttp:{http} libXrdHttp.so
             ofs.osslib libXrdPss.so
             pss.cachelib libXrdPfc.so
@@ -148,7 +132,7 @@ internal sealed class Peers(string work) : IAsyncDisposable
             pfc.diskusage 0.90 0.95
             pfc.trace warning
             """);
-        return StartAsync("xcache", "/usr/bin/xrootd", ["-c", config, "-l", Path.Combine(run, "xrootd.log"), "-R", "xrootd", "-n", "bench-xcache"], http,
+        return StartAsync("xcache", Loopback.Tool("xrootd"), ["-c", config, "-l", Path.Combine(run, "xrootd.log"), "-R", "xrootd", "-n", "bench-xcache"], http,
             new Dictionary<string, string> { ["LD_PRELOAD"] = Shim });
     }
 
@@ -156,7 +140,7 @@ internal sealed class Peers(string work) : IAsyncDisposable
     public Task<string> StartNginxAsync(string origin)
     {
         var run = Fresh("nginx");
-        var port = FreePort();
+        var port = Loopback.FreePort();
         var config = Path.Combine(run, "nginx.conf");
         File.WriteAllText(config, $$"""
             user root;
@@ -186,14 +170,14 @@ internal sealed class Peers(string work) : IAsyncDisposable
                 }
             }
             """);
-        return StartAsync("nginx", "/usr/sbin/nginx", ["-c", config, "-p", run], port);
+        return StartAsync("nginx", Loopback.Tool("nginx"), ["-c", config, "-p", run], port);
     }
 
     /// <summary>Our cache as the facility runs it (its own process, its default settings, tokens required).</summary>
     public Task<string> StartShoppeAsync(string origin)
     {
         var root = Fresh("shoppe");
-        var port = FreePort();
+        var port = Loopback.FreePort();
         LocalSigningKey.LoadOrCreate(KeyFile);
         // Cache__* settings in the benchmark's environment reach the cache (to try a setting without a rebuild).
         var tuning = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()

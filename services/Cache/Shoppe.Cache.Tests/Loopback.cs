@@ -3,7 +3,10 @@ using System.Net.Sockets;
 
 namespace Shoppe.Cache.Tests;
 
-/// <summary>What the process-level tests share: free loopback ports, the repository, installed tools.</summary>
+/// <summary>
+/// What the process-level tests and the benchmark share (the benchmark links this file): free loopback ports,
+/// the repository, installed tools.
+/// </summary>
 internal static class Loopback
 {
     public static int FreePort()

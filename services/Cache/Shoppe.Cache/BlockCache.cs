@@ -41,32 +41,32 @@ public sealed partial class BlockCache : IDisposable
         Root = Path.GetFullPath(root);
         Directory.CreateDirectory(Root);
         _originSlots = new SemaphoreSlim(_options.MaxOriginRequests);
-        foreach (var temp in Directory.EnumerateFiles(Root, "*.cinfo.tmp", SearchOption.AllDirectories))
+        // One walk of the cache folder: maps are taken up, half-written maps removed, and a data file without its
+        // map (a crash between removing the one and the other) removed too: it is never served nor counted, and
+        // would only hold disk under the file-system watermark.
+        var found = Directory.EnumerateFiles(Root, "*", SearchOption.AllDirectories).ToHashSet(StringComparer.Ordinal);
+        foreach (var path in found)
         {
-            File.Delete(temp);
-        }
-
-        foreach (var info in Directory.EnumerateFiles(Root, "*.cinfo", SearchOption.AllDirectories))
-        {
-            if (CachedFile.Load(info, _options.BlockSize) is { } file && _files.TryAdd(NameOf(file.Origin, file.RelativePath), file))
+            if (path.EndsWith(".cinfo.tmp", StringComparison.Ordinal))
             {
-                _usedBytes += file.CachedBytes;
+                File.Delete(path);
             }
-            else
+            else if (path.EndsWith(".cinfo", StringComparison.Ordinal))
             {
-                // Damaged, or made with another block size: start that file afresh.
-                File.Delete(info);
-                File.Delete(info[..^".cinfo".Length]);
+                if (CachedFile.Load(path, _options.BlockSize) is { } file && _files.TryAdd(file.Name, file))
+                {
+                    _usedBytes += file.CachedBytes;
+                }
+                else
+                {
+                    // Damaged, or made with another block size: start that file afresh.
+                    File.Delete(path);
+                    File.Delete(path[..^".cinfo".Length]);
+                }
             }
-        }
-
-        // A data file without its map (a crash between removing the one and the other) is never served and never
-        // counted: remove it rather than let it hold disk under the file-system watermark.
-        foreach (var data in Directory.EnumerateFiles(Root, "*", SearchOption.AllDirectories))
-        {
-            if (Path.GetFileName(data) is { Length: 64 } name && name.All(char.IsAsciiHexDigitLower) && !File.Exists(data + ".cinfo"))
+            else if (Path.GetFileName(path) is { Length: 64 } key && key.All(char.IsAsciiHexDigitLower) && !found.Contains(path + ".cinfo"))
             {
-                File.Delete(data);
+                File.Delete(path);
             }
         }
 
@@ -88,7 +88,7 @@ public sealed partial class BlockCache : IDisposable
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(NameOf(origin, relativePath))));
 
     /// <summary>How the cache looks a file up (hashed only when a file is first cached).</summary>
-    private static string NameOf(string origin, string relativePath) => origin + "\n" + relativePath;
+    internal static string NameOf(string origin, string relativePath) => origin + "\n" + relativePath;
 
     private string DataPathOf(string key) => Path.Combine(Root, key[..2], key);
 
@@ -479,14 +479,12 @@ public sealed partial class BlockCache : IDisposable
                     break;
                 }
 
-                var freed = file.TryRemove();
+                var freed = Drop(file);
                 if (freed < 0)
                 {
                     continue;
                 }
 
-                _files.TryRemove(new KeyValuePair<string, CachedFile>(NameOf(file.Origin, file.RelativePath), file));
-                Interlocked.Add(ref _usedBytes, -freed);
                 _metrics.Evicted(freed);
                 LogEvicted(_logger, file.RelativePath, file.Origin, freed);
                 used -= freed;
@@ -508,15 +506,26 @@ public sealed partial class BlockCache : IDisposable
             return false;
         }
 
-        var freed = file.TryRemove();
-        if (freed < 0)
+        if (Drop(file) < 0)
         {
             throw new CachedFileInUseException($"{relativePath} is being read or filled; try again when it is idle.");
         }
 
-        _files.TryRemove(new KeyValuePair<string, CachedFile>(NameOf(origin.Name, relativePath), file));
-        Interlocked.Add(ref _usedBytes, -freed);
         return true;
+    }
+
+    /// <summary>Deletes a file nobody is using from disk and from the cache.</summary>
+    /// <returns>The bytes freed, or -1 when the file is in use.</returns>
+    private long Drop(CachedFile file)
+    {
+        var freed = file.TryRemove();
+        if (freed >= 0)
+        {
+            _files.TryRemove(new KeyValuePair<string, CachedFile>(file.Name, file));
+            Interlocked.Add(ref _usedBytes, -freed);
+        }
+
+        return freed;
     }
 
     /// <inheritdoc />

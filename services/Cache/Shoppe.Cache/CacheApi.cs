@@ -40,7 +40,36 @@ internal static partial class CacheApi
 
     private static IResult Remove(HttpContext context, string path, BlockCache cache, OriginRouter router)
     {
-        if (!CachePath.TryParse("/" + path, out var cachePath, out var error, RawPathAfter(context, "/v1/cache")))
+        if (Locate(context, "/" + path, "/v1/cache", router, out var located) is { } problem)
+        {
+            return problem;
+        }
+
+        try
+        {
+            return cache.Remove(located.Origin, located.RelativePath)
+                ? TypedResults.NoContent()
+                : Problem(StatusCodes.Status404NotFound, "Not cached", $"{located.Path} is not in the cache.");
+        }
+        catch (CachedFileInUseException ex)
+        {
+            return Problem(StatusCodes.Status409Conflict, "File in use", ex.Message);
+        }
+    }
+
+    /// <summary>A checked path and the origin that serves it.</summary>
+    private readonly record struct Located(CachePath Path, IOrigin Origin, string RelativePath);
+
+    /// <summary>
+    /// Checks a path (against the raw request target after <paramref name="routePrefix"/> too) and finds its
+    /// origin; the problem to answer when either fails.
+    /// </summary>
+    private static Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult? Locate(HttpContext context, string? path, string routePrefix, OriginRouter router, out Located located)
+    {
+        located = default;
+        var raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
+        raw = raw is not null && raw.StartsWith(routePrefix, StringComparison.OrdinalIgnoreCase) ? raw[routePrefix.Length..] : raw;
+        if (!CachePath.TryParse(path, out var cachePath, out var error, raw))
         {
             return Problem(StatusCodes.Status400BadRequest, "Bad path", error);
         }
@@ -50,22 +79,8 @@ internal static partial class CacheApi
             return Problem(StatusCodes.Status404NotFound, "No origin", $"No origin serves {cachePath}.");
         }
 
-        try
-        {
-            return cache.Remove(origin, relative)
-                ? TypedResults.NoContent()
-                : Problem(StatusCodes.Status404NotFound, "Not cached", $"{cachePath} is not in the cache.");
-        }
-        catch (CachedFileInUseException ex)
-        {
-            return Problem(StatusCodes.Status409Conflict, "File in use", ex.Message);
-        }
-    }
-
-    private static string? RawPathAfter(HttpContext context, string prefix)
-    {
-        var raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
-        return raw is not null && raw.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) ? raw[prefix.Length..] : raw;
+        located = new Located(cachePath, origin, relative);
+        return null;
     }
 
     private static Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult Problem(int status, string title, string detail) =>
@@ -73,18 +88,13 @@ internal static partial class CacheApi
 
     private static async Task ServeAsync(HttpContext context, BlockCache cache, OriginRouter router, IOptions<CacheOptions> options, CacheMetrics metrics, ILogger<BlockCache> logger)
     {
-        var raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
-        if (!CachePath.TryParse(context.Request.Path.Value, out var path, out var error, raw))
+        if (Locate(context, context.Request.Path.Value, "", router, out var located) is { } problem)
         {
-            await Problem(StatusCodes.Status400BadRequest, "Bad path", error).ExecuteAsync(context);
+            await problem.ExecuteAsync(context);
             return;
         }
 
-        if (router.Resolve(path) is not var (origin, relative))
-        {
-            await Problem(StatusCodes.Status404NotFound, "No origin", $"No origin serves {path}.").ExecuteAsync(context);
-            return;
-        }
+        var (path, origin, relative) = located;
 
         var aborted = context.RequestAborted;
         FileLease lease;

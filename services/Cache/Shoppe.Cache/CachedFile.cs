@@ -35,6 +35,9 @@ internal sealed class CachedFile
 
     public string RelativePath { get; }
 
+    /// <summary>How the cache looks the file up (<see cref="BlockCache.NameOf"/>).</summary>
+    public string Name => BlockCache.NameOf(Origin, RelativePath);
+
     public string DataPath { get; }
 
     public string InfoPath => DataPath + ".cinfo";

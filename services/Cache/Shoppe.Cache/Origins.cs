@@ -69,6 +69,10 @@ public sealed class HttpOrigin(OriginOptions options, HttpClient client, TimeSpa
         return request;
     }
 
+    /// <summary>The failure to report when the origin did not answer (or not within the timeout).</summary>
+    private OriginUnavailableException DidNotAnswer(Exception ex) =>
+        new($"Origin {Name} did not answer: {(ex is OperationCanceledException ? $"nothing within {timeout.TotalSeconds:0} s" : ex.Message)}", ex);
+
     /// <inheritdoc />
     public async Task<OriginFile?> StatAsync(string relativePath, CancellationToken cancellationToken)
     {
@@ -82,7 +86,7 @@ public sealed class HttpOrigin(OriginOptions options, HttpClient client, TimeSpa
         }
         catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            throw new OriginUnavailableException($"Origin {Name} did not answer: {(ex is OperationCanceledException ? $"nothing within {timeout.TotalSeconds:0} s" : ex.Message)}", ex);
+            throw DidNotAnswer(ex);
         }
 
         using (response)
@@ -147,7 +151,7 @@ public sealed class HttpOrigin(OriginOptions options, HttpClient client, TimeSpa
 
             if (ex is HttpRequestException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
             {
-                throw new OriginUnavailableException($"Origin {Name} did not answer: {(ex is OperationCanceledException ? $"nothing within {timeout.TotalSeconds:0} s" : ex.Message)}", ex);
+                throw DidNotAnswer(ex);
             }
 
             throw;
