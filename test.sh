@@ -30,5 +30,10 @@ read -r passed failed skipped < <(awk '
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
   failed=1 # the runner failed without counting a test failure (a crash, a build break): never report green
 fi
+if [ "$failed" -ne 0 ]; then
+  # Repeat each failure's message at the end, where a CI log's tail shows it.
+  echo "Failures:"
+  awk '/^failed / { show = 1; n = 0 } show && n < 40 { print; n++ } show && /^[[:space:]]+from / { show = 0 }' "$log"
+fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$status" -eq 0 ] && [ "$failed" -eq 0 ]

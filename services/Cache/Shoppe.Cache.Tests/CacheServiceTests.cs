@@ -27,7 +27,7 @@ public sealed class CacheServiceTests : IAsyncLifetime
     public async ValueTask DisposeAsync()
     {
         await _origin.DisposeAsync();
-        Directory.Delete(_dataRoot, recursive: true);
+        await TestFolders.DeleteAsync(_dataRoot);
     }
 
     private CacheServiceFactory Cache(IDictionary<string, string?>? extra = null, bool kestrel = false, string? root = null)

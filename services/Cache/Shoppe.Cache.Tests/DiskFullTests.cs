@@ -29,7 +29,7 @@ public sealed class DiskFullTests : IAsyncLifetime
         }
 
         await _origin.DisposeAsync();
-        Directory.Delete(_work, recursive: true);
+        await TestFolders.DeleteAsync(_work);
     }
 
     /// <summary>Mounts a small tmpfs for the cache, or skips where this machine does not allow it.</summary>

@@ -76,7 +76,7 @@ public sealed class InteropTests : IAsyncLifetime
             peer.Dispose();
         }
 
-        Directory.Delete(_work, recursive: true);
+        await TestFolders.DeleteAsync(_work);
     }
 
 
