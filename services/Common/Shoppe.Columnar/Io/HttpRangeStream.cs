@@ -1,0 +1,160 @@
+using System.Net;
+using System.Net.Http.Headers;
+
+namespace Shoppe.Columnar.Io;
+
+/// <summary>
+/// A read-only, seekable view of a remote file over HTTP range requests, for Parquet readers that seek to the footer
+/// and then to the column chunks they need. Reads go out in windows of at least <see cref="WindowSize"/> bytes, so
+/// the many small reads of a footer cost one request; a chunk larger than the window is fetched in one range.
+/// The file's ETag (or size) is checked on every range so a file changed mid-read fails instead of mixing versions.
+/// </summary>
+public sealed class HttpRangeStream : Stream
+{
+    /// <summary>Smallest range requested: a footer's metadata reads are tiny and many (see docs/delivery.md).</summary>
+    public const int WindowSize = 1 << 20;
+
+    private readonly HttpClient _http;
+    private readonly Uri _uri;
+    private readonly string? _etag;
+    private byte[] _window = [];
+    private long _windowStart = -1;
+    private long _position;
+
+    private HttpRangeStream(HttpClient http, Uri uri, long length, string? etag)
+    {
+        _http = http;
+        _uri = uri;
+        Length = length;
+        _etag = etag;
+    }
+
+    /// <summary>Asks for the file's size (HEAD) and opens it.</summary>
+    /// <exception cref="ColumnarInputException">The file is missing, not readable, or the server does not serve ranges.</exception>
+    public static async Task<HttpRangeStream> OpenAsync(HttpClient http, Uri uri, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(http);
+        ArgumentNullException.ThrowIfNull(uri);
+        using var request = new HttpRequestMessage(HttpMethod.Head, uri);
+        HttpResponseMessage response;
+        try
+        {
+            response = await http.SendAsync(request, cancellationToken);
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new ColumnarInputException($"{uri} could not be reached: {ex.Message}", ex);
+        }
+
+        using (response)
+        {
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new ColumnarInputException($"{uri} answered {(int)response.StatusCode} {response.ReasonPhrase}", response.StatusCode);
+            }
+
+            var length = response.Content.Headers.ContentLength
+                ?? throw new ColumnarInputException($"{uri} did not say how long it is (no Content-Length)");
+            return new HttpRangeStream(http, uri, length, response.Headers.ETag?.Tag);
+        }
+    }
+
+    /// <summary>Bytes received from the server so far.</summary>
+    public long BytesFetched { get; private set; }
+
+    /// <summary>Range requests sent so far.</summary>
+    public int Requests { get; private set; }
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => true;
+
+    public override bool CanWrite => false;
+
+    public override long Length { get; }
+
+    public override long Position
+    {
+        get => _position;
+        set => Seek(value, SeekOrigin.Begin);
+    }
+
+    public override long Seek(long offset, SeekOrigin origin)
+    {
+        var target = origin switch
+        {
+            SeekOrigin.Begin => offset,
+            SeekOrigin.Current => _position + offset,
+            _ => Length + offset,
+        };
+        ArgumentOutOfRangeException.ThrowIfNegative(target, nameof(offset));
+        _position = target;
+        return target;
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        if (_position >= Length || buffer.IsEmpty)
+        {
+            return 0;
+        }
+
+        var want = (int)Math.Min(buffer.Length, Length - _position);
+        if (_windowStart < 0 || _position < _windowStart || _position + want > _windowStart + _window.Length)
+        {
+            Fill(_position, Math.Max(want, (int)Math.Min(WindowSize, Length - _position)));
+        }
+
+        _window.AsSpan((int)(_position - _windowStart), want).CopyTo(buffer);
+        _position += want;
+        return want;
+    }
+
+    private void Fill(long start, int length)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, _uri);
+        request.Headers.Range = new RangeHeaderValue(start, start + length - 1);
+        if (_etag is not null)
+        {
+            request.Headers.IfRange = new RangeConditionHeaderValue(new EntityTagHeaderValue(_etag, _etag.StartsWith("W/", StringComparison.Ordinal)));
+        }
+
+        try
+        {
+            // Parquet readers read synchronously; the caller is a worker thread of its own, so blocking here is intended.
+            using var response = _http.Send(request, HttpCompletionOption.ResponseHeadersRead);
+            if (response.StatusCode != HttpStatusCode.PartialContent)
+            {
+                throw new ColumnarInputException(response.StatusCode == HttpStatusCode.OK
+                    ? $"{_uri} changed while it was read, or its server does not serve byte ranges"
+                    : $"{_uri} answered {(int)response.StatusCode} {response.ReasonPhrase} for bytes {start}-{start + length - 1}", response.StatusCode);
+            }
+
+            var window = _window.Length == length ? _window : new byte[length];
+            using var body = response.Content.ReadAsStream();
+            body.ReadExactly(window, 0, length);
+            _window = window;
+            _windowStart = start;
+            BytesFetched += length;
+            Requests++;
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new ColumnarInputException($"reading {_uri} failed: {ex.Message}", ex);
+        }
+        catch (EndOfStreamException ex)
+        {
+            throw new ColumnarInputException($"{_uri} ended early in bytes {start}-{start + length - 1}", ex);
+        }
+    }
+
+    public override void Flush()
+    {
+    }
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+}

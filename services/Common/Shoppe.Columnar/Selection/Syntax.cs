@@ -1,0 +1,527 @@
+using System.Globalization;
+
+namespace Shoppe.Columnar.Selection;
+
+/// <summary>A node of a parsed selection; <see cref="Position"/> is the 0-based character where it starts.</summary>
+public abstract record Node(int Position);
+
+public sealed record NumberNode(double Value, bool IsInteger, int Position) : Node(Position);
+
+public sealed record BoolNode(bool Value, int Position) : Node(Position);
+
+/// <summary>A column of the dataset (<c>MET_pt</c>, <c>Jet_pt</c>).</summary>
+public sealed record ColumnNode(string Name, int Position) : Node(Position);
+
+/// <summary>A field of a comprehension variable (<c>m.pt</c> for <c>Muon_pt</c> of the object <c>m</c>).</summary>
+public sealed record MemberNode(string Variable, string Field, int Position) : Node(Position);
+
+public sealed record UnaryNode(string Operator, Node Operand, int Position) : Node(Position);
+
+public sealed record BinaryNode(string Operator, Node Left, Node Right, int Position) : Node(Position);
+
+public sealed record CallNode(string Function, IReadOnlyList<Node> Arguments, int Position) : Node(Position);
+
+/// <summary><c>Jet_pt[Jet_pt &gt; 40]</c> (a mask) or <c>Jet_pt[0]</c> (an element).</summary>
+public sealed record IndexNode(Node Target, Node Index, int Position) : Node(Position);
+
+/// <summary><c>a, b in Muon: expr</c>: every object (one variable) or every unordered pair (two) of a collection.</summary>
+public sealed record ComprehensionNode(IReadOnlyList<string> Variables, string Collection, Node Body, int Position) : Node(Position);
+
+/// <summary>An output column: an expression and the name it is written under.</summary>
+public sealed record OutputColumn(string Name, Node Expression, string Text);
+
+/// <summary>
+/// The selection language's one parser (docs/selection-language.md has the grammar). Recursive descent over a
+/// hand-written lexer; every error is a <see cref="SelectionException"/> that names the character where the input
+/// went wrong. Depth is bounded so that no input, however nested, can exhaust the stack.
+/// </summary>
+public sealed class SelectionParser
+{
+    /// <summary>Longest expression accepted (a filter is typed by a person; anything longer is an error).</summary>
+    public const int MaxLength = 16 * 1024;
+
+    /// <summary>Deepest nesting accepted; far beyond any physics selection, far below the stack's limit.</summary>
+    public const int MaxDepth = 200;
+
+    private readonly string _text;
+    private readonly List<Token> _tokens;
+    private int _next;
+    private int _depth;
+
+    private SelectionParser(string text)
+    {
+        _text = text;
+        _tokens = Lex(text);
+    }
+
+    /// <summary>Parses a whole expression (a filter, or one column's expression).</summary>
+    public static Node Parse(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var parser = new SelectionParser(text);
+        var node = parser.Expression();
+        parser.Expect(TokenKind.End, "the end of the expression");
+        return node;
+    }
+
+    /// <summary>Parses an output column: <c>expr</c> or <c>name = expr</c>.</summary>
+    public static OutputColumn ParseColumn(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var parser = new SelectionParser(text);
+        string? alias = null;
+        if (parser.Peek.Kind == TokenKind.Identifier && parser.PeekAt(1).Kind == TokenKind.Assign)
+        {
+            alias = parser.Peek.Text;
+            parser._next += 2;
+        }
+
+        var start = parser.Peek.Position;
+        var node = parser.Expression();
+        parser.Expect(TokenKind.End, "the end of the column");
+        var name = alias ?? node switch
+        {
+            ColumnNode c => c.Name,
+            IndexNode { Target: ColumnNode c, Index: not NumberNode } => c.Name, // a masked column keeps its name
+            _ => text[start..].Trim(),
+        };
+        return new OutputColumn(name, node, text[start..].Trim());
+    }
+
+    private Token Peek => _tokens[_next];
+
+    private Token PeekAt(int ahead) => _tokens[Math.Min(_next + ahead, _tokens.Count - 1)];
+
+    private Token Take() => _tokens[_next++];
+
+    private Token Expect(TokenKind kind, string what)
+    {
+        var token = Peek;
+        if (token.Kind != kind)
+        {
+            throw Error(token, $"expected {what}, found {Describe(token)}");
+        }
+
+        _next++;
+        return token;
+    }
+
+    private SelectionException Error(Token at, string message) => new(message, _text, at.Position);
+
+    private static string Describe(Token token) => token.Kind switch
+    {
+        TokenKind.End => "the end of the input",
+        TokenKind.Number => $"the number {token.Text}",
+        TokenKind.Identifier => $"'{token.Text}'",
+        _ => $"'{token.Text}'",
+    };
+
+    private Node Expression()
+    {
+        if (++_depth > MaxDepth)
+        {
+            throw Error(Peek, $"the expression nests deeper than {MaxDepth} levels");
+        }
+
+        try
+        {
+            return Or();
+        }
+        finally
+        {
+            _depth--;
+        }
+    }
+
+    private Node Or()
+    {
+        var left = And();
+        while (Peek.Kind == TokenKind.Or)
+        {
+            var op = Take();
+            left = new BinaryNode("||", left, And(), op.Position);
+        }
+
+        return left;
+    }
+
+    private Node And()
+    {
+        var left = Not();
+        while (Peek.Kind == TokenKind.And)
+        {
+            var op = Take();
+            left = new BinaryNode("&&", left, Not(), op.Position);
+        }
+
+        return left;
+    }
+
+    private Node Not()
+    {
+        if (Peek.Kind == TokenKind.Not)
+        {
+            var op = Take();
+            Enter(op);
+            try
+            {
+                return new UnaryNode("!", Not(), op.Position);
+            }
+            finally
+            {
+                _depth--;
+            }
+        }
+
+        return Comparison();
+    }
+
+    private Node Comparison()
+    {
+        var left = Additive();
+        Node? chain = null;
+        while (Peek.Kind == TokenKind.Compare)
+        {
+            // a < b < c reads as a < b && b < c, as a physicist writes a window.
+            var op = Take();
+            var right = Additive();
+            var test = new BinaryNode(op.Text, left, right, op.Position);
+            chain = chain is null ? test : new BinaryNode("&&", chain, test, op.Position);
+            left = right;
+        }
+
+        if (Peek.Kind == TokenKind.Assign)
+        {
+            throw Error(Peek, "'=' only names an output column; compare with '=='");
+        }
+
+        return chain ?? left;
+    }
+
+    private Node Additive()
+    {
+        var left = Multiplicative();
+        while (Peek.Kind == TokenKind.Plus || Peek.Kind == TokenKind.Minus)
+        {
+            var op = Take();
+            left = new BinaryNode(op.Text, left, Multiplicative(), op.Position);
+        }
+
+        return left;
+    }
+
+    private Node Multiplicative()
+    {
+        var left = Unary();
+        while (Peek.Kind is TokenKind.Star or TokenKind.Slash or TokenKind.Percent)
+        {
+            var op = Take();
+            left = new BinaryNode(op.Text, left, Unary(), op.Position);
+        }
+
+        return left;
+    }
+
+    private Node Unary()
+    {
+        if (Peek.Kind is TokenKind.Minus or TokenKind.Plus or TokenKind.Not)
+        {
+            var op = Take();
+            Enter(op);
+            try
+            {
+                var operand = op.Kind == TokenKind.Not ? Not() : Unary();
+                return op.Kind switch
+                {
+                    TokenKind.Plus => operand,
+                    TokenKind.Not => new UnaryNode("!", operand, op.Position),
+                    _ => operand is NumberNode n ? n with { Value = -n.Value, Position = op.Position } : new UnaryNode("-", operand, op.Position),
+                };
+            }
+            finally
+            {
+                _depth--;
+            }
+        }
+
+        return Power();
+    }
+
+    private Node Power()
+    {
+        var left = Postfix();
+        if (Peek.Kind == TokenKind.Power)
+        {
+            var op = Take();
+            Enter(op);
+            try
+            {
+                return new BinaryNode("**", left, Unary(), op.Position); // right-associative
+            }
+            finally
+            {
+                _depth--;
+            }
+        }
+
+        return left;
+    }
+
+    private void Enter(Token at)
+    {
+        if (++_depth > MaxDepth)
+        {
+            throw Error(at, $"the expression nests deeper than {MaxDepth} levels");
+        }
+    }
+
+    private Node Postfix()
+    {
+        var node = Primary();
+        while (Peek.Kind == TokenKind.LeftBracket)
+        {
+            var open = Take();
+            var index = Expression();
+            Expect(TokenKind.RightBracket, "']' to close the '[' at character " + (open.Position + 1));
+            node = new IndexNode(node, index, open.Position);
+        }
+
+        return node;
+    }
+
+    private Node Primary()
+    {
+        var token = Peek;
+        switch (token.Kind)
+        {
+            case TokenKind.Number:
+                _next++;
+                if (!double.TryParse(token.Text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || double.IsInfinity(value))
+                {
+                    throw Error(token, $"'{token.Text}' is not a number this language can hold");
+                }
+
+                return new NumberNode(value, !token.Text.Contains('.', StringComparison.Ordinal) && !token.Text.Contains('e', StringComparison.OrdinalIgnoreCase), token.Position);
+            case TokenKind.LeftParen:
+                _next++;
+                var inner = Expression();
+                Expect(TokenKind.RightParen, "')' to close the '(' at character " + (token.Position + 1));
+                return inner;
+            case TokenKind.Identifier:
+                _next++;
+                if (token.Text is "true" or "false")
+                {
+                    return new BoolNode(token.Text == "true", token.Position);
+                }
+
+                if (Peek.Kind == TokenKind.LeftParen)
+                {
+                    return Call(token);
+                }
+
+                if (Peek.Kind == TokenKind.Dot)
+                {
+                    _next++;
+                    var field = Expect(TokenKind.Identifier, "a field name after '.'");
+                    return new MemberNode(token.Text, field.Text, token.Position);
+                }
+
+                return new ColumnNode(token.Text, token.Position);
+            default:
+                throw Error(token, token.Kind == TokenKind.End ? "the expression ends where a value was expected" : $"expected a value, found {Describe(token)}");
+        }
+    }
+
+    private CallNode Call(Token name)
+    {
+        Take(); // (
+        var arguments = new List<Node>();
+        if (IsComprehensionAhead())
+        {
+            arguments.Add(Comprehension());
+        }
+        else if (Peek.Kind != TokenKind.RightParen)
+        {
+            arguments.Add(Expression());
+            while (Peek.Kind == TokenKind.Comma)
+            {
+                _next++;
+                arguments.Add(Expression());
+            }
+        }
+
+        Expect(TokenKind.RightParen, $"')' to close the call of {name.Text}");
+        return new CallNode(name.Text, arguments, name.Position);
+    }
+
+    /// <summary><c>x in C:</c> or <c>x, y in C:</c> follows the opening parenthesis.</summary>
+    private bool IsComprehensionAhead()
+    {
+        var i = 0;
+        while (PeekAt(i).Kind == TokenKind.Identifier && PeekAt(i + 1).Kind == TokenKind.Comma)
+        {
+            i += 2;
+        }
+
+        return PeekAt(i).Kind == TokenKind.Identifier && PeekAt(i + 1).Kind == TokenKind.Identifier && PeekAt(i + 1).Text == "in";
+    }
+
+    private ComprehensionNode Comprehension()
+    {
+        var start = Peek.Position;
+        var variables = new List<string>();
+        while (true)
+        {
+            var variable = Expect(TokenKind.Identifier, "a variable name");
+            if (variables.Contains(variable.Text))
+            {
+                throw Error(variable, $"the variable '{variable.Text}' is named twice");
+            }
+
+            variables.Add(variable.Text);
+            if (Peek.Kind != TokenKind.Comma)
+            {
+                break;
+            }
+
+            _next++;
+        }
+
+        var keyword = Take(); // "in", checked by IsComprehensionAhead
+        if (variables.Count > 2)
+        {
+            throw Error(keyword, "a comprehension takes one variable (each object) or two (each pair of objects)");
+        }
+
+        var collection = Expect(TokenKind.Identifier, "a collection name (Muon, Jet, ...) after 'in'");
+        Expect(TokenKind.Colon, "':' before the comprehension's expression");
+        var body = Expression();
+        return new ComprehensionNode(variables, collection.Text, body, start);
+    }
+
+    private enum TokenKind
+    {
+        End, Number, Identifier, LeftParen, RightParen, LeftBracket, RightBracket, Comma, Dot, Colon,
+        Plus, Minus, Star, Slash, Percent, Power, Compare, And, Or, Not, Assign,
+    }
+
+    private readonly record struct Token(TokenKind Kind, string Text, int Position);
+
+    private static List<Token> Lex(string text)
+    {
+        if (text.Length > MaxLength)
+        {
+            throw new SelectionException($"the expression is {text.Length} characters long; at most {MaxLength} are accepted", text, MaxLength);
+        }
+
+        var tokens = new List<Token>();
+        var i = 0;
+        while (i < text.Length)
+        {
+            var c = text[i];
+            if (char.IsWhiteSpace(c))
+            {
+                i++;
+                continue;
+            }
+
+            var start = i;
+            if (char.IsAsciiDigit(c) || (c == '.' && i + 1 < text.Length && char.IsAsciiDigit(text[i + 1])))
+            {
+                while (i < text.Length && (char.IsAsciiDigit(text[i]) || text[i] == '.'))
+                {
+                    i++;
+                }
+
+                if (i < text.Length && text[i] is 'e' or 'E')
+                {
+                    var j = i + 1;
+                    if (j < text.Length && text[j] is '+' or '-')
+                    {
+                        j++;
+                    }
+
+                    if (j < text.Length && char.IsAsciiDigit(text[j]))
+                    {
+                        i = j;
+                        while (i < text.Length && char.IsAsciiDigit(text[i]))
+                        {
+                            i++;
+                        }
+                    }
+                }
+
+                if (i < text.Length && (char.IsAsciiLetter(text[i]) || text[i] == '_'))
+                {
+                    throw new SelectionException($"'{text[start..(i + 1)]}' is neither a number nor a name", text, start);
+                }
+
+                tokens.Add(new Token(TokenKind.Number, text[start..i], start));
+                continue;
+            }
+
+            if (char.IsAsciiLetter(c) || c == '_')
+            {
+                while (i < text.Length && (char.IsAsciiLetterOrDigit(text[i]) || text[i] == '_'))
+                {
+                    i++;
+                }
+
+                var word = text[start..i];
+                var kind = word switch
+                {
+                    "and" => TokenKind.And,
+                    "or" => TokenKind.Or,
+                    "not" => TokenKind.Not,
+                    _ => TokenKind.Identifier,
+                };
+                tokens.Add(new Token(kind, word, start));
+                continue;
+            }
+
+            var two = i + 1 < text.Length ? text.Substring(i, 2) : null;
+            (TokenKind Kind, string Text)? op = two switch
+            {
+                "&&" => (TokenKind.And, "&&"),
+                "||" => (TokenKind.Or, "||"),
+                "==" => (TokenKind.Compare, "=="),
+                "!=" => (TokenKind.Compare, "!="),
+                "<=" => (TokenKind.Compare, "<="),
+                ">=" => (TokenKind.Compare, ">="),
+                "**" => (TokenKind.Power, "**"),
+                _ => null,
+            };
+            op ??= c switch
+            {
+                '(' => (TokenKind.LeftParen, "("),
+                ')' => (TokenKind.RightParen, ")"),
+                '[' => (TokenKind.LeftBracket, "["),
+                ']' => (TokenKind.RightBracket, "]"),
+                ',' => (TokenKind.Comma, ","),
+                '.' => (TokenKind.Dot, "."),
+                ':' => (TokenKind.Colon, ":"),
+                '+' => (TokenKind.Plus, "+"),
+                '-' => (TokenKind.Minus, "-"),
+                '*' => (TokenKind.Star, "*"),
+                '/' => (TokenKind.Slash, "/"),
+                '%' => (TokenKind.Percent, "%"),
+                '<' => (TokenKind.Compare, "<"),
+                '>' => (TokenKind.Compare, ">"),
+                '!' => (TokenKind.Not, "!"),
+                '=' => (TokenKind.Assign, "="),
+                _ => null,
+            };
+            if (op is null)
+            {
+                var shown = char.IsControl(c) ? $"U+{(int)c:X4}" : c.ToString();
+                throw new SelectionException($"unexpected character '{shown}'", text, start);
+            }
+
+            tokens.Add(new Token(op.Value.Kind, op.Value.Text, start));
+            i += op.Value.Text.Length;
+        }
+
+        tokens.Add(new Token(TokenKind.End, "", text.Length));
+        return tokens;
+    }
+}
