@@ -511,6 +511,11 @@ public sealed class SelectionParser
                 '=' => (TokenKind.Assign, "="),
                 _ => null,
             };
+            if (op is null && c is '&' or '|')
+            {
+                throw new SelectionException($"'{c}' alone is not an operator; write {c}{c} ({(c == '&' ? "and" : "or")})", text, start);
+            }
+
             if (op is null)
             {
                 var shown = char.IsControl(c) ? $"U+{(int)c:X4}" : c.ToString();
