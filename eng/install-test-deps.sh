@@ -14,7 +14,10 @@ command -v davix-get >/dev/null 2>&1 || need_apt+=(davix)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 # XRootD has no listen-address setting: eng/peers/bindlo.c keeps it on loopback, built here.
 command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
-# (later issues add theirs: chromium, gfal2, postgresql...)
+# The delivery service's state store is tested against a real PostgreSQL: a throwaway cluster per test run,
+# started by the tests themselves (initdb/pg_ctl, as the postgres user, on 127.0.0.1).
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need_apt+=(postgresql)
+# (later issues add theirs: chromium, gfal2...)
 
 if [ "${#need_apt[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive

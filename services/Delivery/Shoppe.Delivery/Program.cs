@@ -1,12 +1,15 @@
-// The delivery service: columns of a dataset, filtered, delivered to the user (like ServiceX).
-// Its API arrives with its own issue; until then it serves health and /version, and 404 elsewhere.
+// The delivery service: columns of a dataset, filtered, delivered to the user (like ServiceX; docs/delivery.md).
+using Shoppe.Delivery.Apis;
+using Shoppe.Delivery.Extensions;
 using Shoppe.Security;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddShoppeAuthentication();
+builder.AddDeliveryServices();
 
 var app = builder.Build();
 app.MapDefaultEndpoints();
 app.UseShoppeAuthentication();
+app.MapTransformsApi();
 await app.RunAsync();

@@ -47,7 +47,11 @@ public sealed class ColumnarFile : IDisposable
     public long BytesRead => _stream is HttpRangeStream http ? http.BytesFetched : _stream.Length;
 
     /// <summary>Opens a local path, a file:// URI or an http(s):// URL (read through <paramref name="http"/>).</summary>
-    public static async Task<ColumnarFile> OpenAsync(string location, HttpClient? http, CancellationToken cancellationToken)
+    public static async Task<ColumnarFile> OpenAsync(string location, HttpClient? http, CancellationToken cancellationToken) =>
+        await OpenAsync(location, http, null, cancellationToken);
+
+    /// <summary>Opens a file as <see cref="OpenAsync(string, HttpClient?, CancellationToken)"/> does, sending <paramref name="authorization"/> with every remote read.</summary>
+    public static async Task<ColumnarFile> OpenAsync(string location, HttpClient? http, System.Net.Http.Headers.AuthenticationHeaderValue? authorization, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(location);
         if (Uri.TryCreate(location, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")
@@ -57,7 +61,7 @@ public sealed class ColumnarFile : IDisposable
                 throw new ColumnarInputException($"{location} is remote, and no HTTP client was given to read it");
             }
 
-            var remote = await HttpRangeStream.OpenAsync(http, uri, cancellationToken);
+            var remote = await HttpRangeStream.OpenAsync(http, uri, authorization, cancellationToken);
             return await Task.Run(() => new ColumnarFile(location, remote), cancellationToken);
         }
 

@@ -17,12 +17,14 @@ public sealed class HttpRangeStream : Stream
     private readonly HttpClient _http;
     private readonly Uri _uri;
     private readonly string? _etag;
+    private readonly AuthenticationHeaderValue? _authorization;
     private byte[] _window = [];
     private long _windowStart = -1;
     private long _position;
 
-    private HttpRangeStream(HttpClient http, Uri uri, long length, string? etag)
+    private HttpRangeStream(HttpClient http, Uri uri, AuthenticationHeaderValue? authorization, long length, string? etag)
     {
+        _authorization = authorization;
         _http = http;
         _uri = uri;
         Length = length;
@@ -31,11 +33,12 @@ public sealed class HttpRangeStream : Stream
 
     /// <summary>Asks for the file's size (HEAD) and opens it.</summary>
     /// <exception cref="ColumnarInputException">The file is missing, not readable, or the server does not serve ranges.</exception>
-    public static async Task<HttpRangeStream> OpenAsync(HttpClient http, Uri uri, CancellationToken cancellationToken)
+    public static async Task<HttpRangeStream> OpenAsync(HttpClient http, Uri uri, AuthenticationHeaderValue? authorization, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(http);
         ArgumentNullException.ThrowIfNull(uri);
         using var request = new HttpRequestMessage(HttpMethod.Head, uri);
+        request.Headers.Authorization = authorization;
         HttpResponseMessage response;
         try
         {
@@ -55,7 +58,7 @@ public sealed class HttpRangeStream : Stream
 
             var length = response.Content.Headers.ContentLength
                 ?? throw new ColumnarInputException($"{uri} did not say how long it is (no Content-Length)");
-            return new HttpRangeStream(http, uri, length, response.Headers.ETag?.Tag);
+            return new HttpRangeStream(http, uri, authorization, length, response.Headers.ETag?.Tag);
         }
     }
 
@@ -116,6 +119,7 @@ public sealed class HttpRangeStream : Stream
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, _uri);
         request.Headers.Range = new RangeHeaderValue(start, start + length - 1);
+        request.Headers.Authorization = _authorization;
         if (_etag is not null)
         {
             request.Headers.IfRange = new RangeConditionHeaderValue(new EntityTagHeaderValue(_etag, _etag.StartsWith("W/", StringComparison.Ordinal)));

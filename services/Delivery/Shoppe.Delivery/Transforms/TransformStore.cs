@@ -1,0 +1,316 @@
+using System.Data.Common;
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+
+namespace Shoppe.Delivery.Transforms;
+
+/// <summary>
+/// The durable state of every transform and of each of its files, in SQLite (one machine, the default) or
+/// PostgreSQL (a site, <c>Delivery:Store=postgres</c>). One set of SQL serves both: plain ADO.NET, named
+/// <c>@</c> parameters and types both engines take. A file's result is written only after its output file has its
+/// final name, so a restart redoes at most the files that were running.
+/// </summary>
+public sealed class TransformStore : IAsyncDisposable
+{
+    private readonly Func<CancellationToken, ValueTask<DbConnection>> _open;
+    private readonly IAsyncDisposable? _source;
+
+    private TransformStore(Func<CancellationToken, ValueTask<DbConnection>> open, IAsyncDisposable? source, string kind)
+    {
+        _open = open;
+        _source = source;
+        Kind = kind;
+    }
+
+    /// <summary><c>sqlite</c> or <c>postgres</c>.</summary>
+    public string Kind { get; }
+
+    public static TransformStore Sqlite(string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        var connectionString = new SqliteConnectionStringBuilder { DataSource = path, Pooling = true, DefaultTimeout = 30 }.ToString();
+        return new TransformStore(async ct =>
+        {
+            var connection = new SqliteConnection(connectionString);
+            await connection.OpenAsync(ct);
+            return connection;
+        }, null, "sqlite");
+    }
+
+    public static TransformStore Postgres(string connectionString)
+    {
+        var source = NpgsqlDataSource.Create(connectionString);
+        return new TransformStore(async ct => await source.OpenConnectionAsync(ct), source, "postgres");
+    }
+
+    public async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await _open(cancellationToken);
+        if (Kind == "sqlite")
+        {
+            // WAL: readers (status polls) never wait for the workers' writes.
+            await ExecuteAsync(connection, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", cancellationToken);
+        }
+
+        await ExecuteAsync(connection, """
+            CREATE TABLE IF NOT EXISTS transforms (
+                id TEXT PRIMARY KEY,
+                owner TEXT NOT NULL,
+                state TEXT NOT NULL,
+                title TEXT,
+                dataset TEXT NOT NULL,
+                columns TEXT NOT NULL,
+                filter TEXT,
+                format TEXT NOT NULL,
+                output_dir TEXT NOT NULL,
+                files_total INTEGER NOT NULL,
+                submitted BIGINT NOT NULL,
+                started BIGINT,
+                finished BIGINT);
+            CREATE INDEX IF NOT EXISTS transforms_owner ON transforms (owner, submitted);
+            CREATE INDEX IF NOT EXISTS transforms_state ON transforms (state);
+            CREATE TABLE IF NOT EXISTS transform_files (
+                transform_id TEXT NOT NULL,
+                idx INTEGER NOT NULL,
+                input TEXT NOT NULL,
+                state TEXT NOT NULL,
+                attempts INTEGER NOT NULL,
+                error TEXT,
+                events_in BIGINT NOT NULL,
+                events_out BIGINT NOT NULL,
+                bytes_in BIGINT NOT NULL,
+                bytes_out BIGINT NOT NULL,
+                output TEXT,
+                started BIGINT,
+                finished BIGINT,
+                PRIMARY KEY (transform_id, idx));
+            """, cancellationToken);
+    }
+
+    public async Task CreateAsync(TransformRecord transform, IReadOnlyList<string> inputs, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(transform);
+        ArgumentNullException.ThrowIfNull(inputs);
+        await using var connection = await _open(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using (var insert = Command(connection, """
+            INSERT INTO transforms (id, owner, state, title, dataset, columns, filter, format, output_dir, files_total, submitted)
+            VALUES (@id, @owner, @state, @title, @dataset, @columns, @filter, @format, @output_dir, @files_total, @submitted)
+            """))
+        {
+            insert.Transaction = transaction;
+            Add(insert, "id", transform.RequestId);
+            Add(insert, "owner", transform.Owner);
+            Add(insert, "state", transform.State);
+            Add(insert, "title", transform.Title);
+            Add(insert, "dataset", transform.DatasetText);
+            Add(insert, "columns", JsonSerializer.Serialize(transform.Columns, DeliveryJsonContext.Default.IReadOnlyListString));
+            Add(insert, "filter", transform.Filter);
+            Add(insert, "format", transform.Format);
+            Add(insert, "output_dir", transform.OutputDirectory);
+            Add(insert, "files_total", inputs.Count);
+            Add(insert, "submitted", transform.Submitted.ToUnixTimeMilliseconds());
+            await insert.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await using (var file = Command(connection, """
+            INSERT INTO transform_files (transform_id, idx, input, state, attempts, events_in, events_out, bytes_in, bytes_out)
+            VALUES (@id, @idx, @input, 'pending', 0, 0, 0, 0, 0)
+            """))
+        {
+            file.Transaction = transaction;
+            var id = Add(file, "id", transform.RequestId);
+            var idx = Add(file, "idx", 0);
+            var input = Add(file, "input", "");
+            await file.PrepareAsync(cancellationToken);
+            for (var i = 0; i < inputs.Count; i++)
+            {
+                idx.Value = i;
+                input.Value = inputs[i];
+                await file.ExecuteNonQueryAsync(cancellationToken);
+            }
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    public async Task<TransformRecord?> GetAsync(string id, CancellationToken cancellationToken)
+    {
+        var found = await QueryTransformsAsync("WHERE id = @id", c => Add(c, "id", id), cancellationToken);
+        return found.Count == 0 ? null : found[0];
+    }
+
+    /// <summary>A user's transforms (all users' when <paramref name="owner"/> is null), newest first.</summary>
+    public Task<List<TransformRecord>> ListAsync(string? owner, int limit, CancellationToken cancellationToken) =>
+        owner is null
+            ? QueryTransformsAsync($"ORDER BY submitted DESC LIMIT {limit}", _ => { }, cancellationToken)
+            : QueryTransformsAsync($"WHERE owner = @owner ORDER BY submitted DESC LIMIT {limit}", c => Add(c, "owner", owner), cancellationToken);
+
+    /// <summary>Transforms not finished (to resume after a restart), oldest first.</summary>
+    public Task<List<TransformRecord>> ListUnfinishedAsync(CancellationToken cancellationToken) =>
+        QueryTransformsAsync($"WHERE state IN ('{TransformStates.Submitted}', '{TransformStates.Running}') ORDER BY submitted", _ => { }, cancellationToken);
+
+    private async Task<List<TransformRecord>> QueryTransformsAsync(string where, Action<DbCommand> bind, CancellationToken cancellationToken)
+    {
+        await using var connection = await _open(cancellationToken);
+        await using var command = Command(connection, $"""
+            SELECT id, owner, state, title, dataset, columns, filter, format, output_dir, files_total, submitted, started, finished
+            FROM transforms {where}
+            """);
+        bind(command);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var result = new List<TransformRecord>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            result.Add(new TransformRecord(
+                reader.GetString(0),
+                reader.GetString(1),
+                reader.GetString(2),
+                reader.IsDBNull(3) ? null : reader.GetString(3),
+                reader.GetString(4),
+                JsonSerializer.Deserialize(reader.GetString(5), DeliveryJsonContext.Default.IReadOnlyListString) ?? [],
+                reader.IsDBNull(6) ? null : reader.GetString(6),
+                reader.GetString(7),
+                reader.GetString(8),
+                reader.GetInt32(9),
+                DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(10)),
+                Time(reader, 11),
+                Time(reader, 12)));
+        }
+
+        return result;
+    }
+
+    public async Task<List<TransformFile>> GetFilesAsync(string id, CancellationToken cancellationToken)
+    {
+        await using var connection = await _open(cancellationToken);
+        await using var command = Command(connection, """
+            SELECT idx, input, state, attempts, error, events_in, events_out, bytes_in, bytes_out, output, started, finished
+            FROM transform_files WHERE transform_id = @id ORDER BY idx
+            """);
+        Add(command, "id", id);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var files = new List<TransformFile>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            files.Add(new TransformFile(
+                reader.GetInt32(0),
+                reader.GetString(1),
+                reader.GetString(2),
+                reader.GetInt32(3),
+                reader.IsDBNull(4) ? null : reader.GetString(4),
+                reader.GetInt64(5),
+                reader.GetInt64(6),
+                reader.GetInt64(7),
+                reader.GetInt64(8),
+                reader.IsDBNull(9) ? null : reader.GetString(9),
+                Time(reader, 10),
+                Time(reader, 11)));
+        }
+
+        return files;
+    }
+
+    public async Task SetStateAsync(string id, string state, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        await using var connection = await _open(cancellationToken);
+        var column = state == TransformStates.Running ? "started" : TransformStates.IsFinished(state) ? "finished" : null;
+        await using var command = Command(connection, column is null
+            ? "UPDATE transforms SET state = @state WHERE id = @id"
+            : $"UPDATE transforms SET state = @state, {column} = COALESCE({column}, @at) WHERE id = @id");
+        Add(command, "id", id);
+        Add(command, "state", state);
+        Add(command, "at", at.ToUnixTimeMilliseconds());
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task FileStartedAsync(string id, int index, int attempt, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        await using var connection = await _open(cancellationToken);
+        await using var command = Command(connection, "UPDATE transform_files SET state = 'running', attempts = @attempts, started = @at WHERE transform_id = @id AND idx = @idx");
+        Add(command, "id", id);
+        Add(command, "idx", index);
+        Add(command, "attempts", attempt);
+        Add(command, "at", at.ToUnixTimeMilliseconds());
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async Task FileDoneAsync(string id, int index, Shoppe.Columnar.TransformResult result, string output, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        await using var connection = await _open(cancellationToken);
+        await using var command = Command(connection, """
+            UPDATE transform_files SET state = 'done', error = NULL, events_in = @events_in, events_out = @events_out,
+                bytes_in = @bytes_in, bytes_out = @bytes_out, output = @output, finished = @at
+            WHERE transform_id = @id AND idx = @idx
+            """);
+        Add(command, "id", id);
+        Add(command, "idx", index);
+        Add(command, "events_in", result.EventsIn);
+        Add(command, "events_out", result.EventsOut);
+        Add(command, "bytes_in", result.BytesIn);
+        Add(command, "bytes_out", result.BytesOut);
+        Add(command, "output", output);
+        Add(command, "at", at.ToUnixTimeMilliseconds());
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>Records a file's failure: <paramref name="state"/> is <c>pending</c> (it will be retried), <c>failed</c> or <c>cancelled</c>.</summary>
+    public async Task FileFailedAsync(string id, int index, string state, string error, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        await using var connection = await _open(cancellationToken);
+        await using var command = Command(connection, "UPDATE transform_files SET state = @state, error = @error, finished = @at WHERE transform_id = @id AND idx = @idx");
+        Add(command, "id", id);
+        Add(command, "idx", index);
+        Add(command, "state", state);
+        Add(command, "error", error);
+        Add(command, "at", state == FileStates.Pending ? null : at.ToUnixTimeMilliseconds());
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>Marks every file not yet finished as cancelled.</summary>
+    public async Task CancelFilesAsync(string id, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        await using var connection = await _open(cancellationToken);
+        await using var command = Command(connection, "UPDATE transform_files SET state = 'cancelled', finished = @at WHERE transform_id = @id AND state IN ('pending', 'running')");
+        Add(command, "id", id);
+        Add(command, "at", at.ToUnixTimeMilliseconds());
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static DateTimeOffset? Time(DbDataReader reader, int ordinal) =>
+        reader.IsDBNull(ordinal) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(ordinal));
+
+    private static DbCommand Command(DbConnection connection, string sql)
+    {
+        var command = connection.CreateCommand();
+#pragma warning disable CA2100 // the SQL is ours; every value goes in as a parameter
+        command.CommandText = sql;
+#pragma warning restore CA2100
+        return command;
+    }
+
+    private static DbParameter Add(DbCommand command, string name, object? value)
+    {
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = "@" + name;
+        parameter.Value = value ?? DBNull.Value;
+        command.Parameters.Add(parameter);
+        return parameter;
+    }
+
+    private static async Task ExecuteAsync(DbConnection connection, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = Command(connection, sql);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_source is not null)
+        {
+            await _source.DisposeAsync();
+        }
+    }
+}
