@@ -36,6 +36,15 @@ public sealed class TestOrigin : IAsyncDisposable
     /// <summary>Bytes a second each response is held to (0: as fast as it goes).</summary>
     public long BytesPerSecond { get; set; }
 
+    /// <summary>Answers the next this-many requests with 503 (an origin having a bad moment).</summary>
+    public int FailNextRequests
+    {
+        get => Math.Max(0, Volatile.Read(ref _failures));
+        set => Volatile.Write(ref _failures, value);
+    }
+
+    private int _failures;
+
     public string Write(string name, byte[] content)
     {
         var path = Path.Combine(Folder, name);
@@ -54,6 +63,12 @@ public sealed class TestOrigin : IAsyncDisposable
         {
             Requests.Enqueue((context.Request.Path.Value ?? "", context.Request.Headers.Range.ToString() is { Length: > 0 } r ? r : null,
                 context.Request.Headers.Authorization.ToString() is { Length: > 0 } a ? a : null));
+            if (Interlocked.Decrement(ref _failures) >= 0)
+            {
+                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                return;
+            }
+
             if (StallRangeRequests && context.Request.Headers.Range.Count > 0)
             {
                 await Task.Delay(Timeout.Infinite, context.RequestAborted);

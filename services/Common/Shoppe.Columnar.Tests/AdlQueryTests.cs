@@ -12,19 +12,19 @@ public sealed class AdlQueryTests
     [MemberData(nameof(Samples.Files), MemberType = typeof(Samples))]
     public void Query1_MetOfAllEvents(string file)
     {
-        var expected = DuckDbOracle.Query($"SELECT MET_pt::DOUBLE FROM {From(file)} ORDER BY file_row_number");
+        var expected = DuckDb.Query($"SELECT MET_pt::DOUBLE FROM {From(file)} ORDER BY file_row_number");
         var actual = DuckDbOracle.Ours(file, ["MET_pt"], null);
         Assert.Equal(40, actual.Count);
-        DuckDbOracle.AssertSame(expected, actual);
+        DuckDb.AssertSame(expected, actual);
     }
 
     [Theory]
     [MemberData(nameof(Samples.Files), MemberType = typeof(Samples))]
     public void Query2_PtOfAllJets(string file)
     {
-        var expected = DuckDbOracle.Query($"SELECT Jet_pt::DOUBLE[] FROM {From(file)} ORDER BY file_row_number");
+        var expected = DuckDb.Query($"SELECT Jet_pt::DOUBLE[] FROM {From(file)} ORDER BY file_row_number");
         var actual = DuckDbOracle.Ours(file, ["Jet_pt"], null);
-        DuckDbOracle.AssertSame(expected, actual);
+        DuckDb.AssertSame(expected, actual);
         Assert.Contains(actual, row => ((double[])row[0]).Length > 1);
     }
 
@@ -32,9 +32,9 @@ public sealed class AdlQueryTests
     [MemberData(nameof(Samples.Files), MemberType = typeof(Samples))]
     public void Query3_PtOfCentralJets(string file)
     {
-        var expected = DuckDbOracle.Query($"SELECT list_filter(Jet_pt, (x, i) -> abs(Jet_eta[i]) < 1)::DOUBLE[] FROM {From(file)} ORDER BY file_row_number");
+        var expected = DuckDb.Query($"SELECT list_filter(Jet_pt, (x, i) -> abs(Jet_eta[i]) < 1)::DOUBLE[] FROM {From(file)} ORDER BY file_row_number");
         var actual = DuckDbOracle.Ours(file, ["Jet_pt[abs(Jet_eta) < 1]"], null);
-        DuckDbOracle.AssertSame(expected, actual);
+        DuckDb.AssertSame(expected, actual);
         // The mask removed some jets and kept some.
         Assert.True(actual.Sum(r => ((double[])r[0]).Length) < DuckDbOracle.Ours(file, ["Jet_pt"], null).Sum(r => ((double[])r[0]).Length));
     }
@@ -43,9 +43,9 @@ public sealed class AdlQueryTests
     [MemberData(nameof(Samples.Files), MemberType = typeof(Samples))]
     public void Query4_MetOfEventsWithTwoHardJets(string file)
     {
-        var expected = DuckDbOracle.Query($"SELECT MET_pt::DOUBLE FROM {From(file)} WHERE len(list_filter(Jet_pt, x -> x > 40)) >= 2 ORDER BY file_row_number");
+        var expected = DuckDb.Query($"SELECT MET_pt::DOUBLE FROM {From(file)} WHERE len(list_filter(Jet_pt, x -> x > 40)) >= 2 ORDER BY file_row_number");
         var actual = DuckDbOracle.Ours(file, ["MET_pt"], "count(Jet_pt > 40) >= 2");
-        DuckDbOracle.AssertSame(expected, actual);
+        DuckDb.AssertSame(expected, actual);
     }
 
     [Theory]
@@ -69,9 +69,9 @@ public sealed class AdlQueryTests
                         - (pz(ev.Muon_pt[i], ev.Muon_eta[i]) + pz(ev.Muon_pt[j], ev.Muon_eta[j])) ^ 2)) BETWEEN 60 AND 120)
             ORDER BY file_row_number
             """;
-        var expected = DuckDbOracle.Query(sql);
+        var expected = DuckDb.Query(sql);
         var actual = DuckDbOracle.Ours(file, ["MET_pt"], "any(a, b in Muon: a.charge != b.charge && 60 <= mass(a, b) && mass(a, b) <= 120)");
-        DuckDbOracle.AssertSame(expected, actual);
+        DuckDb.AssertSame(expected, actual);
         if (file == Samples.Dimuon)
         {
             Assert.NotEmpty(actual); // collision data with Z -> mu mu: some events pass
@@ -82,12 +82,12 @@ public sealed class AdlQueryTests
     [MemberData(nameof(Samples.Files), MemberType = typeof(Samples))]
     public void Slimming_ColumnListEventFilterAndObjectMask(string file)
     {
-        var expected = DuckDbOracle.Query($"""
+        var expected = DuckDb.Query($"""
             SELECT run::DOUBLE, luminosityBlock::DOUBLE, event::DOUBLE,
                    list_filter(Muon_pt, x -> x > 20)::DOUBLE[], Muon_eta::DOUBLE[], Muon_charge::DOUBLE[], MET_pt::DOUBLE
             FROM {From(file)} WHERE nMuon >= 2 ORDER BY file_row_number
             """);
         var actual = DuckDbOracle.Ours(file, ["run", "luminosityBlock", "event", "Muon_pt[Muon_pt > 20]", "Muon_eta", "Muon_charge", "MET_pt"], "nMuon >= 2");
-        DuckDbOracle.AssertSame(expected, actual);
+        DuckDb.AssertSame(expected, actual);
     }
 }

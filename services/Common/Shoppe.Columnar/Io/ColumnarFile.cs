@@ -28,7 +28,7 @@ public sealed class ColumnarFile : IDisposable
         catch (ParquetException ex)
         {
             stream.Dispose();
-            throw new ColumnarInputException($"{location} is not a readable Parquet file: {ex.Message}", ex);
+            throw (stream as HttpRangeStream)?.Failure ?? new ColumnarInputException($"{location} is not a readable Parquet file: {ex.Message}", ex);
         }
     }
 
@@ -110,7 +110,7 @@ public sealed class ColumnarFile : IDisposable
                 }
                 catch (ParquetException ex)
                 {
-                    throw new ColumnarInputException($"{Location}, row group {group}: {ex.Message}", ex);
+                    throw (_stream as HttpRangeStream)?.Failure ?? new ColumnarInputException($"{Location}, row group {group}: {ex.Message}", ex);
                 }
 
                 if (batch is null)

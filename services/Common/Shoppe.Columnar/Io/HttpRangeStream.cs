@@ -6,13 +6,16 @@ namespace Shoppe.Columnar.Io;
 /// <summary>
 /// A read-only, seekable view of a remote file over HTTP range requests, for Parquet readers that seek to the footer
 /// and then to the column chunks they need. Reads go out in windows of at least <see cref="WindowSize"/> bytes, so
-/// the many small reads of a footer cost one request; a chunk larger than the window is fetched in one range.
+/// a run of small reads costs one request; a chunk larger than the window is fetched in one range.
 /// The file's ETag (or size) is checked on every range so a file changed mid-read fails instead of mixing versions.
 /// </summary>
 public sealed class HttpRangeStream : Stream
 {
-    /// <summary>Smallest range requested: a footer's metadata reads are tiny and many (see docs/delivery.md).</summary>
-    public const int WindowSize = 1 << 20;
+    /// <summary>
+    /// Smallest range requested. Parquet readers make a few small reads (the footer's length, page headers) between
+    /// large ones (a column chunk, read whole); 64 KiB covers the small ones without fetching much a query skips.
+    /// </summary>
+    public const int WindowSize = 64 << 10;
 
     private readonly HttpClient _http;
     private readonly Uri _uri;
@@ -61,6 +64,12 @@ public sealed class HttpRangeStream : Stream
             return new HttpRangeStream(http, uri, authorization, length, response.Headers.ETag?.Tag);
         }
     }
+
+    /// <summary>
+    /// The last read's failure. A native Parquet reader reports a stream's exception as its own error text; the
+    /// caller finds the real cause (and whether it may pass) here.
+    /// </summary>
+    public ColumnarInputException? Failure { get; private set; }
 
     /// <summary>Bytes received from the server so far.</summary>
     public long BytesFetched { get; private set; }
@@ -116,6 +125,19 @@ public sealed class HttpRangeStream : Stream
     }
 
     private void Fill(long start, int length)
+    {
+        try
+        {
+            FillCore(start, length);
+        }
+        catch (ColumnarInputException ex)
+        {
+            Failure = ex;
+            throw;
+        }
+    }
+
+    private void FillCore(long start, int length)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, _uri);
         request.Headers.Range = new RangeHeaderValue(start, start + length - 1);

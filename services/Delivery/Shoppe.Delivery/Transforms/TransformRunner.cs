@@ -113,7 +113,11 @@ public sealed partial class TransformRunner : BackgroundService
 
             if (open.Count == 0)
             {
-                await FinishAsync(active, cancellationToken);
+                using (Scope(transform))
+                {
+                    await FinishAsync(active, cancellationToken);
+                }
+
                 continue;
             }
 
@@ -256,6 +260,7 @@ public sealed partial class TransformRunner : BackgroundService
         }
     }
 
+    /// <summary>Records a transform's end and logs its last record (inside the caller's request scope).</summary>
     private async Task FinishAsync(ActiveTransform active, CancellationToken cancellationToken)
     {
         var transform = active.Transform;
@@ -268,7 +273,6 @@ public sealed partial class TransformRunner : BackgroundService
         var failed = files.Count(f => f.State == FileStates.Failed);
         var state = failed == 0 ? TransformStates.Complete : failed == files.Count ? TransformStates.Failed : TransformStates.Partial;
         await _store.SetStateAsync(transform.RequestId, state, _time.GetUtcNow(), cancellationToken);
-        using var scope = Scope(transform);
         // The last record of the request: log followers (shoppe logs --follow) stop after it.
         using var final = _logger.BeginScope(new AttributeLogScope(ShoppeAttributes.RequestState, state == TransformStates.Complete ? "finished" : "failed"));
         var eventsIn = files.Sum(f => f.EventsIn);
