@@ -100,7 +100,17 @@ public sealed class ColumnarFile : IDisposable
         for (var group = 0; group < RowGroups; group++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            using var batches = _reader.GetRecordBatchReader([group], indices);
+            Apache.Arrow.Ipc.IArrowArrayStream batches;
+            try
+            {
+                batches = _reader.GetRecordBatchReader([group], indices);
+            }
+            catch (ParquetException ex)
+            {
+                throw Translate(ex, group);
+            }
+
+            using var owned = batches;
             while (true)
             {
                 RecordBatch? batch;
@@ -110,7 +120,7 @@ public sealed class ColumnarFile : IDisposable
                 }
                 catch (ParquetException ex)
                 {
-                    throw (_stream as HttpRangeStream)?.Failure ?? new ColumnarInputException($"{Location}, row group {group}: {ex.Message}", ex);
+                    throw Translate(ex, group);
                 }
 
                 if (batch is null)
@@ -122,6 +132,10 @@ public sealed class ColumnarFile : IDisposable
             }
         }
     }
+
+    /// <summary>A remote read's own failure where there was one (ParquetSharp reports it only as text), else the reader's.</summary>
+    private ColumnarInputException Translate(ParquetException ex, int group) =>
+        (_stream as HttpRangeStream)?.Failure ?? new ColumnarInputException($"{Location}, row group {group}: {ex.Message}", ex);
 
     public void Dispose()
     {

@@ -27,7 +27,8 @@ public sealed class FairScheduler : IDisposable
             {
                 user = new UserQueue(work.Owner);
                 _byUser[work.Owner] = user;
-                _users.AddLast(user);
+                // A user with nothing waiting had no turn lately: first in line, before users already being served.
+                _users.AddFirst(user);
             }
 
             if (!user.ByRequest.TryGetValue(work.RequestId, out var request))
