@@ -13,6 +13,7 @@ internal static class ShoppeCli
         var root = new RootCommand("Coffea Shoppe: the analysis facility's command line.");
         root.Subcommands.Add(TokenCommand.Build(console));
         root.Subcommands.Add(LogsCommand.Build(console, httpHandler));
+        root.Subcommands.Add(DeliverCommand.Build(console, httpHandler));
         var parsed = root.Parse(args);
         return await parsed.InvokeAsync(new InvocationConfiguration(), cancellationToken);
     }

@@ -1,0 +1,70 @@
+using Shoppe.Cli;
+using Shoppe.Columnar.Tests;
+using Spectre.Console;
+
+namespace Shoppe.Delivery.Tests;
+
+/// <summary><c>shoppe deliver</c> against the real delivery service: progress, downloads, the request id, refusals.</summary>
+public sealed class CliDeliverTests : IAsyncLifetime
+{
+    private readonly string _dataRoot = Directory.CreateTempSubdirectory("shoppe-deliver-cli-").FullName;
+    private DeliveryServiceFactory _service = null!;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public ValueTask InitializeAsync()
+    {
+        _service = new DeliveryServiceFactory(_dataRoot, new Dictionary<string, string?> { ["Delivery:Datasets:samples:0"] = Samples.DrellYan, ["Delivery:Datasets:samples:1"] = Samples.Dimuon });
+        return ValueTask.CompletedTask;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _service.DisposeAsync();
+        await Task.Delay(200);
+        Directory.Delete(_dataRoot, recursive: true);
+    }
+
+    private async Task<(int Exit, string Output)> RunAsync(params string[] args)
+    {
+        var output = new StringWriter();
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Out = new AnsiConsoleOutput(output) });
+        console.Profile.Width = 200;
+        var token = _service.ClientFor("alice").DefaultRequestHeaders.Authorization!.Parameter!;
+        var exit = await ShoppeCli.RunAsync([.. args, "--url", "http://localhost", "--token", token], console, _service.Server.CreateHandler(), Ct);
+        return (exit, output.ToString());
+    }
+
+    [Fact]
+    public async Task Deliver_NamedDataset_ShowsProgressAndDownloadsEveryOutput()
+    {
+        var target = Path.Combine(_dataRoot, "mine");
+
+        var (exit, output) = await RunAsync("deliver", "--dataset", "samples", "--columns", "event,MET_pt", "Muon_pt[Muon_pt > 20]", "--filter", "nMuon >= 2", "--out", target);
+
+        Assert.True(exit == 0, output);
+        Assert.Matches("Request [0-9a-f]{32}: 2 file\\(s\\)\\. Its logs: shoppe logs [0-9a-f]{32}", output);
+        Assert.Contains("files 2/2", output, StringComparison.Ordinal);
+        Assert.Contains("complete: 2 of 2 files, 80 events read", output, StringComparison.Ordinal);
+        var files = Directory.GetFiles(target).Order(StringComparer.Ordinal).ToArray();
+        Assert.Equal(["00000-nano_dy.parquet", "00001-nano_dimuon.parquet"], files.Select(Path.GetFileName));
+        var rows = DuckDb.Query($"SELECT event::DOUBLE, MET_pt::DOUBLE, len(Muon_pt)::DOUBLE FROM read_parquet('{files[1]}')");
+        var expected = DuckDb.Query($"SELECT event::DOUBLE, MET_pt::DOUBLE, len(list_filter(Muon_pt, x -> x > 20))::DOUBLE FROM read_parquet('{Samples.Dimuon}', file_row_number = true) WHERE nMuon >= 2 ORDER BY file_row_number");
+        DuckDb.AssertSame(expected, rows);
+    }
+
+    [Fact]
+    public async Task Deliver_BadFilter_PointsAtTheCharacterAndExitsTwo()
+    {
+        var (exit, output) = await RunAsync("deliver", "--dataset", "samples", "--columns", "MET_pt", "--filter", "nMuon >= 2 && Muon_ptt > 20");
+
+        Assert.Equal(2, exit);
+        Assert.Contains("Bad selection (400)", output, StringComparison.Ordinal);
+        Assert.Contains("unknown column 'Muon_ptt'; did you mean 'Muon_pt'?", output, StringComparison.Ordinal);
+        Assert.Contains("  nMuon >= 2 && Muon_ptt > 20\n                ^", output.Replace("\r", "", StringComparison.Ordinal), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Split_KeepsCommasInsideCalls() =>
+        Assert.Equal(["a", "max(a, b)", "Jet_pt[Jet_pt > 1, 2]", "c"], Shoppe.Cli.Commands.DeliverCommand.Split(["a, max(a, b)", "Jet_pt[Jet_pt > 1, 2],c"]));
+}
