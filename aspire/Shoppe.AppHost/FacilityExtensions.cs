@@ -26,6 +26,31 @@ internal sealed record Facility(string DataRoot, string SigningKeyFile)
         return new Facility(root, Path.Combine(root, "keys", "signing.key"));
     }
 
+    /// <summary>
+    /// Copies the repository's NanoAOD samples (conformance/data/nanoaod, with their licence) into the origin
+    /// folder (once; a user's edits stay) and returns their paths under the cache, as the delivery service names them.
+    /// </summary>
+    public static IReadOnlyList<string> SeedSamples(string source, string origin)
+    {
+        var target = Directory.CreateDirectory(Path.Combine(origin, "nanoaod")).FullName;
+        var paths = new List<string>();
+        foreach (var file in Directory.GetFiles(source).Order(StringComparer.Ordinal))
+        {
+            var copy = Path.Combine(target, Path.GetFileName(file));
+            if (!File.Exists(copy))
+            {
+                File.Copy(file, copy);
+            }
+
+            if (file.EndsWith(".parquet", StringComparison.Ordinal))
+            {
+                paths.Add("/nanoaod/" + Path.GetFileName(file));
+            }
+        }
+
+        return paths;
+    }
+
     /// <summary>A token for one of the facility's own services.</summary>
     public string ServiceToken(string service) =>
         new TokenIssuer(new ShoppeSecurityOptions { SigningKeyFile = SigningKeyFile }, TimeProvider.System)

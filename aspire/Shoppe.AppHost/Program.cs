@@ -16,9 +16,18 @@ var cache = builder.AddShoppeService<Projects.Shoppe_Cache>("cache", facility).W
 var transfer = builder.AddShoppeService<Projects.Shoppe_Transfer>("transfer", facility).WithLogsExport(logs, facility);
 var pushdown = builder.AddShoppeService<Projects.Shoppe_Pushdown>("pushdown", facility).WithLogsExport(logs, facility);
 
+// Delivery reads every input through the cache, with a token of its own. The real NanoAOD samples are in the
+// facility's storage from the start, as the dataset "nanoaod-samples" (docs/delivery.md).
+var samples = Facility.SeedSamples(Path.Combine(builder.AppHostDirectory, "..", "..", "conformance", "data", "nanoaod"), origin);
 var delivery = builder.AddShoppeService<Projects.Shoppe_Delivery>("delivery", facility)
     .WithLogsExport(logs, facility).WaitFor(logs)
-    .WithReference(cache).WaitFor(cache);
+    .WithReference(cache).WaitFor(cache)
+    .WithEnvironment("Delivery__CacheUrl", cache.GetEndpoint("http"))
+    .WithEnvironment("Delivery__CacheToken", facility.ServiceToken("delivery"));
+for (var i = 0; i < samples.Count; i++)
+{
+    delivery.WithEnvironment($"Delivery__Datasets__nanoaod-samples__{i}", samples[i]);
+}
 
 var workflow = builder.AddShoppeService<Projects.Shoppe_Workflow>("workflow", facility)
     .WithLogsExport(logs, facility)

@@ -97,7 +97,9 @@ public sealed class DeliveryInputs(IOptions<DeliveryOptions> options) : IDisposa
             return uri.AbsoluteUri;
         }
 
-        var path = uri is { IsFile: true } ? uri.LocalPath : entry;
+        // On Unix "/a/b" parses as an absolute file URI too: only an explicit file:// is one.
+        var fileUri = entry.StartsWith("file:", StringComparison.OrdinalIgnoreCase);
+        var path = fileUri && uri is { IsFile: true } ? uri.LocalPath : entry;
         if (!path.StartsWith('/'))
         {
             throw new DeliveryRequestException(400, "Bad file location", $"{where} is not an http(s) URL, a cache path or an absolute local path.");
@@ -118,7 +120,7 @@ public sealed class DeliveryInputs(IOptions<DeliveryOptions> options) : IDisposa
             }
         }
 
-        if (_options.CacheUrl is { } cache && uri is null)
+        if (_options.CacheUrl is { } cache && !fileUri)
         {
             return new Uri(cache, cache.AbsolutePath.TrimEnd('/') + path).AbsoluteUri;
         }
