@@ -1,0 +1,337 @@
+// The delivery benchmark (docs/performance.md, "Delivery"): generated NanoAOD-shaped data, then
+//  1. reading: ParquetSharp next to Parquet.Net on the same columns (the columnar core keeps the faster);
+//  2. ADL queries 1-5 and slimming, one core: our transform next to DuckDB (COPY ... TO parquet), events/s;
+//  3. the workshop's metric through the real cache and delivery service: (cache -> delivery -> client reads the
+//     output) over (cache -> client reads the full columns and filters itself);
+//  4. four users at once: total throughput and the slowdown of the smallest request.
+// Usage: dotnet run -c Release --project services/Delivery/Shoppe.Delivery.Benchmarks -- [events] [files] [folder]
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using DuckDB.NET.Data;
+using Shoppe.Cache.Tests;
+using Shoppe.Columnar;
+using Shoppe.Columnar.Generation;
+using Shoppe.Columnar.Io;
+using Shoppe.Security;
+
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+var events = args.Length > 0 ? long.Parse(args[0], CultureInfo.InvariantCulture) : 1_000_000;
+var fileCount = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 4;
+var work = args.Length > 2 ? Path.GetFullPath(args[2]) : Path.Combine(Path.GetTempPath(), "shoppe-delivery-bench");
+const int Seed = 2026;
+const int RowGroup = 100_000;
+
+Console.WriteLine($"Delivery benchmark: {events:N0} events in {fileCount} files, row groups of {RowGroup:N0}, seed {Seed}; {Environment.ProcessorCount} cores");
+var data = Path.Combine(work, $"nano-{events}-{fileCount}-{Seed}");
+var samples = Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "data"), "*.parquet").Order(StringComparer.Ordinal).ToArray();
+if (!Directory.Exists(data) || Directory.GetFiles(data, "*.parquet").Length != fileCount)
+{
+    var watch = Stopwatch.StartNew();
+    var generated = NanoAodGenerator.Write(samples, data, events, fileCount, RowGroup, Seed, progress: Console.WriteLine);
+    Console.WriteLine($"generated {generated.Bytes / 1e6:F0} MB ({generated.Columns.Count} columns) in {watch.Elapsed.TotalSeconds:F1} s");
+}
+
+var files = Directory.GetFiles(data, "*.parquet").Order(StringComparer.Ordinal).ToArray();
+var results = new List<string>();
+
+// 1. Reading the query-5 columns, one thread.
+string[] readColumns = ["MET_pt", "Muon_pt", "Muon_eta", "Muon_phi", "Muon_mass", "Muon_charge"];
+var sharp = Best(3, () =>
+{
+    foreach (var file in files)
+    {
+        using var input = ColumnarFile.OpenAsync(file, null, default).GetAwaiter().GetResult();
+        foreach (var batch in input.ReadBatches(readColumns))
+        {
+            batch.Dispose();
+        }
+    }
+});
+var net = Best(3, () =>
+{
+    foreach (var file in files)
+    {
+        using var stream = File.OpenRead(file);
+        var reader = Parquet.ParquetReader.CreateAsync(stream).GetAwaiter().GetResult();
+        try
+        {
+            var fields = reader.Schema.GetDataFields().Where(f => readColumns.Contains(f.Path.ToList()[0])).ToArray();
+            for (var g = 0; g < reader.RowGroupCount; g++)
+            {
+                var group = reader.OpenRowGroupReader(g);
+                foreach (var field in fields)
+                {
+                    // Values and repetition levels, decoded: what a reader needs before building lists.
+                    (group.ReadRawColumnDataBaseAsync(field).AsTask().GetAwaiter().GetResult() as IDisposable)?.Dispose();
+                }
+            }
+        }
+        finally
+        {
+            reader.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
+    }
+});
+results.Add($"| reading {readColumns.Length} columns (query 5), 1 thread | ParquetSharp {events / sharp:N0} ev/s | Parquet.Net {events / net:N0} ev/s | {net / sharp:F2} |");
+Console.WriteLine(results[^1]);
+
+// 2. ADL queries, one core each: read, select, write Parquet (ZSTD); DuckDB does the same with COPY.
+var queries = new (string Name, string[] Columns, string? Filter, string Sql)[]
+{
+    ("1 MET of all events", ["MET_pt"], null, "SELECT MET_pt FROM {0}"),
+    ("2 pT of all jets", ["Jet_pt"], null, "SELECT Jet_pt FROM {0}"),
+    ("3 jets with |eta| < 1", ["Jet_pt[abs(Jet_eta) < 1]"], null, "SELECT list_filter(Jet_pt, (x, i) -> abs(Jet_eta[i]) < 1) AS Jet_pt FROM {0}"),
+    ("4 MET, >= 2 jets pT > 40", ["MET_pt"], "count(Jet_pt > 40) >= 2", "SELECT MET_pt FROM {0} WHERE len(list_filter(Jet_pt, x -> x > 40)) >= 2"),
+    ("5 MET, OS muon pair 60-120", ["MET_pt"], "any(a, b in Muon: a.charge != b.charge && 60 < mass(a, b) < 120)", """
+        SELECT MET_pt FROM {0} ev WHERE EXISTS (
+          SELECT 1 FROM range(1, len(ev.Muon_pt) + 1) a(i), range(1, len(ev.Muon_pt) + 1) b(j)
+          WHERE i < j AND ev.Muon_charge[i] != ev.Muon_charge[j] AND sqrt(greatest(0,
+            (sqrt((ev.Muon_pt[i]*cosh(ev.Muon_eta[i]))^2 + ev.Muon_mass[i]^2) + sqrt((ev.Muon_pt[j]*cosh(ev.Muon_eta[j]))^2 + ev.Muon_mass[j]^2))^2
+            - (ev.Muon_pt[i]*cos(ev.Muon_phi[i]) + ev.Muon_pt[j]*cos(ev.Muon_phi[j]))^2
+            - (ev.Muon_pt[i]*sin(ev.Muon_phi[i]) + ev.Muon_pt[j]*sin(ev.Muon_phi[j]))^2
+            - (ev.Muon_pt[i]*sinh(ev.Muon_eta[i]) + ev.Muon_pt[j]*sinh(ev.Muon_eta[j]))^2)) BETWEEN 60 AND 120)
+        """),
+    ("slimming, nMuon >= 2", ["run", "luminosityBlock", "event", "Muon_pt[Muon_pt > 20]", "Muon_eta", "Muon_phi", "Muon_charge", "MET_pt"], "nMuon >= 2",
+        "SELECT run, luminosityBlock, event, list_filter(Muon_pt, x -> x > 20) AS Muon_pt, Muon_eta, Muon_phi, Muon_charge, MET_pt FROM {0} WHERE nMuon >= 2"),
+};
+var output = Directory.CreateDirectory(Path.Combine(work, "out")).FullName;
+using var duck = new DuckDBConnection("Data Source=:memory:");
+duck.Open();
+Execute(duck, "SET threads TO 1");
+foreach (var (name, columns, filter, sql) in queries)
+{
+    long kept = 0;
+    var ours = Best(3, () =>
+    {
+        kept = 0;
+        foreach (var file in files)
+        {
+            using var input = ColumnarFile.OpenAsync(file, null, default).GetAwaiter().GetResult();
+            kept += FileTransform.Run(input, columns, filter, Path.Combine(output, "ours.parquet"), OutputFormat.Parquet, default).EventsOut;
+        }
+    });
+    var theirs = Best(3, () =>
+    {
+        foreach (var file in files)
+        {
+            Execute(duck, $"COPY ({string.Format(CultureInfo.InvariantCulture, sql, $"read_parquet('{file}')")}) TO '{Path.Combine(output, "duckdb.parquet")}' (FORMAT parquet, COMPRESSION zstd)");
+        }
+    });
+    results.Add($"| ADL {name} ({kept:N0} kept), 1 core | ours {events / ours:N0} ev/s | DuckDB {events / theirs:N0} ev/s | {theirs / ours:F2} |");
+    Console.WriteLine(results[^1]);
+}
+
+// 3 and 4: the real cache and delivery service, each its own process, as the facility runs them.
+var key = Path.Combine(work, "keys", "signing.key");
+LocalSigningKey.LoadOrCreate(key);
+var issuer = new TokenIssuer(new ShoppeSecurityOptions { SigningKeyFile = key }, TimeProvider.System);
+var cachePort = Loopback.FreePort();
+var deliveryPort = Loopback.FreePort();
+var cacheUrl = $"http://127.0.0.1:{cachePort}";
+var deliveryUrl = $"http://127.0.0.1:{deliveryPort}";
+var serviceRoot = Path.Combine(work, "services");
+if (Directory.Exists(serviceRoot))
+{
+    Directory.Delete(serviceRoot, recursive: true);
+}
+
+using var cache = Start("Shoppe.Cache.dll", cachePort, new()
+{
+    ["Shoppe__DataRoot"] = Path.Combine(serviceRoot, "cache"),
+    ["Cache__Origins__0__Name"] = "data",
+    ["Cache__Origins__0__Directory"] = data,
+});
+using var delivery = Start("Shoppe.Delivery.dll", deliveryPort, new()
+{
+    ["Shoppe__DataRoot"] = Path.Combine(serviceRoot, "delivery"),
+    ["Delivery__CacheUrl"] = cacheUrl,
+    ["Delivery__CacheToken"] = issuer.Issue("delivery", [ShoppeClaims.ServiceRole], TimeSpan.FromHours(4)),
+});
+await WaitForAsync(cacheUrl);
+await WaitForAsync(deliveryUrl);
+var cachePaths = files.Select(f => "/" + Path.GetFileName(f)).ToArray();
+using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
+http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", issuer.Issue("alice", [], TimeSpan.FromHours(4)));
+
+// Warm the cache with whole files, so both sides read cached blocks.
+foreach (var path in cachePaths)
+{
+    await using var body = await http.GetStreamAsync(cacheUrl + path);
+    await body.CopyToAsync(Stream.Null);
+}
+
+string[] q5Columns = ["event", "MET_pt"];
+const string Q5 = "any(a, b in Muon: a.charge != b.charge && 60 < mass(a, b) < 120)";
+for (var round = 1; round <= 2; round++)
+{
+    var viaDelivery = Stopwatch.StartNew();
+    var id = await SubmitAsync(http, deliveryUrl, cachePaths, q5Columns, Q5);
+    await WaitAsync(http, deliveryUrl, id);
+    long delivered = 0;
+    foreach (var file in JsonDocument.Parse(await http.GetStringAsync($"{deliveryUrl}/v1/transforms/{id}/files")).RootElement.EnumerateArray())
+    {
+        var local = Path.Combine(output, "delivered.parquet");
+        await File.WriteAllBytesAsync(local, await http.GetByteArrayAsync(deliveryUrl + file.GetProperty("url").GetString()));
+        using var read = await ColumnarFile.OpenAsync(local, null, default);
+        delivered += read.ReadBatches(q5Columns).Sum(b => b.Length);
+    }
+
+    viaDelivery.Stop();
+    var itself = Stopwatch.StartNew();
+    long filtered = 0;
+    using var raw = new HttpClient();
+    foreach (var path in cachePaths)
+    {
+        using var input = await ColumnarFile.OpenAsync(cacheUrl + path, raw, http.DefaultRequestHeaders.Authorization, default);
+        var query = ColumnarQuery.Compile(input.Schema, q5Columns, Q5);
+        foreach (var batch in input.ReadBatches(query.InputColumns))
+        {
+            filtered += query.Execute(batch)?.Length ?? 0;
+        }
+    }
+
+    itself.Stop();
+    results.Add($"| workshop metric, query 5, warm cache, round {round}: delivery {viaDelivery.Elapsed.TotalSeconds:F2} s / client itself {itself.Elapsed.TotalSeconds:F2} s ({delivered:N0} = {filtered:N0} events) | | | {viaDelivery.Elapsed.TotalSeconds / itself.Elapsed.TotalSeconds:F2} |");
+    Console.WriteLine(results[^1]);
+}
+
+// 4. Four users at once: three ask for every file, one for a single file; the single file's time alone first.
+var alone = Stopwatch.StartNew();
+await WaitAsync(http, deliveryUrl, await SubmitAsync(http, deliveryUrl, cachePaths[..1], ["MET_pt"], "MET_pt > 30"));
+alone.Stop();
+var clients = Enumerable.Range(1, 4).Select(u =>
+{
+    var c = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
+    c.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", issuer.Issue($"user{u}", [], TimeSpan.FromHours(4)));
+    return c;
+}).ToArray();
+var all = Stopwatch.StartNew();
+var big = Enumerable.Range(0, 3).Select(async u =>
+{
+    var id = await SubmitAsync(clients[u], deliveryUrl, cachePaths, ["MET_pt", "Muon_pt", "Jet_pt[Jet_pt > 30]"], "nMuon >= 1");
+    await WaitAsync(clients[u], deliveryUrl, id);
+}).ToArray();
+await Task.Delay(200);
+var small = Stopwatch.StartNew();
+await WaitAsync(clients[3], deliveryUrl, await SubmitAsync(clients[3], deliveryUrl, cachePaths[..1], ["MET_pt"], "MET_pt > 30"));
+small.Stop();
+await Task.WhenAll(big);
+all.Stop();
+var totalEvents = (3 * events) + (events / fileCount);
+results.Add($"| 4 users (3 x all files, 1 x one file): {totalEvents / all.Elapsed.TotalSeconds:N0} ev/s in total; the one-file request {small.Elapsed.TotalSeconds:F2} s vs {alone.Elapsed.TotalSeconds:F2} s alone | | | slowdown {small.Elapsed.TotalSeconds / alone.Elapsed.TotalSeconds:F2} |");
+Console.WriteLine(results[^1]);
+
+Console.WriteLine();
+Console.WriteLine("| measure | ours | peer | ratio |");
+Console.WriteLine("|---|---|---|---|");
+results.ForEach(Console.WriteLine);
+foreach (var c in clients)
+{
+    c.Dispose();
+}
+
+cache.Kill(entireProcessTree: true);
+delivery.Kill(entireProcessTree: true);
+return 0;
+
+static double Best(int runs, Action action)
+{
+    var best = double.MaxValue;
+    for (var i = 0; i < runs; i++)
+    {
+        var watch = Stopwatch.StartNew();
+        action();
+        best = Math.Min(best, watch.Elapsed.TotalSeconds);
+    }
+
+    return best;
+}
+
+static void Execute(DuckDBConnection connection, string sql)
+{
+    using var command = connection.CreateCommand();
+    command.CommandText = sql;
+    command.ExecuteNonQuery();
+}
+
+static Process Start(string dll, int port, Dictionary<string, string> env)
+{
+    var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, dll)]) { RedirectStandardOutput = true, RedirectStandardError = true };
+    start.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}";
+    start.Environment["DOTNET_ENVIRONMENT"] = "Production";
+    start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+    start.Environment["Logging__LogLevel__Default"] = "Warning";
+    foreach (var (k, v) in env)
+    {
+        start.Environment[k] = v;
+    }
+
+    var process = Process.Start(start)!;
+    process.OutputDataReceived += (_, e) => { };
+    process.ErrorDataReceived += (_, e) =>
+    {
+        if (e.Data is not null)
+        {
+            Console.Error.WriteLine($"[{dll}] {e.Data}");
+        }
+    };
+    process.BeginOutputReadLine();
+    process.BeginErrorReadLine();
+    return process;
+}
+
+static async Task WaitForAsync(string url)
+{
+    using var probe = new HttpClient();
+    for (var i = 0; i < 300; i++)
+    {
+        try
+        {
+            if ((await probe.GetAsync(url + "/alive")).IsSuccessStatusCode)
+            {
+                return;
+            }
+        }
+        catch (HttpRequestException)
+        {
+        }
+
+        await Task.Delay(100);
+    }
+
+    throw new TimeoutException($"{url} did not start.");
+}
+
+static async Task<string> SubmitAsync(HttpClient http, string deliveryUrl, string[] dataset, string[] columns, string filter)
+{
+    using var response = await http.PostAsJsonAsync(deliveryUrl + "/v1/transforms", new { dataset, columns, filter });
+    var body = await response.Content.ReadAsStringAsync();
+    if (!response.IsSuccessStatusCode)
+    {
+        throw new InvalidOperationException(body);
+    }
+
+    return JsonDocument.Parse(body).RootElement.GetProperty("requestId").GetString()!;
+}
+
+static async Task WaitAsync(HttpClient http, string deliveryUrl, string id)
+{
+    while (true)
+    {
+        var state = JsonDocument.Parse(await http.GetStringAsync($"{deliveryUrl}/v1/transforms/{id}")).RootElement.GetProperty("state").GetString();
+        if (state is "complete" or "partial" or "failed" or "cancelled")
+        {
+            if (state != "complete")
+            {
+                throw new InvalidOperationException($"transform {id} ended {state}");
+            }
+
+            return;
+        }
+
+        await Task.Delay(20);
+    }
+}
