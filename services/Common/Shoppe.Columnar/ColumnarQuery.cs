@@ -229,6 +229,8 @@ public sealed class ColumnarQuery
                 var array = batch.Column(Source);
                 if (Mask is null)
                 {
+                    // Copied even when every event is kept: the output batch owns its buffers and is disposed on
+                    // its own (sharing the input's native buffers would release them twice).
                     return array is LargeListArray or ListArray ? ArrowColumns.TakeLists(array, rows, keep: null) : ArrowColumns.Take(array, rows);
                 }
 

@@ -141,12 +141,14 @@ if (Directory.Exists(serviceRoot))
 using var cache = Start("Shoppe.Cache.dll", cachePort, new()
 {
     ["Shoppe__DataRoot"] = Path.Combine(serviceRoot, "cache"),
+    ["Shoppe__Security__SigningKeyFile"] = key,
     ["Cache__Origins__0__Name"] = "data",
     ["Cache__Origins__0__Directory"] = data,
 });
 using var delivery = Start("Shoppe.Delivery.dll", deliveryPort, new()
 {
     ["Shoppe__DataRoot"] = Path.Combine(serviceRoot, "delivery"),
+    ["Shoppe__Security__SigningKeyFile"] = key,
     ["Delivery__CacheUrl"] = cacheUrl,
     ["Delivery__CacheToken"] = issuer.Issue("delivery", [ShoppeClaims.ServiceRole], TimeSpan.FromHours(4)),
 });

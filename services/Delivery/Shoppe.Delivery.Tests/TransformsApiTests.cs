@@ -99,6 +99,37 @@ public sealed class TransformsApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Transform_SameQueryAgain_ReusesTheOutputUntilTheInputChanges()
+    {
+        var input = Path.Combine(Samples.Folder, "reuse-" + Guid.NewGuid().ToString("N")[..8] + ".parquet");
+        File.Copy(Samples.Dimuon, input);
+        try
+        {
+            await using var service = Service();
+            using var alice = service.ClientFor("alice");
+            using var bob = service.ClientFor("bob");
+            var request = Request(new[] { input }, ["event", "Muon_pt[Muon_pt > 20]"], "nMuon >= 2");
+
+            var first = await DeliveryServiceFactory.WaitAsync(alice, await SubmitAsync(alice, request));
+            var again = await DeliveryServiceFactory.WaitAsync(bob, await SubmitAsync(bob, request));
+
+            Assert.Equal(TransformStates.Complete, again.State);
+            Assert.Equal(first.EventsOut, again.EventsOut);
+            Assert.True(first.BytesIn > 0);
+            Assert.Equal(0, again.BytesIn); // nothing read: the earlier output was linked
+            Assert.Equal(await File.ReadAllBytesAsync(Directory.GetFiles(first.Destination)[0], Ct), await File.ReadAllBytesAsync(Directory.GetFiles(again.Destination)[0], Ct));
+
+            File.SetLastWriteTimeUtc(input, DateTime.UtcNow.AddMinutes(1)); // a new version of the file
+            var changed = await DeliveryServiceFactory.WaitAsync(alice, await SubmitAsync(alice, request));
+            Assert.True(changed.BytesIn > 0);
+        }
+        finally
+        {
+            File.Delete(input);
+        }
+    }
+
+    [Fact]
     public async Task Transform_ArrowOutputToAnAllowedDestination_WritesArrowFilesThere()
     {
         var destination = Path.Combine(_dataRoot, "user-area");

@@ -40,6 +40,19 @@ public sealed class ColumnarFile : IDisposable
 
     public long Events { get; }
 
+    /// <summary>
+    /// What identifies this version of the file: its size with the server's ETag (remote) or its modification time
+    /// (local); null where the server gives no validator. Two reads with the same identity read the same bytes, so
+    /// outputs can be cached under it.
+    /// </summary>
+    public string? Identity => _stream switch
+    {
+        HttpRangeStream { ETag: { } etag } http => $"{http.Length}:{etag}",
+        HttpRangeStream => null, // a server without validators: no way to tell versions apart
+        FileStream file => $"{file.Length}:{File.GetLastWriteTimeUtc(file.Name).Ticks}",
+        _ => null,
+    };
+
     /// <summary>The file's size in bytes.</summary>
     public long Length => _stream.Length;
 

@@ -71,6 +71,9 @@ public sealed class HttpRangeStream : Stream
     /// </summary>
     public ColumnarInputException? Failure { get; private set; }
 
+    /// <summary>The file's version as its server names it (the ETag), or null.</summary>
+    public string? ETag => _etag;
+
     /// <summary>Bytes received from the server so far.</summary>
     public long BytesFetched { get; private set; }
 

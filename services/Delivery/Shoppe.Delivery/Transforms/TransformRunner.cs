@@ -184,7 +184,21 @@ public sealed partial class TransformRunner : BackgroundService
             Directory.CreateDirectory(transform.OutputDirectory);
             using var input = await _inputs.OpenAsync(work.Input, token);
             var format = transform.Format == "arrow" ? OutputFormat.Arrow : OutputFormat.Parquet;
-            var result = await Task.Run(() => FileTransform.Run(input, transform.Columns, transform.Filter, output, format, token), token);
+            var key = input.Identity is { } identity ? OutputCache.Key(transform, work.Input, identity) : null;
+            var result = key is null ? null : await OutputCache.TryReuseAsync(_store, key, output, token);
+            if (result is not null)
+            {
+                LogReused(_logger, work.Index + 1, work.Input);
+            }
+            else
+            {
+                result = await Task.Run(() => FileTransform.Run(input, transform.Columns, transform.Filter, output, format, token), token);
+                if (key is not null)
+                {
+                    await _store.RememberOutputAsync(key, new CachedOutput(output, result.EventsIn, result.EventsOut, result.BytesOut), _time.GetUtcNow(), stoppingToken);
+                }
+            }
+
             await _store.FileDoneAsync(transform.RequestId, work.Index, result, Path.GetFileName(output), _time.GetUtcNow(), stoppingToken);
             _files.Add(1, new KeyValuePair<string, object?>("outcome", "done"));
             _events.Add(result.EventsIn, new KeyValuePair<string, object?>("direction", "in"));
@@ -345,6 +359,9 @@ public sealed partial class TransformRunner : BackgroundService
 
     [LoggerMessage(EventId = 7, Level = LogLevel.Information, Message = "Transform {RequestId} cancelled")]
     private static partial void LogCancelled(ILogger logger, string requestId);
+
+    [LoggerMessage(EventId = 9, Level = LogLevel.Information, Message = "File {Number} ({Input}): the same query over the same version of this file was delivered before; its output is reused")]
+    private static partial void LogReused(ILogger logger, int number, string input);
 
     [LoggerMessage(EventId = 8, Level = LogLevel.Error, Message = "A worker failed on file {Index} of transform {RequestId}")]
     private static partial void LogWorkerFailed(ILogger logger, Exception exception, string requestId, int index);

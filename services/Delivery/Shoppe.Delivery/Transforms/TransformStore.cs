@@ -70,6 +70,13 @@ public sealed class TransformStore : IAsyncDisposable
                 finished BIGINT);
             CREATE INDEX IF NOT EXISTS transforms_owner ON transforms (owner, submitted);
             CREATE INDEX IF NOT EXISTS transforms_state ON transforms (state);
+            CREATE TABLE IF NOT EXISTS output_cache (
+                key TEXT PRIMARY KEY,
+                path TEXT NOT NULL,
+                events_in BIGINT NOT NULL,
+                events_out BIGINT NOT NULL,
+                bytes_out BIGINT NOT NULL,
+                created BIGINT NOT NULL);
             CREATE TABLE IF NOT EXISTS transform_files (
                 transform_id TEXT NOT NULL,
                 idx INTEGER NOT NULL,
@@ -279,6 +286,36 @@ public sealed class TransformStore : IAsyncDisposable
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
+    /// <summary>A previous output of the same query over the same version of a file, or null.</summary>
+    public async Task<CachedOutput?> FindOutputAsync(string key, CancellationToken cancellationToken)
+    {
+        await using var connection = await _open(cancellationToken);
+        await using var command = Command(connection, "SELECT path, events_in, events_out, bytes_out FROM output_cache WHERE key = @key");
+        Add(command, "key", key);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken)
+            ? new CachedOutput(reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3))
+            : null;
+    }
+
+    public async Task RememberOutputAsync(string key, CachedOutput output, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        await using var connection = await _open(cancellationToken);
+        await using var command = Command(connection, """
+            INSERT INTO output_cache (key, path, events_in, events_out, bytes_out, created) VALUES (@key, @path, @events_in, @events_out, @bytes_out, @at)
+            ON CONFLICT (key) DO UPDATE SET path = excluded.path, events_in = excluded.events_in, events_out = excluded.events_out,
+                bytes_out = excluded.bytes_out, created = excluded.created
+            """);
+        Add(command, "key", key);
+        Add(command, "path", output.Path);
+        Add(command, "events_in", output.EventsIn);
+        Add(command, "events_out", output.EventsOut);
+        Add(command, "bytes_out", output.BytesOut);
+        Add(command, "at", at.ToUnixTimeMilliseconds());
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
     private static DateTimeOffset? Time(DbDataReader reader, int ordinal) =>
         reader.IsDBNull(ordinal) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(ordinal));
 
@@ -314,3 +351,6 @@ public sealed class TransformStore : IAsyncDisposable
         }
     }
 }
+
+/// <summary>An output file that answers a query over one version of one input.</summary>
+public sealed record CachedOutput(string Path, long EventsIn, long EventsOut, long BytesOut);
