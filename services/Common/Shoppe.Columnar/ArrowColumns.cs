@@ -175,6 +175,11 @@ internal static class ArrowColumns
     public static IArrowArray TakeLists(IArrowArray list, ReadOnlySpan<int> rows, double[]? keep)
     {
         var (offsets, start) = Layout(list);
+        if (keep is null)
+        {
+            return TakeWholeLists(list, rows, offsets, start);
+        }
+
         var elements = new List<int>();
         var newOffsets = new long[rows.Length + 1];
         for (var r = 0; r < rows.Length; r++)
@@ -199,6 +204,83 @@ internal static class ArrowColumns
             _ => throw new InvalidOperationException(),
         };
         return new LargeListArray(new LargeListType(elementType), rows.Length, new ArrowBuffer(MemoryMarshal.AsBytes(newOffsets.AsSpan()).ToArray()), values, ArrowBuffer.Empty, 0, 0);
+    }
+
+    /// <summary>Whole lists of the kept rows: their values copied a run at a time, not element by element.</summary>
+    private static LargeListArray TakeWholeLists(IArrowArray list, ReadOnlySpan<int> rows, int[] offsets, int start)
+    {
+        var newOffsets = new long[rows.Length + 1];
+        var ranges = new List<(int Start, int Length)>(rows.Length);
+        for (var r = 0; r < rows.Length; r++)
+        {
+            var from = offsets[rows[r]];
+            var length = offsets[rows[r] + 1] - from;
+            newOffsets[r + 1] = newOffsets[r] + length;
+            if (ranges.Count > 0 && ranges[^1].Start + ranges[^1].Length == start + from)
+            {
+                ranges[^1] = (ranges[^1].Start, ranges[^1].Length + length); // consecutive rows: one run
+            }
+            else if (length > 0)
+            {
+                ranges.Add((start + from, length));
+            }
+        }
+
+        var source = Values(list);
+        var total = (int)newOffsets[^1];
+        IArrowArray values = source switch
+        {
+            FloatArray a => CopyRanges(a, ranges, total),
+            DoubleArray a => CopyRanges(a, ranges, total),
+            Int32Array a => CopyRanges(a, ranges, total),
+            UInt32Array a => CopyRanges(a, ranges, total),
+            Int64Array a => CopyRanges(a, ranges, total),
+            UInt64Array a => CopyRanges(a, ranges, total),
+            UInt8Array a => CopyRanges(a, ranges, total),
+            Int8Array a => CopyRanges(a, ranges, total),
+            Int16Array a => CopyRanges(a, ranges, total),
+            UInt16Array a => CopyRanges(a, ranges, total),
+            _ => Take(source, Expand(ranges, total)),
+        };
+        var elementType = list.Data.DataType switch
+        {
+            LargeListType large => large.ValueField,
+            ListType small => small.ValueField,
+            _ => throw new InvalidOperationException(),
+        };
+        return new LargeListArray(new LargeListType(elementType), rows.Length, new ArrowBuffer(MemoryMarshal.AsBytes(newOffsets.AsSpan()).ToArray()), values, ArrowBuffer.Empty, 0, 0);
+    }
+
+    private static int[] Expand(List<(int Start, int Length)> ranges, int total)
+    {
+        var indices = new int[total];
+        var k = 0;
+        foreach (var (from, length) in ranges)
+        {
+            for (var i = 0; i < length; i++)
+            {
+                indices[k++] = from + i;
+            }
+        }
+
+        return indices;
+    }
+
+    private static IArrowArray CopyRanges<T>(PrimitiveArray<T> array, List<(int Start, int Length)> ranges, int total)
+        where T : struct, IEquatable<T>
+    {
+        var source = array.Values;
+        var bytes = new byte[total * Marshal.SizeOf<T>()];
+        var target = MemoryMarshal.Cast<byte, T>(bytes.AsSpan());
+        var at = 0;
+        foreach (var (from, length) in ranges)
+        {
+            source.Slice(from, length).CopyTo(target[at..]);
+            at += length;
+        }
+
+        var data = new ArrayData(array.Data.DataType, total, 0, 0, [ArrowBuffer.Empty, new ArrowBuffer(bytes)]);
+        return ArrowArrayFactory.BuildArray(data);
     }
 
     /// <summary>Computed per-event values of the kept rows.</summary>

@@ -66,7 +66,7 @@ public sealed class ColumnarWriter : IDisposable
         _stream = new FileStream(_temporary, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);
         if (_format == OutputFormat.Parquet)
         {
-            using var properties = new WriterPropertiesBuilder().Compression(Compression.Zstd).CreatedBy("Coffea Shoppe").Build();
+            using var properties = new WriterPropertiesBuilder().Compression(Compression.Zstd).DisableDictionary().CreatedBy("Coffea Shoppe").Build();
             _parquet = new ParquetSharp.Arrow.FileWriter(_stream, _schema, properties, leaveOpen: true);
         }
         else
