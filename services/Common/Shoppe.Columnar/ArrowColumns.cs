@@ -36,7 +36,8 @@ internal static class ArrowColumns
     /// <summary>The per-event list layout of a list array: offsets from 0, and where its values start in the child array.</summary>
     public static (int[] Offsets, int Start) Layout(IArrowArray array)
     {
-        var offsets = new int[array.Length + 1];
+        // Every entry is written below: no need to zero (these arrays are large and made per batch).
+        var offsets = GC.AllocateUninitializedArray<int>(array.Length + 1);
         long start;
         switch (array)
         {
@@ -81,7 +82,7 @@ internal static class ArrowColumns
     /// <summary>Reads <paramref name="count"/> values from <paramref name="start"/> as doubles (booleans as 0/1, nulls as NaN).</summary>
     public static double[] ToDoubles(IArrowArray array, int start, int count)
     {
-        var result = new double[count];
+        var result = GC.AllocateUninitializedArray<double>(count);
         switch (array)
         {
             case FloatArray a: Widen(a.Values.Slice(start, count), result); break;

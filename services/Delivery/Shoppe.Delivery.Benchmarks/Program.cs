@@ -166,11 +166,20 @@ foreach (var path in cachePaths)
 }
 
 string[] q5Columns = ["event", "MET_pt"];
-const string Q5 = "any(a, b in Muon: a.charge != b.charge && 60 < mass(a, b) < 120)";
-for (var round = 1; round <= 2; round++)
+static string Q5(int low, int high) => $"any(a, b in Muon: a.charge != b.charge && {low} < mass(a, b) < {high})";
+
+// Both sides warm: the delivery process has run a transform (JIT, connections), the driver has run queries above.
+await WaitAsync(http, deliveryUrl, await SubmitAsync(http, deliveryUrl, cachePaths, q5Columns, Q5(50, 130)));
+var rounds = new (string Label, string Filter)[]
+{
+    ("new query", Q5(60, 120)),
+    ("new query", Q5(61, 121)),
+    ("output already delivered once", Q5(60, 120)),
+};
+foreach (var (label, filter) in rounds)
 {
     var viaDelivery = Stopwatch.StartNew();
-    var id = await SubmitAsync(http, deliveryUrl, cachePaths, q5Columns, Q5);
+    var id = await SubmitAsync(http, deliveryUrl, cachePaths, q5Columns, filter);
     await WaitAsync(http, deliveryUrl, id);
     long delivered = 0;
     foreach (var file in JsonDocument.Parse(await http.GetStringAsync($"{deliveryUrl}/v1/transforms/{id}/files")).RootElement.EnumerateArray())
@@ -188,7 +197,7 @@ for (var round = 1; round <= 2; round++)
     foreach (var path in cachePaths)
     {
         using var input = await ColumnarFile.OpenAsync(cacheUrl + path, raw, http.DefaultRequestHeaders.Authorization, default);
-        var query = ColumnarQuery.Compile(input.Schema, q5Columns, Q5);
+        var query = ColumnarQuery.Compile(input.Schema, q5Columns, filter);
         foreach (var batch in input.ReadBatches(query.InputColumns))
         {
             filtered += query.Execute(batch)?.Length ?? 0;
@@ -196,7 +205,7 @@ for (var round = 1; round <= 2; round++)
     }
 
     itself.Stop();
-    results.Add($"| workshop metric, query 5, warm cache, round {round}: delivery {viaDelivery.Elapsed.TotalSeconds:F2} s / client itself {itself.Elapsed.TotalSeconds:F2} s ({delivered:N0} = {filtered:N0} events) | | | {viaDelivery.Elapsed.TotalSeconds / itself.Elapsed.TotalSeconds:F2} |");
+    results.Add($"| workshop metric, query 5 ({label}), warm cache: delivery {viaDelivery.Elapsed.TotalSeconds:F2} s / client itself {itself.Elapsed.TotalSeconds:F2} s ({delivered:N0} = {filtered:N0} events) | | | {viaDelivery.Elapsed.TotalSeconds / itself.Elapsed.TotalSeconds:F2} |");
     Console.WriteLine(results[^1]);
 }
 

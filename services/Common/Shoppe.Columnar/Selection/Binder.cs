@@ -24,7 +24,22 @@ internal sealed class Binder(IReadOnlyDictionary<string, ColumnInfo> columns, st
     /// <summary>Every column the bound expressions read.</summary>
     public IReadOnlySet<string> UsedColumns => _used;
 
-    public Expr Bind(Node node) => node switch
+    private readonly Dictionary<Node, Expr> _bound = new(ReferenceEqualityComparer.Instance);
+
+    public Expr Bind(Node node)
+    {
+        if (_bound.TryGetValue(node, out var seen))
+        {
+            seen.Shared = true;
+            return seen;
+        }
+
+        var expr = BindNew(node);
+        _bound[node] = expr;
+        return expr;
+    }
+
+    private Expr BindNew(Node node) => node switch
     {
         NumberNode n => new ConstantExpr(n.Value, ValueKind.Number),
         BoolNode b => new ConstantExpr(b.Value ? 1 : 0, ValueKind.Bool),

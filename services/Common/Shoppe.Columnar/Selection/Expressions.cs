@@ -9,6 +9,22 @@ internal sealed class EvalContext(int events, Func<string, Vec> columns)
 
     public ComprehensionScope? Scope { get; set; }
 
+    private Dictionary<Expr, Vec>? _remembered;
+
+    /// <summary>A shared expression's value, computed at its first use in this batch. (Comprehensions do not nest, so
+    /// an expression inside one is only ever evaluated in that one scope.)</summary>
+    public Vec Remember(Expr expr)
+    {
+        _remembered ??= new Dictionary<Expr, Vec>(ReferenceEqualityComparer.Instance);
+        if (!_remembered.TryGetValue(expr, out var value))
+        {
+            value = expr.ComputeOnce(this);
+            _remembered[expr] = value;
+        }
+
+        return value;
+    }
+
     public Vec Column(string name)
     {
         if (!_columns.TryGetValue(name, out var vec))
@@ -41,32 +57,39 @@ internal abstract class Expr(Shape shape, ValueKind kind)
 
     public ValueKind Kind { get; } = kind;
 
-    public abstract Vec Evaluate(EvalContext context);
+    /// <summary>Bound from a node the expression names more than once (the middle of <c>60 &lt; mass(a, b) &lt; 120</c>): computed once per batch.</summary>
+    public bool Shared { get; set; }
+
+    public Vec Evaluate(EvalContext context) => Shared ? context.Remember(this) : Compute(context);
+
+    internal Vec ComputeOnce(EvalContext context) => Compute(context);
+
+    protected abstract Vec Compute(EvalContext context);
 }
 
 internal sealed class ConstantExpr(double value, ValueKind kind) : Expr(Shape.Scalar, kind)
 {
     public double Value { get; } = value;
 
-    public override Vec Evaluate(EvalContext context) => Vec.Constant(Value);
+    protected override Vec Compute(EvalContext context) => Vec.Constant(Value);
 }
 
 internal sealed class ColumnExpr(string name, Shape shape, ValueKind kind) : Expr(shape, kind)
 {
     public string Name { get; } = name;
 
-    public override Vec Evaluate(EvalContext context) => context.Column(Name);
+    protected override Vec Compute(EvalContext context) => context.Column(Name);
 }
 
 /// <summary><c>m.pt</c>: the column <c>Muon_pt</c> at the object the variable stands for, in each combination.</summary>
 internal sealed class MemberExpr(string variable, string column, Shape shape, ValueKind kind) : Expr(shape, kind)
 {
-    public override Vec Evaluate(EvalContext context)
+    protected override Vec Compute(EvalContext context)
     {
         var scope = context.Scope!;
         var source = context.Column(column).Values;
         var index = scope.IndexOf(variable);
-        var values = new double[index.Length];
+        var values = GC.AllocateUninitializedArray<double>(index.Length);
         for (var i = 0; i < values.Length; i++)
         {
             values[i] = source[index[i]];
@@ -78,12 +101,12 @@ internal sealed class MemberExpr(string variable, string column, Shape shape, Va
 
 internal sealed class UnaryExpr(Func<Vec, Vec> op, Expr operand, ValueKind kind) : Expr(operand.Shape, kind)
 {
-    public override Vec Evaluate(EvalContext context) => op(operand.Evaluate(context));
+    protected override Vec Compute(EvalContext context) => op(operand.Evaluate(context));
 }
 
 internal sealed class BinaryExpr(Func<Vec, Vec, Vec> op, Expr left, Expr right, Shape shape, ValueKind kind) : Expr(shape, kind)
 {
-    public override Vec Evaluate(EvalContext context)
+    protected override Vec Compute(EvalContext context)
     {
         return op(left.Evaluate(context), right.Evaluate(context));
     }
@@ -104,12 +127,12 @@ internal sealed class ReduceExpr(Reduction reduction, Expr operand) : Expr(Shape
 {
     public Reduction Reduction { get; } = reduction;
 
-    public override Vec Evaluate(EvalContext context)
+    protected override Vec Compute(EvalContext context)
     {
         var vec = operand.Evaluate(context);
         var offsets = vec.Offsets!;
         var values = vec.Values;
-        var result = new double[offsets.Length - 1];
+        var result = GC.AllocateUninitializedArray<double>(offsets.Length - 1);
         var countTrue = operand.Kind == ValueKind.Bool;
         for (var e = 0; e < result.Length; e++)
         {
@@ -180,7 +203,7 @@ internal sealed class MaskExpr(Expr target, Expr mask, Shape shape) : Expr(shape
 
     public Expr Mask { get; } = mask;
 
-    public override Vec Evaluate(EvalContext context)
+    protected override Vec Compute(EvalContext context)
     {
         var values = Target.Evaluate(context);
         var keep = Mask.Evaluate(context);
@@ -221,11 +244,11 @@ internal sealed class MaskExpr(Expr target, Expr mask, Shape shape) : Expr(shape
 /// <summary><c>Jet_pt[0]</c>: one object per event by position (negative counts from the end); NaN where there is none.</summary>
 internal sealed class ElementExpr(Expr target, int index) : Expr(Shape.Event, target.Kind)
 {
-    public override Vec Evaluate(EvalContext context)
+    protected override Vec Compute(EvalContext context)
     {
         var vec = target.Evaluate(context);
         var offsets = vec.Offsets!;
-        var result = new double[offsets.Length - 1];
+        var result = GC.AllocateUninitializedArray<double>(offsets.Length - 1);
         for (var e = 0; e < result.Length; e++)
         {
             var count = offsets[e + 1] - offsets[e];
@@ -240,7 +263,7 @@ internal sealed class ElementExpr(Expr target, int index) : Expr(Shape.Event, ta
 /// <summary><c>x in Muon: body</c> or <c>a, b in Muon: body</c>: the body's value for each object or unordered pair.</summary>
 internal sealed class ComprehensionExpr(string[] variables, string layoutColumn, Expr body, Shape shape) : Expr(shape, body.Kind)
 {
-    public override Vec Evaluate(EvalContext context)
+    protected override Vec Compute(EvalContext context)
     {
         var objects = context.Column(layoutColumn).Offsets!;
         var scope = variables.Length == 1 ? Singles(objects) : Pairs(objects);
@@ -307,7 +330,7 @@ internal enum Kinematic
 /// <summary><c>mass(a, b)</c>, <c>pt(a, b)</c>, <c>deltaR(a, b)</c> of objects in a comprehension, from their pt, eta, phi (and mass).</summary>
 internal sealed class KinematicExpr(Kinematic what, string[] variables, string collection, Shape shape) : Expr(shape, ValueKind.Number)
 {
-    public override Vec Evaluate(EvalContext context)
+    protected override Vec Compute(EvalContext context)
     {
         var scope = context.Scope!;
         var pt = context.Column(collection + "_pt").Values;
@@ -315,34 +338,47 @@ internal sealed class KinematicExpr(Kinematic what, string[] variables, string c
         var phi = context.Column(collection + "_phi").Values;
         var mass = what == Kinematic.DeltaR ? null : context.Column(collection + "_mass").Values;
         var indices = variables.Select(scope.IndexOf).ToArray();
-        var result = new double[indices[0].Length];
-        for (var c = 0; c < result.Length; c++)
+        var result = GC.AllocateUninitializedArray<double>(indices[0].Length);
+        if (what == Kinematic.DeltaR)
         {
-            if (what == Kinematic.DeltaR)
+            for (var c = 0; c < result.Length; c++)
             {
                 int a = indices[0][c], b = indices[1][c];
                 var dphi = Math.IEEERemainder(phi[a] - phi[b], 2 * Math.PI);
                 var deta = eta[a] - eta[b];
                 result[c] = Math.Sqrt((deta * deta) + (dphi * dphi));
-                continue;
             }
 
-            double px = 0, py = 0, pz = 0, energy = 0;
+            return new Vec(result, scope.Offsets);
+        }
+
+        // Each object's four-vector once (the trigonometry), then a sum per combination.
+        var objects = pt.Length;
+        var px = GC.AllocateUninitializedArray<double>(objects);
+        var py = GC.AllocateUninitializedArray<double>(objects);
+        var pz = GC.AllocateUninitializedArray<double>(objects);
+        var energy = GC.AllocateUninitializedArray<double>(objects);
+        for (var i = 0; i < objects; i++)
+        {
+            px[i] = pt[i] * Math.Cos(phi[i]);
+            py[i] = pt[i] * Math.Sin(phi[i]);
+            pz[i] = pt[i] * Math.Sinh(eta[i]);
+            energy[i] = Math.Sqrt((px[i] * px[i]) + (py[i] * py[i]) + (pz[i] * pz[i]) + (mass![i] * mass[i]));
+        }
+
+        for (var c = 0; c < result.Length; c++)
+        {
+            double x = 0, y = 0, z = 0, e = 0;
             foreach (var index in indices)
             {
                 var i = index[c];
-                var x = pt[i] * Math.Cos(phi[i]);
-                var y = pt[i] * Math.Sin(phi[i]);
-                var z = pt[i] * Math.Sinh(eta[i]);
-                px += x;
-                py += y;
-                pz += z;
-                energy += Math.Sqrt((x * x) + (y * y) + (z * z) + (mass![i] * mass[i]));
+                x += px[i];
+                y += py[i];
+                z += pz[i];
+                e += energy[i];
             }
 
-            result[c] = what == Kinematic.Pt
-                ? Math.Sqrt((px * px) + (py * py))
-                : Math.Sqrt(Math.Max(0, (energy * energy) - (px * px) - (py * py) - (pz * pz)));
+            result[c] = what == Kinematic.Pt ? Math.Sqrt((x * x) + (y * y)) : Math.Sqrt(Math.Max(0, (e * e) - (x * x) - (y * y) - (z * z)));
         }
 
         return new Vec(result, scope.Offsets);

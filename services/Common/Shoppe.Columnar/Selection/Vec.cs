@@ -38,6 +38,8 @@ internal sealed record Shape(Level Level, string Key = "", string Collection = "
 /// <summary>
 /// Values of a batch: a scalar (one value), one per event, or jagged (per-event lists: <see cref="Offsets"/> has one
 /// entry more than there are events). Booleans are 0 and 1; everything computes in double precision.
+/// Arrays are allocated uninitialised (every element is written): zeroing them cost more than the arithmetic
+/// (docs/performance.md, "Delivery").
 /// </summary>
 internal sealed class Vec
 {
@@ -60,7 +62,7 @@ internal sealed class Vec
     public Vec BroadcastTo(int[] offsets)
     {
         var events = offsets.Length - 1;
-        var values = new double[offsets[events]];
+        var values = GC.AllocateUninitializedArray<double>(offsets[events]);
         if (IsScalar)
         {
             Array.Fill(values, Values[0]);
@@ -84,7 +86,7 @@ internal sealed class Vec
             return this;
         }
 
-        var values = new double[events];
+        var values = GC.AllocateUninitializedArray<double>(events);
         Array.Fill(values, Values[0]);
         return new Vec(values);
     }
@@ -117,7 +119,7 @@ internal static class VecMath
             EnsureSameLayout(left.Offsets, right.Offsets);
         }
 
-        var result = new double[left.IsScalar ? right.Values.Length : left.Values.Length];
+        var result = GC.AllocateUninitializedArray<double>(left.IsScalar ? right.Values.Length : left.Values.Length);
         if (left.IsScalar)
         {
             var a = left.Values[0];
@@ -146,7 +148,7 @@ internal static class VecMath
         {
             // An event-level value meets a jagged one: repeat it for each object of its event.
             (left, right) = left.Offsets is null ? (left.BroadcastTo(right.Offsets!), right) : (left, right.BroadcastTo(left.Offsets!));
-            result = new double[left.Values.Length];
+            result = GC.AllocateUninitializedArray<double>(left.Values.Length);
         }
 
         var x = left.Values;
@@ -168,7 +170,7 @@ internal static class VecMath
         where TOp : struct, IUnaryOp
     {
         var source = operand.Values;
-        var result = new double[source.Length];
+        var result = GC.AllocateUninitializedArray<double>(source.Length);
         for (var i = 0; i < result.Length; i++)
         {
             result[i] = TOp.Apply(source[i]);
