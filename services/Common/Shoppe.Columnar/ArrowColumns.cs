@@ -85,7 +85,7 @@ internal static class ArrowColumns
         var result = GC.AllocateUninitializedArray<double>(count);
         switch (array)
         {
-            case FloatArray a: Widen(a.Values.Slice(start, count), result); break;
+            case FloatArray a: WidenFloats(a.Values.Slice(start, count), result); break;
             case DoubleArray a: a.Values.Slice(start, count).CopyTo(result); break;
             case Int32Array a: Widen(a.Values.Slice(start, count), result); break;
             case UInt32Array a: Widen(a.Values.Slice(start, count), result); break;
@@ -118,6 +118,27 @@ internal static class ArrowColumns
         }
 
         return result;
+    }
+
+    /// <summary>float to double, a vector at a time (most NanoAOD columns are float).</summary>
+    private static void WidenFloats(ReadOnlySpan<float> source, Span<double> target)
+    {
+        var i = 0;
+        if (System.Numerics.Vector.IsHardwareAccelerated)
+        {
+            var width = System.Numerics.Vector<float>.Count;
+            for (; i <= source.Length - width; i += width)
+            {
+                System.Numerics.Vector.Widen(new System.Numerics.Vector<float>(source[i..]), out var low, out var high);
+                low.CopyTo(target[i..]);
+                high.CopyTo(target[(i + (width / 2))..]);
+            }
+        }
+
+        for (; i < source.Length; i++)
+        {
+            target[i] = source[i];
+        }
     }
 
     private static void Widen<T>(ReadOnlySpan<T> source, Span<double> target)

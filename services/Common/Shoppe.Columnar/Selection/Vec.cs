@@ -1,3 +1,5 @@
+using System.Numerics;
+
 namespace Shoppe.Columnar.Selection;
 
 /// <summary>Where a value lives: one for the whole batch, one per event, one per object of a collection, one per combination.</summary>
@@ -95,12 +97,21 @@ internal sealed class Vec
 /// <summary>Element-wise operations, one loop each, specialised by the JIT through the struct type argument.</summary>
 internal interface IBinaryOp
 {
+    /// <summary>Whether <see cref="Apply(Vector{double}, Vector{double})"/> exists (arithmetic and comparisons).</summary>
+    static virtual bool Vectorized => false;
+
     static abstract double Apply(double a, double b);
+
+    static virtual Vector<double> Apply(Vector<double> a, Vector<double> b) => throw new NotSupportedException();
 }
 
 internal interface IUnaryOp
 {
+    static virtual bool Vectorized => false;
+
     static abstract double Apply(double a);
+
+    static virtual Vector<double> Apply(Vector<double> a) => throw new NotSupportedException();
 }
 
 internal static class VecMath
@@ -120,11 +131,22 @@ internal static class VecMath
         }
 
         var result = GC.AllocateUninitializedArray<double>(left.IsScalar ? right.Values.Length : left.Values.Length);
+        var width = Vector<double>.Count;
         if (left.IsScalar)
         {
             var a = left.Values[0];
             var b = right.Values;
-            for (var i = 0; i < result.Length; i++)
+            var i = 0;
+            if (TOp.Vectorized && Vector.IsHardwareAccelerated)
+            {
+                var va = new Vector<double>(a);
+                for (; i <= result.Length - width; i += width)
+                {
+                    TOp.Apply(va, new Vector<double>(b, i)).CopyTo(result, i);
+                }
+            }
+
+            for (; i < result.Length; i++)
             {
                 result[i] = TOp.Apply(a, b[i]);
             }
@@ -136,7 +158,17 @@ internal static class VecMath
         {
             var a = left.Values;
             var b = right.Values[0];
-            for (var i = 0; i < result.Length; i++)
+            var i = 0;
+            if (TOp.Vectorized && Vector.IsHardwareAccelerated)
+            {
+                var vb = new Vector<double>(b);
+                for (; i <= result.Length - width; i += width)
+                {
+                    TOp.Apply(new Vector<double>(a, i), vb).CopyTo(result, i);
+                }
+            }
+
+            for (; i < result.Length; i++)
             {
                 result[i] = TOp.Apply(a[i], b);
             }
@@ -158,9 +190,18 @@ internal static class VecMath
             throw new InvalidOperationException($"Values of {x.Length} and {y.Length} elements cannot combine.");
         }
 
-        for (var i = 0; i < result.Length; i++)
+        var k = 0;
+        if (TOp.Vectorized && Vector.IsHardwareAccelerated)
         {
-            result[i] = TOp.Apply(x[i], y[i]);
+            for (; k <= result.Length - width; k += width)
+            {
+                TOp.Apply(new Vector<double>(x, k), new Vector<double>(y, k)).CopyTo(result, k);
+            }
+        }
+
+        for (; k < result.Length; k++)
+        {
+            result[k] = TOp.Apply(x[k], y[k]);
         }
 
         return new Vec(result, offsets);
@@ -171,7 +212,16 @@ internal static class VecMath
     {
         var source = operand.Values;
         var result = GC.AllocateUninitializedArray<double>(source.Length);
-        for (var i = 0; i < result.Length; i++)
+        var i = 0;
+        if (TOp.Vectorized && Vector.IsHardwareAccelerated)
+        {
+            for (; i <= result.Length - Vector<double>.Count; i += Vector<double>.Count)
+            {
+                TOp.Apply(new Vector<double>(source, i)).CopyTo(result, i);
+            }
+        }
+
+        for (; i < result.Length; i++)
         {
             result[i] = TOp.Apply(source[i]);
         }
@@ -214,13 +264,13 @@ public sealed class ColumnarDataException : Exception
 }
 
 #pragma warning disable CA1815 // operation tags, never compared
-internal readonly struct AddOp : IBinaryOp { public static double Apply(double a, double b) => a + b; }
+internal readonly struct AddOp : IBinaryOp { public static bool Vectorized => true; public static double Apply(double a, double b) => a + b; public static Vector<double> Apply(Vector<double> a, Vector<double> b) => a + b; }
 
-internal readonly struct SubOp : IBinaryOp { public static double Apply(double a, double b) => a - b; }
+internal readonly struct SubOp : IBinaryOp { public static bool Vectorized => true; public static double Apply(double a, double b) => a - b; public static Vector<double> Apply(Vector<double> a, Vector<double> b) => a - b; }
 
-internal readonly struct MulOp : IBinaryOp { public static double Apply(double a, double b) => a * b; }
+internal readonly struct MulOp : IBinaryOp { public static bool Vectorized => true; public static double Apply(double a, double b) => a * b; public static Vector<double> Apply(Vector<double> a, Vector<double> b) => a * b; }
 
-internal readonly struct DivOp : IBinaryOp { public static double Apply(double a, double b) => a / b; }
+internal readonly struct DivOp : IBinaryOp { public static bool Vectorized => true; public static double Apply(double a, double b) => a / b; public static Vector<double> Apply(Vector<double> a, Vector<double> b) => a / b; }
 
 internal readonly struct ModOp : IBinaryOp { public static double Apply(double a, double b) => a % b; }
 
@@ -232,29 +282,29 @@ internal readonly struct Min2Op : IBinaryOp { public static double Apply(double 
 
 internal readonly struct Max2Op : IBinaryOp { public static double Apply(double a, double b) => Math.Max(a, b); }
 
-internal readonly struct LtOp : IBinaryOp { public static double Apply(double a, double b) => a < b ? 1 : 0; }
+internal readonly struct LtOp : IBinaryOp { public static bool Vectorized => true; public static double Apply(double a, double b) => a < b ? 1 : 0; public static Vector<double> Apply(Vector<double> a, Vector<double> b) => Truth.Of(Vector.LessThan(a, b)); }
 
-internal readonly struct LeOp : IBinaryOp { public static double Apply(double a, double b) => a <= b ? 1 : 0; }
+internal readonly struct LeOp : IBinaryOp { public static bool Vectorized => true; public static double Apply(double a, double b) => a <= b ? 1 : 0; public static Vector<double> Apply(Vector<double> a, Vector<double> b) => Truth.Of(Vector.LessThanOrEqual(a, b)); }
 
-internal readonly struct GtOp : IBinaryOp { public static double Apply(double a, double b) => a > b ? 1 : 0; }
+internal readonly struct GtOp : IBinaryOp { public static bool Vectorized => true; public static double Apply(double a, double b) => a > b ? 1 : 0; public static Vector<double> Apply(Vector<double> a, Vector<double> b) => Truth.Of(Vector.GreaterThan(a, b)); }
 
-internal readonly struct GeOp : IBinaryOp { public static double Apply(double a, double b) => a >= b ? 1 : 0; }
+internal readonly struct GeOp : IBinaryOp { public static bool Vectorized => true; public static double Apply(double a, double b) => a >= b ? 1 : 0; public static Vector<double> Apply(Vector<double> a, Vector<double> b) => Truth.Of(Vector.GreaterThanOrEqual(a, b)); }
 
-internal readonly struct EqOp : IBinaryOp { public static double Apply(double a, double b) => a == b ? 1 : 0; }
+internal readonly struct EqOp : IBinaryOp { public static bool Vectorized => true; public static double Apply(double a, double b) => a == b ? 1 : 0; public static Vector<double> Apply(Vector<double> a, Vector<double> b) => Truth.Of(Vector.Equals(a, b)); }
 
-internal readonly struct NeOp : IBinaryOp { public static double Apply(double a, double b) => a != b ? 1 : 0; }
+internal readonly struct NeOp : IBinaryOp { public static bool Vectorized => true; public static double Apply(double a, double b) => a != b ? 1 : 0; public static Vector<double> Apply(Vector<double> a, Vector<double> b) => Vector<double>.One - Truth.Of(Vector.Equals(a, b)); }
 
-internal readonly struct AndOp : IBinaryOp { public static double Apply(double a, double b) => a != 0 && b != 0 ? 1 : 0; }
+internal readonly struct AndOp : IBinaryOp { public static bool Vectorized => true; public static double Apply(double a, double b) => a != 0 && b != 0 ? 1 : 0; public static Vector<double> Apply(Vector<double> a, Vector<double> b) => Truth.Of(~Vector.Equals(a, Vector<double>.Zero) & ~Vector.Equals(b, Vector<double>.Zero)); }
 
-internal readonly struct OrOp : IBinaryOp { public static double Apply(double a, double b) => a != 0 || b != 0 ? 1 : 0; }
+internal readonly struct OrOp : IBinaryOp { public static bool Vectorized => true; public static double Apply(double a, double b) => a != 0 || b != 0 ? 1 : 0; public static Vector<double> Apply(Vector<double> a, Vector<double> b) => Truth.Of(~Vector.Equals(a, Vector<double>.Zero) | ~Vector.Equals(b, Vector<double>.Zero)); }
 
 internal readonly struct NotOp : IUnaryOp { public static double Apply(double a) => a == 0 ? 1 : 0; }
 
-internal readonly struct NegOp : IUnaryOp { public static double Apply(double a) => -a; }
+internal readonly struct NegOp : IUnaryOp { public static bool Vectorized => true; public static double Apply(double a) => -a; public static Vector<double> Apply(Vector<double> a) => -a; }
 
-internal readonly struct AbsOp : IUnaryOp { public static double Apply(double a) => Math.Abs(a); }
+internal readonly struct AbsOp : IUnaryOp { public static bool Vectorized => true; public static double Apply(double a) => Math.Abs(a); public static Vector<double> Apply(Vector<double> a) => Vector.Abs(a); }
 
-internal readonly struct SqrtOp : IUnaryOp { public static double Apply(double a) => Math.Sqrt(a); }
+internal readonly struct SqrtOp : IUnaryOp { public static bool Vectorized => true; public static double Apply(double a) => Math.Sqrt(a); public static Vector<double> Apply(Vector<double> a) => Vector.SquareRoot(a); }
 
 internal readonly struct SinOp : IUnaryOp { public static double Apply(double a) => Math.Sin(a); }
 
@@ -276,3 +326,9 @@ internal readonly struct Log10Op : IUnaryOp { public static double Apply(double 
 
 internal readonly struct AtanOp : IUnaryOp { public static double Apply(double a) => Math.Atan(a); }
 #pragma warning restore CA1815
+
+/// <summary>Comparison masks (all bits set where true) as 1.0 / 0.0.</summary>
+internal static class Truth
+{
+    public static Vector<double> Of(Vector<long> mask) => Vector.ConditionalSelect(mask, Vector<double>.One, Vector<double>.Zero);
+}
