@@ -1,4 +1,5 @@
 using System.Net.Http.Json;
+using Shoppe.Cache.Tests;
 using Shoppe.Columnar.Tests;
 using Shoppe.Delivery.Transforms;
 
@@ -13,21 +14,7 @@ public sealed class ExecutionTests(PostgresServer postgres) : IClassFixture<Post
 
     public ValueTask InitializeAsync() => ValueTask.CompletedTask;
 
-    public async ValueTask DisposeAsync()
-    {
-        for (var attempt = 0; ; attempt++)
-        {
-            try
-            {
-                Directory.Delete(_dataRoot, recursive: true);
-                return;
-            }
-            catch (IOException) when (attempt < 50)
-            {
-                await Task.Delay(100);
-            }
-        }
-    }
+    public async ValueTask DisposeAsync() => await TestFolders.DeleteAsync(_dataRoot);
 
     private async Task<Dictionary<string, string?>> StoreAsync(string store)
     {

@@ -16,21 +16,7 @@ public sealed class TransformsApiTests : IAsyncLifetime
 
     public ValueTask InitializeAsync() => ValueTask.CompletedTask;
 
-    public async ValueTask DisposeAsync()
-    {
-        for (var attempt = 0; ; attempt++)
-        {
-            try
-            {
-                Directory.Delete(_dataRoot, recursive: true);
-                return;
-            }
-            catch (IOException) when (attempt < 50)
-            {
-                await Task.Delay(100);
-            }
-        }
-    }
+    public async ValueTask DisposeAsync() => await TestFolders.DeleteAsync(_dataRoot);
 
     private DeliveryServiceFactory Service(IDictionary<string, string?>? settings = null) => new(_dataRoot, settings);
 

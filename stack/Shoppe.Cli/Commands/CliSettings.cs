@@ -1,3 +1,5 @@
+using Spectre.Console;
+
 namespace Shoppe.Cli.Commands;
 
 /// <summary>Where the CLI finds the facility and the user's token when options do not say.</summary>
@@ -34,5 +36,36 @@ internal static class CliSettings
         return Uri.TryCreate(text, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)
             ? uri
             : throw new ArgumentException($"'{text}' is not an http(s) URL.");
+    }
+
+    /// <summary>
+    /// An HTTP client for one of the facility's services, with the user's token, or null after printing why not
+    /// (a bad URL, no token): the caller then exits with 2.
+    /// </summary>
+    public static HttpClient? CreateClient(IAnsiConsole console, HttpMessageHandler? handler, string? urlOption, string urlVariable, string defaultUrl, string? tokenOption, TimeSpan timeout)
+    {
+        Uri baseUri;
+        try
+        {
+            baseUri = ResolveUrl(urlOption, urlVariable, defaultUrl);
+        }
+        catch (ArgumentException ex)
+        {
+            console.MarkupLineInterpolated($"[red]error:[/] {ex.Message}");
+            return null;
+        }
+
+        var bearer = ResolveToken(tokenOption);
+        if (bearer is null)
+        {
+            console.MarkupLine("[red]error:[/] no token: run [bold]shoppe token issue --user NAME --save[/] or set SHOPPE_TOKEN.");
+            return null;
+        }
+
+        var http = handler is null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
+        http.BaseAddress = baseUri;
+        http.Timeout = timeout;
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", bearer);
+        return http;
     }
 }

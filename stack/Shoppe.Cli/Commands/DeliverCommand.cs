@@ -31,28 +31,11 @@ internal static class DeliverCommand
         var command = new Command("deliver", "Deliver columns of a dataset, filtered, with live progress.") { dataset, columns, filter, format, output, title, noWait, url, token };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            Uri baseUri;
-            try
+            using var http = CliSettings.CreateClient(console, handler, parse.GetValue(url), "SHOPPE_DELIVERY_URL", DefaultDeliveryUrl, parse.GetValue(token), TimeSpan.FromMinutes(10));
+            if (http is null)
             {
-                baseUri = CliSettings.ResolveUrl(parse.GetValue(url), "SHOPPE_DELIVERY_URL", DefaultDeliveryUrl);
-            }
-            catch (ArgumentException ex)
-            {
-                console.MarkupLineInterpolated($"[red]error:[/] {ex.Message}");
                 return 2;
             }
-
-            var bearer = CliSettings.ResolveToken(parse.GetValue(token));
-            if (bearer is null)
-            {
-                console.MarkupLine("[red]error:[/] no token: run [bold]shoppe token issue --user NAME --save[/] or set SHOPPE_TOKEN.");
-                return 2;
-            }
-
-            using var http = handler is null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
-            http.BaseAddress = baseUri;
-            http.Timeout = TimeSpan.FromMinutes(10);
-            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
 
             var datasets = Split(parse.GetValue(dataset));
             var request = new JsonObject
@@ -69,7 +52,7 @@ internal static class DeliverCommand
             }
             catch (HttpRequestException ex)
             {
-                console.MarkupLineInterpolated($"[red]error:[/] cannot reach the delivery service at {baseUri}: {ex.Message}");
+                console.MarkupLineInterpolated($"[red]error:[/] cannot reach the delivery service at {http.BaseAddress}: {ex.Message}");
                 return 1;
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

@@ -25,28 +25,11 @@ internal static class LogsCommand
         var command = new Command("logs", "Show a request's logs.") { id, follow, level, service, text, url, token };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            Uri baseUri;
-            try
+            using var http = CliSettings.CreateClient(console, handler, parse.GetValue(url), "SHOPPE_LOGS_URL", CliSettings.DefaultLogsUrl, parse.GetValue(token), Timeout.InfiniteTimeSpan); // a follow lasts as long as the request
+            if (http is null)
             {
-                baseUri = CliSettings.ResolveUrl(parse.GetValue(url), "SHOPPE_LOGS_URL", CliSettings.DefaultLogsUrl);
-            }
-            catch (ArgumentException ex)
-            {
-                console.MarkupLineInterpolated($"[red]error:[/] {ex.Message}");
                 return 2;
             }
-
-            var bearer = CliSettings.ResolveToken(parse.GetValue(token));
-            if (bearer is null)
-            {
-                console.MarkupLine("[red]error:[/] no token: run [bold]shoppe token issue --user NAME --save[/] or set SHOPPE_TOKEN.");
-                return 2;
-            }
-
-            using var http = handler is null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
-            http.BaseAddress = baseUri;
-            http.Timeout = Timeout.InfiniteTimeSpan; // a follow lasts as long as the request
-            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
             var query = new Dictionary<string, string?>
             {
                 ["level"] = parse.GetValue(level),
@@ -62,7 +45,7 @@ internal static class LogsCommand
             }
             catch (HttpRequestException ex)
             {
-                console.MarkupLineInterpolated($"[red]error:[/] cannot reach the logs service at {baseUri}: {ex.Message}");
+                console.MarkupLineInterpolated($"[red]error:[/] cannot reach the logs service at {http.BaseAddress}: {ex.Message}");
                 return 1;
             }
         });
