@@ -234,6 +234,24 @@ public sealed class TransformsApiTests : IAsyncLifetime
         Assert.Equal("Unknown output format", (await ProblemAsync(client, Request("dy", ["MET_pt"], format: "root"), HttpStatusCode.BadRequest)).GetProperty("title").GetString());
         Assert.Equal("Destination not allowed", (await ProblemAsync(client, Request("dy", ["MET_pt"], destination: "/tmp/elsewhere"), HttpStatusCode.Forbidden)).GetProperty("title").GetString());
 
+        var escape = Path.Combine(Samples.Folder, "escape-" + Guid.NewGuid().ToString("N")[..8] + ".parquet");
+        File.CreateSymbolicLink(escape, "/etc/hostname");
+        try
+        {
+            Assert.Equal("Bad file location", (await ProblemAsync(client, Request(new[] { escape }, ["MET_pt"]), HttpStatusCode.BadRequest)).GetProperty("title").GetString());
+        }
+        finally
+        {
+            File.Delete(escape);
+        }
+
+        using (var dots = new HttpRequestMessage(HttpMethod.Post, "/v1/transforms") { Content = JsonContent.Create(Request("dy", ["MET_pt"])) })
+        {
+            dots.Headers.Add("X-Shoppe-Request-Id", "..");
+            using var refused = await client.SendAsync(dots, Ct);
+            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode); // the id names the output folder
+        }
+
         using (var malformed = await client.PostAsync("/v1/transforms", new StringContent("{not json", System.Text.Encoding.UTF8, "application/json"), Ct))
         {
             Assert.Equal(HttpStatusCode.BadRequest, malformed.StatusCode);

@@ -105,5 +105,8 @@ public sealed class SelectionErrorTests
         Assert.Contains("nests deeper than", Fails(nested).Message, StringComparison.Ordinal);
         Assert.Contains("nests deeper than", Fails(string.Concat(Enumerable.Repeat("!", 5000)) + "HLT_IsoMu24").Message, StringComparison.Ordinal);
         Assert.Contains("nests deeper than", Fails(string.Concat(Enumerable.Repeat("-", 5000)) + "MET_pt > 0").Message, StringComparison.Ordinal);
+        // Long flat chains nest in the tree too: bounded by the operator count, not left to the stack.
+        Assert.Contains("more than 1000 operators", Fails(string.Concat(Enumerable.Repeat("1+", 5000)) + "MET_pt > 0").Message, StringComparison.Ordinal);
+        Assert.Contains("more than 1000 operators", Fails("Jet_pt" + string.Concat(Enumerable.Repeat("[0]", 5000)) + " > 0").Message, StringComparison.Ordinal);
     }
 }

@@ -91,7 +91,8 @@ public sealed class ColumnarFile : IDisposable
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new ColumnarInputException($"{location} cannot be opened: {ex.Message}", ex);
+            // Missing or forbidden: trying again will not help, so no inner I/O error marks it transient.
+            throw new ColumnarInputException($"{location} cannot be opened: {ex.Message}");
         }
 
         return new ColumnarFile(location, stream);

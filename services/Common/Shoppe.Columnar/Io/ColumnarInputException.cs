@@ -29,5 +29,5 @@ public sealed class ColumnarInputException : Exception
     public HttpStatusCode? Status { get; }
 
     /// <summary>Trying again may help (the server was unreachable, or answered 5xx or 429).</summary>
-    public bool IsTransient => Status is null ? InnerException is HttpRequestException or IOException : (int)Status >= 500 || Status == HttpStatusCode.TooManyRequests;
+    public bool IsTransient => Status is null ? InnerException is HttpRequestException or IOException or TimeoutException : (int)Status >= 500 || Status == HttpStatusCode.TooManyRequests;
 }

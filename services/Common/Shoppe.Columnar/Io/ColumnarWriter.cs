@@ -63,7 +63,10 @@ public sealed class ColumnarWriter : IDisposable
             return;
         }
 
-        _stream = new FileStream(_temporary, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);
+        // A fresh file, never one already there: in a folder others can write to, a link planted under this name
+        // would otherwise send the output (and its overwrite) wherever it points.
+        File.Delete(_temporary);
+        _stream = new FileStream(_temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
         if (_format == OutputFormat.Parquet)
         {
             using var properties = new WriterPropertiesBuilder().Compression(Compression.Zstd).DisableDictionary().CreatedBy("Coffea Shoppe").Build();

@@ -51,6 +51,10 @@ public sealed class HttpRangeStream : Stream
         {
             throw new ColumnarInputException($"{uri} could not be reached: {ex.Message}", ex);
         }
+        catch (TaskCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new ColumnarInputException($"{uri} did not answer in time", new TimeoutException(ex.Message, ex));
+        }
 
         using (response)
         {
@@ -61,7 +65,9 @@ public sealed class HttpRangeStream : Stream
 
             var length = response.Content.Headers.ContentLength
                 ?? throw new ColumnarInputException($"{uri} did not say how long it is (no Content-Length)");
-            return new HttpRangeStream(http, uri, authorization, length, response.Headers.ETag?.Tag);
+            // A weak ETag cannot go in If-Range (RFC 9110 13.1.5): such a file is read without it (its size still checked).
+            var etag = response.Headers.ETag is { IsWeak: false } strong ? strong.Tag : null;
+            return new HttpRangeStream(http, uri, authorization, length, etag);
         }
     }
 
@@ -147,7 +153,7 @@ public sealed class HttpRangeStream : Stream
         request.Headers.Authorization = _authorization;
         if (_etag is not null)
         {
-            request.Headers.IfRange = new RangeConditionHeaderValue(new EntityTagHeaderValue(_etag, _etag.StartsWith("W/", StringComparison.Ordinal)));
+            request.Headers.IfRange = new RangeConditionHeaderValue(new EntityTagHeaderValue(_etag));
         }
 
         try
@@ -175,7 +181,15 @@ public sealed class HttpRangeStream : Stream
         }
         catch (EndOfStreamException ex)
         {
-            throw new ColumnarInputException($"{_uri} ended early in bytes {start}-{start + length - 1}", ex);
+            throw new ColumnarInputException($"{_uri} ended early in bytes {start}-{start + length - 1}", new IOException(ex.Message, ex));
+        }
+        catch (IOException ex)
+        {
+            throw new ColumnarInputException($"reading {_uri} failed: {ex.Message}", ex);
+        }
+        catch (TaskCanceledException ex)
+        {
+            throw new ColumnarInputException($"{_uri} did not answer in time for bytes {start}-{start + length - 1}", new TimeoutException(ex.Message, ex));
         }
     }
 

@@ -291,13 +291,22 @@ internal sealed class ComprehensionExpr(string[] variables, string layoutColumn,
         return new ComprehensionScope(variables, [index], objects);
     }
 
+    /// <summary>Most pairs in one batch (two index arrays of this many ints): far above real events, far below the memory.</summary>
+    public const int MaxPairs = 50_000_000;
+
     private ComprehensionScope Pairs(int[] objects)
     {
         var offsets = new int[objects.Length];
         for (var e = 0; e + 1 < objects.Length; e++)
         {
             long n = objects[e + 1] - objects[e];
-            offsets[e + 1] = checked(offsets[e] + (int)(n * (n - 1) / 2));
+            var total = offsets[e] + (n * (n - 1) / 2);
+            if (total > MaxPairs)
+            {
+                throw new ColumnarDataException($"Event {e} of the batch brings the pairs of its collection over {MaxPairs:N0}; such a file cannot be read in pairs.");
+            }
+
+            offsets[e + 1] = (int)total;
         }
 
         var first = new int[offsets[^1]];

@@ -43,10 +43,17 @@ public sealed class SelectionParser
     /// <summary>Deepest nesting accepted; far beyond any physics selection, far below the stack's limit.</summary>
     public const int MaxDepth = 200;
 
+    /// <summary>
+    /// Most binary operators in one expression. A chain (<c>1+1+1...</c>) nests one level per operator in the tree,
+    /// so this bounds the depth that binding and evaluation recurse to, as <see cref="MaxDepth"/> bounds parentheses.
+    /// </summary>
+    public const int MaxOperators = 1000;
+
     private readonly string _text;
     private readonly List<Token> _tokens;
     private int _next;
     private int _depth;
+    private int _operators;
 
     private SelectionParser(string text)
     {
@@ -139,7 +146,7 @@ public sealed class SelectionParser
         while (Peek.Kind == TokenKind.Or)
         {
             var op = Take();
-            left = new BinaryNode("||", left, And(), op.Position);
+            left = Binary("||", left, And(), op.Position);
         }
 
         return left;
@@ -151,7 +158,7 @@ public sealed class SelectionParser
         while (Peek.Kind == TokenKind.And)
         {
             var op = Take();
-            left = new BinaryNode("&&", left, Not(), op.Position);
+            left = Binary("&&", left, Not(), op.Position);
         }
 
         return left;
@@ -185,8 +192,8 @@ public sealed class SelectionParser
             // a < b < c reads as a < b && b < c, as a physicist writes a window.
             var op = Take();
             var right = Additive();
-            var test = new BinaryNode(op.Text, left, right, op.Position);
-            chain = chain is null ? test : new BinaryNode("&&", chain, test, op.Position);
+            var test = Binary(op.Text, left, right, op.Position);
+            chain = chain is null ? test : Binary("&&", chain, test, op.Position);
             left = right;
         }
 
@@ -204,7 +211,7 @@ public sealed class SelectionParser
         while (Peek.Kind == TokenKind.Plus || Peek.Kind == TokenKind.Minus)
         {
             var op = Take();
-            left = new BinaryNode(op.Text, left, Multiplicative(), op.Position);
+            left = Binary(op.Text, left, Multiplicative(), op.Position);
         }
 
         return left;
@@ -216,7 +223,7 @@ public sealed class SelectionParser
         while (Peek.Kind is TokenKind.Star or TokenKind.Slash or TokenKind.Percent)
         {
             var op = Take();
-            left = new BinaryNode(op.Text, left, Unary(), op.Position);
+            left = Binary(op.Text, left, Unary(), op.Position);
         }
 
         return left;
@@ -256,7 +263,7 @@ public sealed class SelectionParser
             Enter(op);
             try
             {
-                return new BinaryNode("**", left, Unary(), op.Position); // right-associative
+                return Binary("**", left, Unary(), op.Position); // right-associative
             }
             finally
             {
@@ -265,6 +272,16 @@ public sealed class SelectionParser
         }
 
         return left;
+    }
+
+    private BinaryNode Binary(string op, Node left, Node right, int position)
+    {
+        if (++_operators > MaxOperators)
+        {
+            throw new SelectionException($"the expression has more than {MaxOperators} operators", _text, position);
+        }
+
+        return new BinaryNode(op, left, right, position);
     }
 
     private void Enter(Token at)
@@ -281,6 +298,11 @@ public sealed class SelectionParser
         while (Peek.Kind == TokenKind.LeftBracket)
         {
             var open = Take();
+            if (++_operators > MaxOperators)
+            {
+                throw Error(open, $"the expression has more than {MaxOperators} operators");
+            }
+
             var index = Expression();
             Expect(TokenKind.RightBracket, "']' to close the '[' at character " + (open.Position + 1));
             node = new IndexNode(node, index, open.Position);

@@ -85,6 +85,12 @@ public static partial class TransformsApi
         }
 
         var requestId = RequestId.Current ?? RequestId.NewId();
+        if (requestId.StartsWith('.'))
+        {
+            // It names the output folder: "." and ".." would put outputs beside it.
+            return Problem(StatusCodes.Status400BadRequest, "Bad request id", "A transform's request id may not start with '.'; send another X-Shoppe-Request-Id or none.");
+        }
+
         IReadOnlyList<string> files;
         string datasetText;
         string outputDirectory;
@@ -133,7 +139,21 @@ public static partial class TransformsApi
         }
 
         var transform = new TransformRecord(requestId, user, TransformStates.Submitted, request.Title, datasetText, [.. columns], request.Filter, format, outputDirectory, files.Count, TimeProvider.System.GetUtcNow(), null, null);
-        await store.CreateAsync(transform, files, cancellationToken);
+        try
+        {
+            await store.CreateAsync(transform, files, cancellationToken);
+        }
+        catch (System.Data.Common.DbException)
+        {
+            if (await store.GetAsync(requestId, CancellationToken.None) is null)
+            {
+                throw;
+            }
+
+            // The same request id sent twice at once (a client retrying): one of them made it.
+            return Problem(StatusCodes.Status409Conflict, "Request id in use", $"A transform with request id {requestId} exists; send a new X-Shoppe-Request-Id or none.");
+        }
+
         runner.Start(transform, files);
         var filter = request.Filter ?? "(none)";
         var logger = loggers.CreateLogger("Shoppe.Delivery.Transforms");
@@ -155,7 +175,16 @@ public static partial class TransformsApi
             throw new DeliveryRequestException(400, "Bad destination", "'output.destination' must be an absolute directory without '..'.");
         }
 
-        var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(requested));
+        string full;
+        try
+        {
+            full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(requested));
+        }
+        catch (ArgumentException)
+        {
+            throw new DeliveryRequestException(400, "Bad destination", "'output.destination' is not a valid path.");
+        }
+
         foreach (var root in settings.Destinations)
         {
             var rootFull = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root));
@@ -183,7 +212,7 @@ public static partial class TransformsApi
         var statuses = new List<TransformStatus>(transforms.Count);
         foreach (var transform in transforms)
         {
-            statuses.Add(Status(transform, await store.GetFilesAsync(transform.RequestId, cancellationToken)));
+            statuses.Add(await StatusAsync(transform, store, cancellationToken));
         }
 
         return TypedResults.Json(statuses.ToArray(), DeliveryJsonContext.Default.TransformStatusArray);
@@ -208,21 +237,22 @@ public static partial class TransformsApi
     private static async Task<IResult> GetAsync(ClaimsPrincipal user, string id, TransformStore store, CancellationToken cancellationToken)
     {
         var (problem, transform) = await FindAsync(user, id, store, cancellationToken);
-        return problem ?? TypedResults.Json(Status(transform!, await store.GetFilesAsync(id, cancellationToken)), DeliveryJsonContext.Default.TransformStatus);
+        return problem ?? TypedResults.Json(await StatusAsync(transform!, store, cancellationToken), DeliveryJsonContext.Default.TransformStatus);
     }
 
-    private static TransformStatus Status(TransformRecord t, List<TransformFile> files)
+    private static async Task<TransformStatus> StatusAsync(TransformRecord t, TransformStore store, CancellationToken cancellationToken)
     {
-        var done = files.Count(f => f.State == FileStates.Done);
-        var failed = files.Count(f => f.State == FileStates.Failed);
+        var summary = await store.SummarizeAsync(t.RequestId, cancellationToken);
+        var done = summary.Count(FileStates.Done);
+        var failed = summary.Count(FileStates.Failed);
         var end = t.Finished ?? (TransformStates.IsFinished(t.State) ? null : TimeProvider.System.GetUtcNow());
         return new TransformStatus(
             t.RequestId, t.Owner, t.State, t.Title, t.DatasetText, t.Columns, t.Filter, t.Format, t.OutputDirectory,
-            t.FilesTotal, done, failed, t.FilesTotal - done - failed - files.Count(f => f.State == FileStates.Cancelled),
-            files.Sum(f => f.EventsIn), files.Sum(f => f.EventsOut), files.Sum(f => f.BytesIn), files.Sum(f => f.BytesOut),
+            t.FilesTotal, done, failed, t.FilesTotal - done - failed - summary.Count(FileStates.Cancelled),
+            summary.EventsIn, summary.EventsOut, summary.BytesIn, summary.BytesOut,
             t.Submitted, t.Started, t.Finished,
             t.Started is { } s && end is { } e ? (e - s).TotalSeconds : null,
-            [.. files.Where(f => f.State == FileStates.Failed && f.Error is not null).Take(20).Select(f => $"file {f.Index + 1}: {f.Error}")],
+            summary.Errors,
             $"/v1/requests/{t.RequestId}/logs");
     }
 
@@ -262,8 +292,9 @@ public static partial class TransformsApi
         }
 
         var path = Path.Combine(transform!.OutputDirectory, Path.GetFileName(file.Output));
-        if (!File.Exists(path))
+        if (!File.Exists(path) || new FileInfo(path).LinkTarget is not null)
         {
+            // Gone, or replaced by a link (in a destination users can write to): never follow it.
             return Problem(StatusCodes.Status410Gone, "Output removed", $"The output of file {index} is no longer at {transform.OutputDirectory}.");
         }
 
@@ -284,7 +315,7 @@ public static partial class TransformsApi
             return Problem(StatusCodes.Status409Conflict, "Not running", $"Transform {id} is {transform.State}; only a running transform can be cancelled.");
         }
 
-        return TypedResults.Accepted($"/v1/transforms/{id}", Status((await store.GetAsync(id, cancellationToken))!, await store.GetFilesAsync(id, cancellationToken)));
+        return TypedResults.Accepted($"/v1/transforms/{id}", await StatusAsync((await store.GetAsync(id, CancellationToken.None))!, store, CancellationToken.None));
     }
 
     [LoggerMessage(EventId = 10, Level = LogLevel.Information, Message = "Transform {RequestId} submitted: {Files} files of {Dataset}, {Columns} columns, filter {Filter}")]

@@ -110,7 +110,21 @@ public sealed class DeliveryInputs(IOptions<DeliveryOptions> options) : IDisposa
             throw new DeliveryRequestException(400, "Bad file location", $"{where} climbs out of its folder ('..').");
         }
 
-        var full = Path.GetFullPath(path);
+        string full;
+        try
+        {
+            full = Path.GetFullPath(path);
+            // A link is judged by where it leads, not where it stands.
+            if (File.Exists(full) && new FileInfo(full).ResolveLinkTarget(returnFinalTarget: true) is { } target)
+            {
+                full = target.FullName;
+            }
+        }
+        catch (Exception ex) when (ex is ArgumentException or IOException)
+        {
+            throw new DeliveryRequestException(400, "Bad file location", $"{where} is not a valid path.");
+        }
+
         foreach (var root in _options.LocalRoots)
         {
             var rootFull = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root)) + Path.DirectorySeparatorChar;
@@ -122,7 +136,12 @@ public sealed class DeliveryInputs(IOptions<DeliveryOptions> options) : IDisposa
 
         if (_options.CacheUrl is { } cache && !fileUri)
         {
-            return new Uri(cache, cache.AbsolutePath.TrimEnd('/') + path).AbsoluteUri;
+            if (!Uri.TryCreate(cache, cache.AbsolutePath.TrimEnd('/') + path, out var cached) || cached.Authority != cache.Authority)
+            {
+                throw new DeliveryRequestException(400, "Bad file location", $"{where} is not a path under the cache.");
+            }
+
+            return cached.AbsoluteUri;
         }
 
         throw new DeliveryRequestException(400, "Bad file location", $"{where} is a local path outside the folders this facility serves{(_options.CacheUrl is null ? "" : "; give a path under the cache or an http(s) URL")}.");

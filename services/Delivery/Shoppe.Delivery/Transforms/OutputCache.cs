@@ -18,8 +18,8 @@ internal static partial class OutputCache
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
     }
 
-    /// <summary>Puts a cached output at <paramref name="output"/> (a hard link, or a copy across file systems); null when there is none.</summary>
-    public static async Task<TransformResult?> TryReuseAsync(TransformStore store, string key, string output, CancellationToken cancellationToken)
+    /// <summary>Puts a cached output at <paramref name="output"/> (a hard link where <paramref name="link"/>, else or across file systems a copy); null when there is none.</summary>
+    public static async Task<TransformResult?> TryReuseAsync(TransformStore store, string key, string output, bool link, CancellationToken cancellationToken)
     {
         var cached = await store.FindOutputAsync(key, cancellationToken);
         if (cached is null || !File.Exists(cached.Path) || new FileInfo(cached.Path).Length != cached.BytesOut)
@@ -32,7 +32,7 @@ internal static partial class OutputCache
         {
             var partial = output + ".partial";
             File.Delete(partial);
-            if (link(cached.Path, partial) != 0)
+            if (!link || Link(cached.Path, partial) != 0)
             {
                 File.Copy(cached.Path, partial, overwrite: true);
             }
@@ -43,6 +43,6 @@ internal static partial class OutputCache
         return new TransformResult(cached.EventsIn, cached.EventsOut, 0, cached.BytesOut, watch.Elapsed);
     }
 
-    [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-    private static partial int link(string existing, string created);
+    [LibraryImport("libc", EntryPoint = "link", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Link(string existing, string created);
 }

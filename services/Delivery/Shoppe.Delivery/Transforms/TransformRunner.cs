@@ -31,11 +31,14 @@ public sealed partial class TransformRunner : BackgroundService
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<string, ActiveTransform> _active = new(StringComparer.Ordinal);
     private readonly Counter<long> _files;
+    private readonly string _outputRoot;
     private readonly Counter<long> _events;
 
-    public TransformRunner(TransformStore store, FairScheduler scheduler, DeliveryInputs inputs, IOptions<DeliveryOptions> options, ILogger<TransformRunner> logger, TimeProvider time, IMeterFactory meters)
+    public TransformRunner(TransformStore store, FairScheduler scheduler, DeliveryInputs inputs, IOptions<DeliveryOptions> options, IOptions<ShoppeHostOptions> host, ILogger<TransformRunner> logger, TimeProvider time, IMeterFactory meters)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(host);
+        _outputRoot = Path.TrimEndingDirectorySeparator(Path.GetFullPath(options.Value.OutputRoot ?? Path.Combine(host.Value.DataRoot, "outputs"))) + Path.DirectorySeparatorChar;
         ArgumentNullException.ThrowIfNull(meters);
         _store = store;
         _scheduler = scheduler;
@@ -54,8 +57,11 @@ public sealed partial class TransformRunner : BackgroundService
     {
         ArgumentNullException.ThrowIfNull(transform);
         ArgumentNullException.ThrowIfNull(inputs);
-        var active = new ActiveTransform(transform, inputs.Count);
-        _active[transform.RequestId] = active;
+        if (!_active.TryAdd(transform.RequestId, new ActiveTransform(transform, inputs.Count)))
+        {
+            return; // resumed at start-up in the meantime: its files are queued already
+        }
+
         for (var i = 0; i < inputs.Count; i++)
         {
             _scheduler.Enqueue(new FileWork(transform.RequestId, transform.Owner, i, inputs[i], 1));
@@ -73,8 +79,9 @@ public sealed partial class TransformRunner : BackgroundService
         _scheduler.Remove(requestId);
         await active.Cancellation.CancelAsync();
         var now = _time.GetUtcNow();
-        await _store.CancelFilesAsync(requestId, now, cancellationToken);
-        await _store.SetStateAsync(requestId, TransformStates.Cancelled, now, cancellationToken);
+        // Recorded whatever the caller does now: a client that goes away must not leave it half-cancelled.
+        await _store.CancelFilesAsync(requestId, now, CancellationToken.None);
+        await _store.SetStateAsync(requestId, TransformStates.Cancelled, now, CancellationToken.None);
         using (Scope(active.Transform))
         using (_logger.BeginScope(new AttributeLogScope(ShoppeAttributes.RequestState, "cancelled")))
         {
@@ -104,7 +111,11 @@ public sealed partial class TransformRunner : BackgroundService
             var files = await _store.GetFilesAsync(transform.RequestId, cancellationToken);
             var open = files.Where(f => f.State is FileStates.Pending or FileStates.Running).ToList();
             var active = new ActiveTransform(transform, open.Count);
-            _active[transform.RequestId] = active;
+            if (!_active.TryAdd(transform.RequestId, active))
+            {
+                continue; // submitted while this ran, and started by its submission
+            }
+
             using (Scope(transform))
             {
                 var done = files.Count(f => f.State == FileStates.Done);
@@ -151,10 +162,13 @@ public sealed partial class TransformRunner : BackgroundService
             catch (Exception ex)
 #pragma warning restore CA1031
             {
+                // The store failed (a database outage): count the file as failed so the transform still ends.
                 using (Scope(active.Transform))
                 {
                     LogWorkerFailed(_logger, ex, work.RequestId, work.Index);
                 }
+
+                await SettleAfterFailureAsync(work, active, ex, stoppingToken);
             }
         }
     }
@@ -184,8 +198,11 @@ public sealed partial class TransformRunner : BackgroundService
             Directory.CreateDirectory(transform.OutputDirectory);
             using var input = await _inputs.OpenAsync(work.Input, token);
             var format = transform.Format == "arrow" ? OutputFormat.Arrow : OutputFormat.Parquet;
+            // Outputs are shared only within the service's own folder: a file in a user's destination could be
+            // changed by that user, so it is never offered to others (and others' are copied, not linked, into it).
+            var shareable = Path.GetFullPath(output).StartsWith(_outputRoot, StringComparison.Ordinal);
             var key = input.Identity is { } identity ? OutputCache.Key(transform, work.Input, identity) : null;
-            var result = key is null ? null : await OutputCache.TryReuseAsync(_store, key, output, token);
+            var result = key is null ? null : await OutputCache.TryReuseAsync(_store, key, output, link: shareable, token);
             if (result is not null)
             {
                 LogReused(_logger, work.Index + 1, work.Input);
@@ -193,7 +210,7 @@ public sealed partial class TransformRunner : BackgroundService
             else
             {
                 result = await Task.Run(() => FileTransform.Run(input, transform.Columns, transform.Filter, output, format, token), token);
-                if (key is not null)
+                if (key is not null && shareable)
                 {
                     await _store.RememberOutputAsync(key, new CachedOutput(output, result.EventsIn, result.EventsOut, result.BytesOut), _time.GetUtcNow(), stoppingToken);
                 }
@@ -208,6 +225,12 @@ public sealed partial class TransformRunner : BackgroundService
         catch (OperationCanceledException) when (active.Cancellation.IsCancellationRequested && !stoppingToken.IsCancellationRequested)
         {
             return; // the transform was cancelled; CancelAsync recorded it
+        }
+        catch (OperationCanceledException ex) when (!token.IsCancellationRequested)
+        {
+            // Not ours: an HTTP timeout (the origin or cache stopped answering). It may pass.
+            error = $"reading {work.Input} timed out: {ex.Message}";
+            retry = true;
         }
         catch (ColumnarInputException ex)
         {
@@ -255,6 +278,36 @@ public sealed partial class TransformRunner : BackgroundService
         if (Interlocked.Decrement(ref active.Remaining) == 0)
         {
             await FinishAsync(active, stoppingToken);
+        }
+    }
+
+    private async Task SettleAfterFailureAsync(FileWork work, ActiveTransform active, Exception failure, CancellationToken stoppingToken)
+    {
+        try
+        {
+            await _store.FileFailedAsync(work.RequestId, work.Index, FileStates.Failed, $"the delivery service failed on this file: {failure.Message}", _time.GetUtcNow(), stoppingToken);
+        }
+#pragma warning disable CA1031 // the store may still be down; the count below is what lets the transform end
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
+
+        if (Interlocked.Decrement(ref active.Remaining) == 0)
+        {
+            using (Scope(active.Transform))
+            {
+                try
+                {
+                    await FinishAsync(active, stoppingToken);
+                }
+#pragma warning disable CA1031 // logged; a restart resumes the transform and finishes it
+                catch (Exception ex)
+#pragma warning restore CA1031
+                {
+                    LogWorkerFailed(_logger, ex, work.RequestId, work.Index);
+                }
+            }
         }
     }
 

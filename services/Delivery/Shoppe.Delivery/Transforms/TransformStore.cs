@@ -219,13 +219,52 @@ public sealed class TransformStore : IAsyncDisposable
         return files;
     }
 
+    /// <summary>A transform's files counted by state, with their sums and the first failures: what a status needs, without every row.</summary>
+    public async Task<TransformSummary> SummarizeAsync(string id, CancellationToken cancellationToken)
+    {
+        await using var connection = await _open(cancellationToken);
+        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+        long eventsIn = 0, eventsOut = 0, bytesIn = 0, bytesOut = 0;
+        await using (var command = Command(connection, """
+            SELECT state, COUNT(*), SUM(events_in), SUM(events_out), SUM(bytes_in), SUM(bytes_out)
+            FROM transform_files WHERE transform_id = @id GROUP BY state
+            """))
+        {
+            Add(command, "id", id);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                counts[reader.GetString(0)] = Convert.ToInt32(reader.GetValue(1), System.Globalization.CultureInfo.InvariantCulture);
+                eventsIn += Convert.ToInt64(reader.GetValue(2), System.Globalization.CultureInfo.InvariantCulture);
+                eventsOut += Convert.ToInt64(reader.GetValue(3), System.Globalization.CultureInfo.InvariantCulture);
+                bytesIn += Convert.ToInt64(reader.GetValue(4), System.Globalization.CultureInfo.InvariantCulture);
+                bytesOut += Convert.ToInt64(reader.GetValue(5), System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        var errors = new List<string>();
+        await using (var command = Command(connection, "SELECT idx, error FROM transform_files WHERE transform_id = @id AND state = 'failed' ORDER BY idx LIMIT 20"))
+        {
+            Add(command, "id", id);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                errors.Add($"file {reader.GetInt32(0) + 1}: {(reader.IsDBNull(1) ? "failed" : reader.GetString(1))}");
+            }
+        }
+
+        return new TransformSummary(counts, eventsIn, eventsOut, bytesIn, bytesOut, errors);
+    }
+
     public async Task SetStateAsync(string id, string state, DateTimeOffset at, CancellationToken cancellationToken)
     {
         await using var connection = await _open(cancellationToken);
         var column = state == TransformStates.Running ? "started" : TransformStates.IsFinished(state) ? "finished" : null;
+        // A finished transform stays finished: a worker that still reports after a cancel changes nothing.
+        const string Open = $"state IN ('{TransformStates.Submitted}', '{TransformStates.Running}')";
         await using var command = Command(connection, column is null
-            ? "UPDATE transforms SET state = @state WHERE id = @id"
-            : $"UPDATE transforms SET state = @state, {column} = COALESCE({column}, @at) WHERE id = @id");
+            ? $"UPDATE transforms SET state = @state WHERE id = @id AND {Open}"
+            : $"UPDATE transforms SET state = @state, {column} = COALESCE({column}, @at) WHERE id = @id AND {Open}");
         Add(command, "id", id);
         Add(command, "state", state);
         Add(command, "at", at.ToUnixTimeMilliseconds());
@@ -235,7 +274,7 @@ public sealed class TransformStore : IAsyncDisposable
     public async Task FileStartedAsync(string id, int index, int attempt, DateTimeOffset at, CancellationToken cancellationToken)
     {
         await using var connection = await _open(cancellationToken);
-        await using var command = Command(connection, "UPDATE transform_files SET state = 'running', attempts = @attempts, started = @at WHERE transform_id = @id AND idx = @idx");
+        await using var command = Command(connection, "UPDATE transform_files SET state = 'running', attempts = @attempts, started = @at WHERE transform_id = @id AND idx = @idx AND state IN ('pending', 'running')");
         Add(command, "id", id);
         Add(command, "idx", index);
         Add(command, "attempts", attempt);
@@ -250,7 +289,7 @@ public sealed class TransformStore : IAsyncDisposable
         await using var command = Command(connection, """
             UPDATE transform_files SET state = 'done', error = NULL, events_in = @events_in, events_out = @events_out,
                 bytes_in = @bytes_in, bytes_out = @bytes_out, output = @output, finished = @at
-            WHERE transform_id = @id AND idx = @idx
+            WHERE transform_id = @id AND idx = @idx AND state IN ('pending', 'running')
             """);
         Add(command, "id", id);
         Add(command, "idx", index);
@@ -267,7 +306,7 @@ public sealed class TransformStore : IAsyncDisposable
     public async Task FileFailedAsync(string id, int index, string state, string error, DateTimeOffset at, CancellationToken cancellationToken)
     {
         await using var connection = await _open(cancellationToken);
-        await using var command = Command(connection, "UPDATE transform_files SET state = @state, error = @error, finished = @at WHERE transform_id = @id AND idx = @idx");
+        await using var command = Command(connection, "UPDATE transform_files SET state = @state, error = @error, finished = @at WHERE transform_id = @id AND idx = @idx AND state IN ('pending', 'running')");
         Add(command, "id", id);
         Add(command, "idx", index);
         Add(command, "state", state);
@@ -354,3 +393,9 @@ public sealed class TransformStore : IAsyncDisposable
 
 /// <summary>An output file that answers a query over one version of one input.</summary>
 public sealed record CachedOutput(string Path, long EventsIn, long EventsOut, long BytesOut);
+
+/// <summary>A transform's files by state (<see cref="FileStates"/>), their sums, and the first 20 failures.</summary>
+public sealed record TransformSummary(IReadOnlyDictionary<string, int> Counts, long EventsIn, long EventsOut, long BytesIn, long BytesOut, IReadOnlyList<string> Errors)
+{
+    public int Count(string state) => Counts.TryGetValue(state, out var n) ? n : 0;
+}
