@@ -23,6 +23,7 @@ internal static class DeliveryServiceExtensions
 
             return TransformStore.Sqlite(Path.Combine(sp.GetRequiredService<IOptions<ShoppeHostOptions>>().Value.DataRoot, "delivery.db"));
         });
+        builder.Services.AddSingleton<InstanceLock>();
         builder.Services.AddHostedService<StoreInitializer>();
         builder.Services.AddSingleton<FairScheduler>();
         builder.Services.AddSingleton<DeliveryInputs>();
@@ -32,11 +33,45 @@ internal static class DeliveryServiceExtensions
         return builder;
     }
 
-    /// <summary>Creates the store's tables before the service takes requests or resumes transforms.</summary>
-    private sealed class StoreInitializer(TransformStore store) : IHostedService
+    /// <summary>Takes the data folder for this instance, then creates the store's tables, before requests or resumed transforms.</summary>
+    private sealed class StoreInitializer(InstanceLock instance, TransformStore store) : IHostedService
     {
-        public Task StartAsync(CancellationToken cancellationToken) => store.InitializeAsync(cancellationToken);
+        public async Task StartAsync(CancellationToken cancellationToken)
+        {
+            await instance.AcquireAsync(cancellationToken);
+            await store.InitializeAsync(cancellationToken);
+        }
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// One delivery instance per data folder: two would both resume the same unfinished files. An exclusive lock on
+    /// <c>delivery.lock</c>, held while the process runs; a second instance waits for it (a restart overlapping the
+    /// previous process's last moments), then fails to start.
+    /// </summary>
+    internal sealed class InstanceLock(IOptions<ShoppeHostOptions> host) : IDisposable
+    {
+        private FileStream? _held;
+
+        public async Task AcquireAsync(CancellationToken cancellationToken)
+        {
+            var path = Path.Combine(Directory.CreateDirectory(host.Value.DataRoot).FullName, "delivery.lock");
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            while (true)
+            {
+                try
+                {
+                    _held = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+                    return;
+                }
+                catch (IOException) when (DateTime.UtcNow < deadline)
+                {
+                    await Task.Delay(100, cancellationToken);
+                }
+            }
+        }
+
+        public void Dispose() => _held?.Dispose();
     }
 }

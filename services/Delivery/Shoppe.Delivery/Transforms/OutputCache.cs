@@ -31,13 +31,20 @@ internal static partial class OutputCache
         if (cached.Path != output)
         {
             var partial = output + ".partial";
-            File.Delete(partial);
-            if (!link || Link(cached.Path, partial) != 0)
+            try
             {
-                File.Copy(cached.Path, partial, overwrite: true);
-            }
+                File.Delete(partial);
+                if (!link || Link(cached.Path, partial) != 0)
+                {
+                    File.Copy(cached.Path, partial, overwrite: true);
+                }
 
-            File.Move(partial, output, overwrite: true);
+                File.Move(partial, output, overwrite: true);
+            }
+            finally
+            {
+                File.Delete(partial);
+            }
         }
 
         return new TransformResult(cached.EventsIn, cached.EventsOut, 0, cached.BytesOut, watch.Elapsed);
