@@ -46,15 +46,16 @@ public sealed class FacilityTests(FacilityFixture facility)
     }
 
     [Fact]
-    public async Task UnknownRoute_OnAnyService_IsAProblem_404_Or401InTheCachesNamespace()
+    public async Task UnknownRoute_OnAnyService_IsAProblem_404_Or401InAStorageNamespace()
     {
         foreach (var name in FacilityFixture.Services)
         {
             using var client = facility.App.CreateHttpClient(name);
             using var response = await client.GetAsync("/v1/not-yet-built", Ct).WaitAsync(CallTimeout, Ct);
 
-            // The cache's namespace is every path: without a token nothing there, found or not, is answered.
-            Assert.Equal(name == "cache" ? HttpStatusCode.Unauthorized : HttpStatusCode.NotFound, response.StatusCode);
+            // The cache's and the transfer storage's namespaces are every path: without a token nothing there, found
+            // or not, is answered.
+            Assert.Equal(name is "cache" or "transfer" ? HttpStatusCode.Unauthorized : HttpStatusCode.NotFound, response.StatusCode);
             Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
         }
     }

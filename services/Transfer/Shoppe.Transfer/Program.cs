@@ -1,12 +1,30 @@
-// The transfer service: HTTP third-party copy, WLCG HTTP-TPC (WebDAV COPY).
-// Its API arrives with its own issue; until then it serves health and /version, and 404 elsewhere.
+// The transfer service: a WebDAV storage endpoint with HTTP third-party copy (WLCG HTTP-TPC), docs/transfer.md.
+using Microsoft.Extensions.Options;
 using Shoppe.Security;
+using Shoppe.ServiceDefaults;
+using Shoppe.Transfer;
+using Shoppe.Transfer.Apis;
+using Shoppe.Transfer.Storage;
+using Shoppe.Transfer.Tpc;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddShoppeAuthentication();
+builder.Services.AddOptions<TransferOptions>().BindConfiguration(TransferOptions.SectionName).ValidateOnStart();
+builder.Services.AddSingleton(sp =>
+{
+    var root = sp.GetRequiredService<IOptions<TransferOptions>>().Value.Root
+        ?? Path.Combine(sp.GetRequiredService<IOptions<ShoppeHostOptions>>().Value.DataRoot, "storage");
+    return new StoragePaths(Directory.CreateDirectory(root).FullName);
+});
+builder.Services.AddSingleton(sp => new ThirdPartyCopy(
+    // The remote side of a copy: its own client (no retries: a copy is not idempotent; timeouts per copy).
+    new HttpClient(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(10), AutomaticDecompression = System.Net.DecompressionMethods.None }) { Timeout = Timeout.InfiniteTimeSpan },
+    sp.GetRequiredService<IOptions<TransferOptions>>().Value,
+    sp.GetRequiredService<ILogger<ThirdPartyCopy>>()));
 
 var app = builder.Build();
 app.MapDefaultEndpoints();
 app.UseShoppeAuthentication();
+app.MapWebDav();
 await app.RunAsync();
