@@ -1,0 +1,242 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Shoppe.Cache.Tests;
+
+namespace Shoppe.Transfer.Tests;
+
+/// <summary>
+/// HTTP-TPC against the real peers from Debian (eng/install-test-deps.sh): an XRootD endpoint with XrdHttp and its
+/// TPC handler, and davix-cp driving copies. Pull and push in both directions; every byte checked.
+/// </summary>
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+public sealed class InteropTests : IAsyncLifetime
+{
+    private readonly string _work = Directory.CreateTempSubdirectory("shoppe-tpc-interop-").FullName;
+    private readonly List<Process> _peers = [];
+    private TransferServiceFactory _ours = null!;
+    private int _xrootdPort;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private string XrootdData => Path.Combine(_work, "xrd-data");
+
+    private string Xrootd => $"http://127.0.0.1:{_xrootdPort}";
+
+    public async ValueTask InitializeAsync()
+    {
+        File.SetUnixFileMode(_work, (UnixFileMode)0b111_111_111);
+        Directory.CreateDirectory(XrootdData);
+        File.SetUnixFileMode(XrootdData, (UnixFileMode)0b111_111_111);
+        await StartXrootdAsync();
+        _ours = new TransferServiceFactory(Path.Combine(_work, "ours"), Path.Combine(_work, "signing.key"));
+        _ = _ours.Url;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _ours.DisposeAsync();
+        foreach (var peer in _peers)
+        {
+            if (!peer.HasExited)
+            {
+                peer.Kill(entireProcessTree: true);
+                await peer.WaitForExitAsync();
+            }
+
+            peer.Dispose();
+        }
+
+        await TestFolders.DeleteAsync(_work);
+    }
+
+    private static async Task RunAsync(string file, params string[] args)
+    {
+        var start = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync(Ct);
+        var error = process.StandardError.ReadToEndAsync(Ct);
+        await process.WaitForExitAsync(Ct).WaitAsync(TimeSpan.FromMinutes(2), Ct);
+        Assert.True(process.ExitCode == 0, $"{Path.GetFileName(file)} {string.Join(' ', args)} exited {process.ExitCode}: {await error}{await output}");
+    }
+
+    private async Task StartXrootdAsync()
+    {
+        // XrdHttp loads its TPC handler only with TLS material configured (plain http still works): a throwaway CA.
+        var tls = Directory.CreateDirectory(Path.Combine(_work, "tls")).FullName;
+        await RunAsync("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", Path.Combine(tls, "ca.key"), "-out", Path.Combine(tls, "ca.pem"), "-days", "2", "-subj", "/CN=shoppe-test-CA",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign");
+        await RunAsync("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", Path.Combine(tls, "host.key"), "-out", Path.Combine(tls, "host.csr"), "-subj", "/CN=localhost");
+        File.WriteAllText(Path.Combine(tls, "ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n");
+        await RunAsync("openssl", "x509", "-req", "-in", Path.Combine(tls, "host.csr"), "-CA", Path.Combine(tls, "ca.pem"), "-CAkey", Path.Combine(tls, "ca.key"), "-CAcreateserial", "-out", Path.Combine(tls, "host.pem"), "-days", "2", "-extfile", Path.Combine(tls, "ext.cnf"));
+        var cadir = Directory.CreateDirectory(Path.Combine(tls, "cadir")).FullName;
+        File.Copy(Path.Combine(tls, "ca.pem"), Path.Combine(cadir, "ca.pem"));
+        await RunAsync("openssl", "rehash", cadir);
+        if (Environment.UserName == "root")
+        {
+            await RunAsync("chown", "-R", "xrootd", tls);
+        }
+
+        _xrootdPort = Loopback.FreePort();
+        var run = Directory.CreateDirectory(Path.Combine(_work, "xrootd")).FullName;
+        File.SetUnixFileMode(run, (UnixFileMode)0b111_111_111);
+        var config = Path.Combine(run, "xrootd.cfg");
+        File.WriteAllText(config, $"""
+            all.role server
+            all.export /
+            oss.localroot {XrootdData}
+            all.adminpath {run}/admin
+            all.pidpath {run}
+            xrd.port {Loopback.FreePort()}
+            xrd.protocol XrdHttp:{_xrootdPort} libXrdHttp.so
+            xrd.tls {tls}/host.pem {tls}/host.key
+            xrd.tlsca certdir {cadir}
+            http.exthandler xrdtpc libXrdHttpTPC.so
+            http.desthttps false
+            xrootd.chksum adler32
+            """);
+        var shim = Path.Combine(Loopback.RepoRoot(), "eng", "peers", "bin", "bindlo.so");
+        Assert.True(File.Exists(shim), $"{shim} is missing: eng/install-test-deps.sh builds it.");
+        var start = new ProcessStartInfo(Loopback.Tool("xrootd"), ["-c", config, "-l", Path.Combine(run, "xrootd.log"), "-R", "xrootd", "-n", "shoppe-tpc"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        start.Environment["LD_PRELOAD"] = shim;
+        var process = Process.Start(start)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _peers.Add(process);
+        for (var i = 0; i < 200; i++)
+        {
+            try
+            {
+                using var probe = new TcpClient();
+                await probe.ConnectAsync(IPAddress.Loopback, _xrootdPort, Ct);
+                return;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(50, Ct);
+            }
+        }
+
+        Assert.Fail($"XRootD did not come up; its log is under {run}.");
+    }
+
+    private byte[] PutXrootd(string name, int length)
+    {
+        var data = RandomNumberGenerator.GetBytes(length);
+        File.WriteAllBytes(Path.Combine(XrootdData, name), data);
+        File.SetUnixFileMode(Path.Combine(XrootdData, name), (UnixFileMode)0b110_110_110);
+        return data;
+    }
+
+    private byte[] PutOurs(string name, int length)
+    {
+        var data = RandomNumberGenerator.GetBytes(length);
+        Directory.CreateDirectory(_ours.Storage);
+        File.WriteAllBytes(Path.Combine(_ours.Storage, name), data);
+        return data;
+    }
+
+    private static async Task<string> CopyAsync(HttpClient client, string url, Dictionary<string, string> headers)
+    {
+        using var request = new HttpRequestMessage(new HttpMethod("COPY"), url);
+        foreach (var (k, v) in headers)
+        {
+            request.Headers.TryAddWithoutValidation(k, v);
+        }
+
+        using var response = await client.SendAsync(request, Ct);
+        var body = await response.Content.ReadAsStringAsync(Ct);
+        Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}: {body}");
+        return body;
+    }
+
+    [Fact]
+    public async Task OursPullsFromXrootd_WithChecksumVerification()
+    {
+        var data = PutXrootd("pull.bin", 8_000_000);
+        using var ours = _ours.ClientWith("storage.modify:/");
+
+        var body = await CopyAsync(ours, "/from-xrootd.bin", new() { ["Source"] = $"{Xrootd}/pull.bin", ["RequireChecksumVerification"] = "true" });
+
+        Assert.EndsWith("success: Created\n", body, StringComparison.Ordinal);
+        Assert.Equal(data, File.ReadAllBytes(Path.Combine(_ours.Storage, "from-xrootd.bin")));
+    }
+
+    [Fact]
+    public async Task OursPushesToXrootd()
+    {
+        var data = PutOurs("push.bin", 6_000_000);
+        using var ours = _ours.ClientWith("storage.read:/");
+
+        var body = await CopyAsync(ours, "/push.bin", new() { ["Destination"] = $"{Xrootd}/from-ours.bin" });
+
+        Assert.EndsWith("success: Created\n", body, StringComparison.Ordinal);
+        Assert.Equal(data, File.ReadAllBytes(Path.Combine(XrootdData, "from-ours.bin")));
+    }
+
+    [Fact]
+    public async Task XrootdPullsFromOurs_WithTheForwardedToken()
+    {
+        var data = PutOurs("served.bin", 7_000_000);
+        using var plain = new HttpClient();
+
+        var body = await CopyAsync(plain, $"{Xrootd}/pulled-by-xrootd.bin", new()
+        {
+            ["Source"] = new Uri(_ours.Url, "/served.bin").AbsoluteUri,
+            ["TransferHeaderAuthorization"] = "Bearer " + _ours.Token("alice", "storage.read:/"),
+            ["Credential"] = "none",
+        });
+
+        Assert.Contains("success: Created", body, StringComparison.Ordinal);
+        Assert.Equal(data, File.ReadAllBytes(Path.Combine(XrootdData, "pulled-by-xrootd.bin")));
+    }
+
+    [Fact]
+    public async Task XrootdPushesToOurs_WithTheForwardedToken()
+    {
+        var data = PutXrootd("to-push.bin", 5_000_000);
+        using var plain = new HttpClient();
+
+        var body = await CopyAsync(plain, $"{Xrootd}/to-push.bin", new()
+        {
+            ["Destination"] = new Uri(_ours.Url, "/pushed-by-xrootd.bin").AbsoluteUri,
+            ["TransferHeaderAuthorization"] = "Bearer " + _ours.Token("alice", "storage.create:/"),
+            ["Credential"] = "none",
+        });
+
+        Assert.Contains("success: Created", body, StringComparison.Ordinal);
+        Assert.Equal(data, File.ReadAllBytes(Path.Combine(_ours.Storage, "pushed-by-xrootd.bin")));
+    }
+
+    [Theory]
+    [InlineData("pull")]
+    [InlineData("push")]
+    public async Task DavixCp_DrivesACopyWithOurEndpointOnEitherSide(string mode)
+    {
+        // pull: davix asks us (the destination) to fetch from XRootD; push: davix asks us (the source) to send to XRootD.
+        var token = _ours.Token("alice", "storage.read:/ storage.modify:/");
+        byte[] data;
+        string source, destination, landed;
+        if (mode == "pull")
+        {
+            data = PutXrootd($"davix-{mode}.bin", 4_000_000);
+            (source, destination, landed) = ($"{Xrootd}/davix-{mode}.bin", new Uri(_ours.Url, $"/davix-{mode}.bin").AbsoluteUri, Path.Combine(_ours.Storage, $"davix-{mode}.bin"));
+        }
+        else
+        {
+            data = PutOurs($"davix-{mode}.bin", 4_000_000);
+            (source, destination, landed) = (new Uri(_ours.Url, $"/davix-{mode}.bin").AbsoluteUri, $"{Xrootd}/davix-{mode}.bin", Path.Combine(XrootdData, $"davix-{mode}.bin"));
+        }
+
+        await RunAsync(Loopback.Tool("davix-cp"), "-k", "--copy-mode", mode, "-H", $"Authorization: Bearer {token}", source, destination);
+
+        Assert.Equal(data, File.ReadAllBytes(landed));
+    }
+}
