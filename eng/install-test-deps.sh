@@ -17,7 +17,11 @@ command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 # The delivery service's state store is tested against a real PostgreSQL: a throwaway cluster per test run,
 # started by the tests themselves (initdb/pg_ctl, as the postgres user, on 127.0.0.1).
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need_apt+=(postgresql)
-# (later issues add theirs: chromium, gfal2...)
+# The transfer service's HTTP-TPC interop tests: gfal-copy (gfal2 with its HTTP plugin) drives copies; the XRootD
+# server above (xrootd-server-plugins carries XrdHttpTPC) is the other endpoint; openssl makes its throwaway CA.
+command -v gfal-copy >/dev/null 2>&1 || need_apt+=(gfal2 gfal2-plugin-http gfal2-plugin-file gfal2-util-scripts python3-gfal2-util)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# (later issues add theirs: chromium...)
 
 if [ "${#need_apt[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive

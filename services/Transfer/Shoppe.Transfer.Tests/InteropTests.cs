@@ -51,9 +51,16 @@ public sealed class InteropTests : IAsyncLifetime
         await TestFolders.DeleteAsync(_work);
     }
 
-    private static async Task RunAsync(string file, params string[] args)
+    private static Task RunAsync(string file, params string[] args) => RunAsync(file, new Dictionary<string, string>(), args);
+
+    private static async Task RunAsync(string file, Dictionary<string, string> env, params string[] args)
     {
         var start = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var (k, v) in env)
+        {
+            start.Environment[k] = v;
+        }
+
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync(Ct);
         var error = process.StandardError.ReadToEndAsync(Ct);
@@ -236,6 +243,33 @@ public sealed class InteropTests : IAsyncLifetime
         }
 
         await RunAsync(Loopback.Tool("davix-cp"), "-k", "--copy-mode", mode, "-H", $"Authorization: Bearer {token}", source, destination);
+
+        Assert.Equal(data, File.ReadAllBytes(landed));
+    }
+
+    [Theory]
+    [InlineData("pull")]
+    [InlineData("push")]
+    public async Task GfalCopy_DrivesACopyWithOurEndpointOnEitherSide(string mode)
+    {
+        // gfal2 finds the token as WLCG bearer token discovery says (BEARER_TOKEN); it asks the storage for no token
+        // of its own (RETRIEVE_BEARER_TOKEN off: that is an XRootD/dCache macaroon endpoint we do not serve).
+        var token = _ours.Token("alice", "storage.read:/ storage.modify:/");
+        byte[] data;
+        string source, destination, landed;
+        if (mode == "pull")
+        {
+            data = PutXrootd($"gfal-{mode}.bin", 3_000_000);
+            (source, destination, landed) = ($"{Xrootd}/gfal-{mode}.bin", new Uri(_ours.Url, $"/gfal-{mode}.bin").AbsoluteUri, Path.Combine(_ours.Storage, $"gfal-{mode}.bin"));
+        }
+        else
+        {
+            data = PutOurs($"gfal-{mode}.bin", 3_000_000);
+            (source, destination, landed) = (new Uri(_ours.Url, $"/gfal-{mode}.bin").AbsoluteUri, $"{Xrootd}/gfal-{mode}.bin", Path.Combine(XrootdData, $"gfal-{mode}.bin"));
+        }
+
+        await RunAsync(Loopback.Tool("gfal-copy"), new Dictionary<string, string> { ["GFAL_PYTHONBIN"] = "/usr/bin/python3", ["BEARER_TOKEN"] = token },
+            "-f", "--copy-mode", mode, "-D", "HTTP PLUGIN:RETRIEVE_BEARER_TOKEN=false", "-D", "HTTP PLUGIN:ENABLE_FALLBACK_TPC_COPY=false", source, destination);
 
         Assert.Equal(data, File.ReadAllBytes(landed));
     }

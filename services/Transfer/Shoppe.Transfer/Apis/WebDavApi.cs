@@ -14,7 +14,7 @@ namespace Shoppe.Transfer.Apis;
 /// <c>Want-Digest</c> (adler32, md5, sha-256) is answered with <c>Digest</c>. Every request needs a token whose
 /// WLCG storage scopes cover the path (docs/transfer.md).
 /// </summary>
-public static class WebDavApi
+public static partial class WebDavApi
 {
     private static readonly string[] Methods = ["GET", "HEAD", "PUT", "DELETE", "MKCOL", "PROPFIND", "COPY", "OPTIONS"];
 
@@ -213,6 +213,9 @@ public static class WebDavApi
         var (plan, status, error) = ThirdPartyCopy.Plan(context.Request);
         if (plan is null)
         {
+            var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Shoppe.Transfer.Copy");
+            var headers = string.Join("; ", context.Request.Headers.Where(h => h.Key != "Authorization" && !h.Key.StartsWith(ThirdPartyCopy.TransferHeaderPrefix, StringComparison.OrdinalIgnoreCase)).Select(h => $"{h.Key}: {h.Value}"));
+            LogRefused(logger, requestPath, error!, headers);
             return Problem(status, "Bad COPY", error!);
         }
 
@@ -236,4 +239,7 @@ public static class WebDavApi
         await copier.RunAsync(plan, local, context.Response, cancellationToken);
         return TypedResults.Empty;
     }
+
+    [LoggerMessage(EventId = 10, Level = LogLevel.Warning, Message = "COPY {Path} refused: {Reason} (headers: {Headers})")]
+    private static partial void LogRefused(ILogger logger, string path, string reason, string headers);
 }

@@ -28,8 +28,9 @@ public sealed partial class ThirdPartyCopy(HttpClient remote, TransferOptions op
             return (null, 400, source.Length == 0 ? "No Source or Destination specified" : "Give Source or Destination, not both");
         }
 
-        var credential = request.Headers["Credential"].ToString();
-        if (credential.Length > 0 && !credential.Equals("none", StringComparison.OrdinalIgnoreCase))
+        // gfal2 sends the header twice ("none,none"): every value must be none (no delegated proxy).
+        var credentials = request.Headers["Credential"].SelectMany(v => (v ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
+        if (credentials.Any(c => !c.Equals("none", StringComparison.OrdinalIgnoreCase)))
         {
             return (null, 400, "COPY requested an unsupported Credential type");
         }
