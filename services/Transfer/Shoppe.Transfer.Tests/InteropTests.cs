@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using Shoppe.Cache.Tests;
 
@@ -14,22 +12,18 @@ namespace Shoppe.Transfer.Tests;
 public sealed class InteropTests : IAsyncLifetime
 {
     private readonly string _work = Directory.CreateTempSubdirectory("shoppe-tpc-interop-").FullName;
-    private readonly List<Process> _peers = [];
+    private XrootdPeer _xrootd = null!;
     private TransferServiceFactory _ours = null!;
-    private int _xrootdPort;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private string XrootdData => Path.Combine(_work, "xrd-data");
+    private string XrootdData => _xrootd.Data;
 
-    private string Xrootd => $"http://127.0.0.1:{_xrootdPort}";
+    private string Xrootd => _xrootd.Url;
 
     public async ValueTask InitializeAsync()
     {
-        File.SetUnixFileMode(_work, (UnixFileMode)0b111_111_111);
-        Directory.CreateDirectory(XrootdData);
-        File.SetUnixFileMode(XrootdData, (UnixFileMode)0b111_111_111);
-        await StartXrootdAsync();
+        _xrootd = await XrootdPeer.StartAsync(_work, "xrootd", Ct);
         _ours = new TransferServiceFactory(Path.Combine(_work, "ours"), Path.Combine(_work, "signing.key"));
         _ = _ours.Url;
     }
@@ -37,21 +31,10 @@ public sealed class InteropTests : IAsyncLifetime
     public async ValueTask DisposeAsync()
     {
         await _ours.DisposeAsync();
-        foreach (var peer in _peers)
-        {
-            if (!peer.HasExited)
-            {
-                peer.Kill(entireProcessTree: true);
-                await peer.WaitForExitAsync();
-            }
-
-            peer.Dispose();
-        }
+        await _xrootd.DisposeAsync();
 
         await TestFolders.DeleteAsync(_work);
     }
-
-    private static Task RunAsync(string file, params string[] args) => RunAsync(file, new Dictionary<string, string>(), args);
 
     private static async Task RunAsync(string file, Dictionary<string, string> env, params string[] args)
     {
@@ -66,72 +49,6 @@ public sealed class InteropTests : IAsyncLifetime
         var error = process.StandardError.ReadToEndAsync(Ct);
         await process.WaitForExitAsync(Ct).WaitAsync(TimeSpan.FromMinutes(2), Ct);
         Assert.True(process.ExitCode == 0, $"{Path.GetFileName(file)} {string.Join(' ', args)} exited {process.ExitCode}: {await error}{await output}");
-    }
-
-    private async Task StartXrootdAsync()
-    {
-        // XrdHttp loads its TPC handler only with TLS material configured (plain http still works): a throwaway CA.
-        var tls = Directory.CreateDirectory(Path.Combine(_work, "tls")).FullName;
-        await RunAsync("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", Path.Combine(tls, "ca.key"), "-out", Path.Combine(tls, "ca.pem"), "-days", "2", "-subj", "/CN=shoppe-test-CA",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign");
-        await RunAsync("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", Path.Combine(tls, "host.key"), "-out", Path.Combine(tls, "host.csr"), "-subj", "/CN=localhost");
-        File.WriteAllText(Path.Combine(tls, "ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n");
-        await RunAsync("openssl", "x509", "-req", "-in", Path.Combine(tls, "host.csr"), "-CA", Path.Combine(tls, "ca.pem"), "-CAkey", Path.Combine(tls, "ca.key"), "-CAcreateserial", "-out", Path.Combine(tls, "host.pem"), "-days", "2", "-extfile", Path.Combine(tls, "ext.cnf"));
-        var cadir = Directory.CreateDirectory(Path.Combine(tls, "cadir")).FullName;
-        File.Copy(Path.Combine(tls, "ca.pem"), Path.Combine(cadir, "ca.pem"));
-        await RunAsync("openssl", "rehash", cadir);
-        if (Environment.UserName == "root")
-        {
-            await RunAsync("chown", "-R", "xrootd", tls);
-        }
-
-        _xrootdPort = Loopback.FreePort();
-        var run = Directory.CreateDirectory(Path.Combine(_work, "xrootd")).FullName;
-        File.SetUnixFileMode(run, (UnixFileMode)0b111_111_111);
-        var config = Path.Combine(run, "xrootd.cfg");
-        File.WriteAllText(config, $"""
-            all.role server
-            all.export /
-            oss.localroot {XrootdData}
-            all.adminpath {run}/admin
-            all.pidpath {run}
-            xrd.port {Loopback.FreePort()}
-            xrd.protocol XrdHttp:{_xrootdPort} libXrdHttp.so
-            xrd.tls {tls}/host.pem {tls}/host.key
-            xrd.tlsca certdir {cadir}
-            http.exthandler xrdtpc libXrdHttpTPC.so
-            http.desthttps false
-            xrootd.chksum adler32
-            """);
-        var shim = Path.Combine(Loopback.RepoRoot(), "eng", "peers", "bin", "bindlo.so");
-        Assert.True(File.Exists(shim), $"{shim} is missing: eng/install-test-deps.sh builds it.");
-        var start = new ProcessStartInfo(Loopback.Tool("xrootd"), ["-c", config, "-l", Path.Combine(run, "xrootd.log"), "-R", "xrootd", "-n", "shoppe-tpc"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        start.Environment["LD_PRELOAD"] = shim;
-        var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        _peers.Add(process);
-        for (var i = 0; i < 200; i++)
-        {
-            try
-            {
-                using var probe = new TcpClient();
-                await probe.ConnectAsync(IPAddress.Loopback, _xrootdPort, Ct);
-                return;
-            }
-            catch (SocketException)
-            {
-                await Task.Delay(50, Ct);
-            }
-        }
-
-        Assert.Fail($"XRootD did not come up; its log is under {run}.");
     }
 
     private byte[] PutXrootd(string name, int length)
@@ -242,7 +159,7 @@ public sealed class InteropTests : IAsyncLifetime
             (source, destination, landed) = (new Uri(_ours.Url, $"/davix-{mode}.bin").AbsoluteUri, $"{Xrootd}/davix-{mode}.bin", Path.Combine(XrootdData, $"davix-{mode}.bin"));
         }
 
-        await RunAsync(Loopback.Tool("davix-cp"), "-k", "--copy-mode", mode, "-H", $"Authorization: Bearer {token}", source, destination);
+        await RunAsync(Loopback.Tool("davix-cp"), [], "-k", "--copy-mode", mode, "-H", $"Authorization: Bearer {token}", source, destination);
 
         Assert.Equal(data, File.ReadAllBytes(landed));
     }
