@@ -11,6 +11,13 @@ public sealed class TransferOptions
     /// <summary>How often a third-party copy sends a performance marker (XRootD: 5 s); the first goes at once.</summary>
     public TimeSpan MarkerInterval { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Sync every written file to disk before answering (PUT's 201, a pull's <c>success:</c>). Off by default, as in
+    /// XRootD and dCache: the file is complete and renamed, and the kernel writes it back; on, every file costs an
+    /// fsync (docs/performance.md, "Transfer": most of the small-file rate).
+    /// </summary>
+    public bool SyncOnClose { get; set; }
+
     /// <summary>How long a remote may send nothing before a third-party copy fails.</summary>
     public TimeSpan RemoteTimeout { get; set; } = TimeSpan.FromSeconds(60);
 }

@@ -99,6 +99,7 @@ public static partial class WebDavApi
 
     private static async Task<IResult> PutAsync(HttpContext context, string local, bool exists, CancellationToken cancellationToken)
     {
+        var sync = context.RequestServices.GetRequiredService<Microsoft.Extensions.Options.IOptions<TransferOptions>>().Value.SyncOnClose;
         if (Directory.Exists(local))
         {
             return Problem(409, "Is a directory", $"{context.Request.Path} is a directory.");
@@ -116,7 +117,7 @@ public static partial class WebDavApi
             {
                 await context.Request.Body.CopyToAsync(target, 1 << 20, cancellationToken);
                 received = target.Length;
-                target.Flush(flushToDisk: true);
+                target.Flush(flushToDisk: sync);
             }
 
             if (context.Request.ContentLength is { } length && length != received)

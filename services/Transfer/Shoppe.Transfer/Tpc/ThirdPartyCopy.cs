@@ -168,7 +168,7 @@ public sealed partial class ThirdPartyCopy(HttpClient remote, TransferOptions op
                     progress.Add(n);
                 }
 
-                target.Flush(flushToDisk: true);
+                target.Flush(flushToDisk: options.SyncOnClose);
             }
 
             if (expected is { } length && length != progress.Bytes)
