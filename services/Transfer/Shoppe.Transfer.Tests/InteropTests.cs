@@ -106,6 +106,28 @@ public sealed class InteropTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task XrootdsMarkers_AreReadByOurParser()
+    {
+        PutOurs("marked.bin", 3_000_000);
+        using var plain = new HttpClient();
+        using var request = new HttpRequestMessage(new HttpMethod("COPY"), $"{Xrootd}/marked.bin");
+        request.Headers.TryAddWithoutValidation("Source", new Uri(_ours.Url, "/marked.bin").AbsoluteUri);
+        request.Headers.TryAddWithoutValidation("TransferHeaderAuthorization", "Bearer " + _ours.Token("alice", "storage.read:/"));
+        using var response = await plain.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, Ct);
+        var seen = new List<Shoppe.Transfer.Tpc.PerfMarker>();
+
+        var outcome = await Shoppe.Transfer.Tpc.PerfMarkers.ReadAsync(await response.Content.ReadAsStreamAsync(Ct), seen.Add, Ct);
+
+        Assert.True(outcome.Success, outcome.Message);
+        Assert.Equal("Created", outcome.Message);
+        var first = Assert.Single(seen.Take(1));
+        Assert.Equal((0, 1), (first.StripeIndex, first.StripeCount));
+        Assert.StartsWith("tcp:127.0.0.1:", first.RemoteConnections, StringComparison.Ordinal);
+        Assert.InRange(first.Timestamp, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddMinutes(1));
+        Assert.Equal(seen, outcome.Markers);
+    }
+
+    [Fact]
     public async Task XrootdPullsFromOurs_WithTheForwardedToken()
     {
         var data = PutOurs("served.bin", 7_000_000);
