@@ -4,6 +4,7 @@ using Shoppe.Security;
 using Shoppe.ServiceDefaults;
 using Shoppe.Transfer;
 using Shoppe.Transfer.Apis;
+using Shoppe.Transfer.Queue;
 using Shoppe.Transfer.Storage;
 using Shoppe.Transfer.Tpc;
 
@@ -23,8 +24,13 @@ builder.Services.AddSingleton(sp => new ThirdPartyCopy(
     sp.GetRequiredService<IOptions<TransferOptions>>().Value,
     sp.GetRequiredService<ILogger<ThirdPartyCopy>>()));
 
+builder.Services.AddSingleton(sp => new TransferJobs(Path.Combine(Directory.CreateDirectory(sp.GetRequiredService<IOptions<ShoppeHostOptions>>().Value.DataRoot).FullName, "transfers.db")));
+builder.Services.AddSingleton(sp => new TransferScheduler(sp.GetRequiredService<TransferJobs>(), sp.GetRequiredService<IOptions<TransferOptions>>().Value, sp.GetRequiredService<ILogger<TransferScheduler>>()));
+builder.Services.AddHostedService(sp => sp.GetRequiredService<TransferScheduler>());
+
 var app = builder.Build();
 app.MapDefaultEndpoints();
 app.UseShoppeAuthentication();
+app.MapTransfersApi();
 app.MapWebDav();
 await app.RunAsync();

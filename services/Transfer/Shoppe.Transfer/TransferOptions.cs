@@ -20,4 +20,13 @@ public sealed class TransferOptions
 
     /// <summary>How long a remote may send nothing before a third-party copy fails.</summary>
     public TimeSpan RemoteTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Queued copies run at once between one source and one destination endpoint.</summary>
+    public int MaxPerEndpointPair { get; set; } = 2;
+
+    /// <summary>Tries per queued copy (only failures that may pass are retried).</summary>
+    public int MaxAttempts { get; set; } = 3;
+
+    /// <summary>Wait before a queued copy's retry (doubled each time).</summary>
+    public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(5);
 }

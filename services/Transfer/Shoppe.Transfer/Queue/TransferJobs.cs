@@ -1,0 +1,127 @@
+using System.Text.Json.Serialization;
+using Microsoft.Data.Sqlite;
+
+namespace Shoppe.Transfer.Queue;
+
+/// <summary><c>POST /v1/transfers</c>: copy <see cref="Source"/> to <see cref="Destination"/> (the destination pulls).</summary>
+public sealed record TransferRequest(string? Source, string? Destination, bool VerifyChecksum = false, string? SourceToken = null, string? DestinationToken = null);
+
+/// <summary>A queued copy as users see it (tokens are never stored nor shown).</summary>
+public sealed record TransferJob(
+    string RequestId,
+    string Owner,
+    string Source,
+    string Destination,
+    bool VerifyChecksum,
+    string State,
+    int Attempts,
+    long Bytes,
+    long? Size,
+    string? Error,
+    DateTimeOffset Submitted,
+    DateTimeOffset? Started,
+    DateTimeOffset? Finished);
+
+[JsonSourceGenerationOptions(System.Text.Json.JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(TransferRequest))]
+[JsonSerializable(typeof(TransferJob))]
+[JsonSerializable(typeof(TransferJob[]))]
+public sealed partial class TransferJsonContext : JsonSerializerContext;
+
+/// <summary>The queue's history in SQLite (<c>&lt;data root&gt;/transfers.db</c>): every copy, its state, attempts and bytes.</summary>
+public sealed class TransferJobs
+{
+    private readonly string _connectionString;
+
+    public TransferJobs(string path)
+    {
+        _connectionString = new SqliteConnectionStringBuilder { DataSource = path, Pooling = true, DefaultTimeout = 30 }.ToString();
+        using var connection = Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            PRAGMA journal_mode=WAL;
+            CREATE TABLE IF NOT EXISTS transfers (
+                id TEXT PRIMARY KEY, owner TEXT NOT NULL, source TEXT NOT NULL, destination TEXT NOT NULL, verify INTEGER NOT NULL,
+                state TEXT NOT NULL, attempts INTEGER NOT NULL, bytes INTEGER NOT NULL, size INTEGER, error TEXT,
+                submitted INTEGER NOT NULL, started INTEGER, finished INTEGER);
+            CREATE INDEX IF NOT EXISTS transfers_owner ON transfers (owner, submitted);
+            """;
+        command.ExecuteNonQuery();
+    }
+
+    private SqliteConnection Open()
+    {
+        var connection = new SqliteConnection(_connectionString);
+        connection.Open();
+        return connection;
+    }
+
+    public void Save(TransferJob job)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        using var connection = Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            INSERT INTO transfers (id, owner, source, destination, verify, state, attempts, bytes, size, error, submitted, started, finished)
+            VALUES ($id, $owner, $source, $destination, $verify, $state, $attempts, $bytes, $size, $error, $submitted, $started, $finished)
+            ON CONFLICT (id) DO UPDATE SET state = excluded.state, attempts = excluded.attempts, bytes = excluded.bytes, size = excluded.size,
+                error = excluded.error, started = excluded.started, finished = excluded.finished
+            """;
+        command.Parameters.AddWithValue("$id", job.RequestId);
+        command.Parameters.AddWithValue("$owner", job.Owner);
+        command.Parameters.AddWithValue("$source", job.Source);
+        command.Parameters.AddWithValue("$destination", job.Destination);
+        command.Parameters.AddWithValue("$verify", job.VerifyChecksum ? 1 : 0);
+        command.Parameters.AddWithValue("$state", job.State);
+        command.Parameters.AddWithValue("$attempts", job.Attempts);
+        command.Parameters.AddWithValue("$bytes", job.Bytes);
+        command.Parameters.AddWithValue("$size", (object?)job.Size ?? DBNull.Value);
+        command.Parameters.AddWithValue("$error", (object?)job.Error ?? DBNull.Value);
+        command.Parameters.AddWithValue("$submitted", job.Submitted.ToUnixTimeMilliseconds());
+        command.Parameters.AddWithValue("$started", (object?)job.Started?.ToUnixTimeMilliseconds() ?? DBNull.Value);
+        command.Parameters.AddWithValue("$finished", (object?)job.Finished?.ToUnixTimeMilliseconds() ?? DBNull.Value);
+        command.ExecuteNonQuery();
+    }
+
+    public TransferJob? Get(string id) => Query("WHERE id = $id", ("$id", id)).FirstOrDefault();
+
+    public List<TransferJob> List(string? owner, int limit) =>
+        owner is null ? Query($"ORDER BY submitted DESC LIMIT {limit}") : Query($"WHERE owner = $owner ORDER BY submitted DESC LIMIT {limit}", ("$owner", owner));
+
+    /// <summary>Copies a stopped service left queued or running: they lost their tokens (never stored) and end as failed.</summary>
+    public void FailInterrupted(DateTimeOffset at)
+    {
+        using var connection = Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "UPDATE transfers SET state = 'failed', error = 'the transfer service restarted; submit the copy again', finished = $at WHERE state IN ('queued', 'running')";
+        command.Parameters.AddWithValue("$at", at.ToUnixTimeMilliseconds());
+        command.ExecuteNonQuery();
+    }
+
+    private List<TransferJob> Query(string where, params (string Name, object Value)[] parameters)
+    {
+        using var connection = Open();
+        using var command = connection.CreateCommand();
+#pragma warning disable CA2100 // the SQL is ours; values are parameters
+        command.CommandText = $"SELECT id, owner, source, destination, verify, state, attempts, bytes, size, error, submitted, started, finished FROM transfers {where}";
+#pragma warning restore CA2100
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value);
+        }
+
+        using var reader = command.ExecuteReader();
+        var jobs = new List<TransferJob>();
+        while (reader.Read())
+        {
+            jobs.Add(new TransferJob(
+                reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt32(4) != 0,
+                reader.GetString(5), reader.GetInt32(6), reader.GetInt64(7), reader.IsDBNull(8) ? null : reader.GetInt64(8),
+                reader.IsDBNull(9) ? null : reader.GetString(9), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(10)),
+                reader.IsDBNull(11) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(11)),
+                reader.IsDBNull(12) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(12))));
+        }
+
+        return jobs;
+    }
+}
