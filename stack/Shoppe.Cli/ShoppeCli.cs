@@ -14,6 +14,7 @@ internal static class ShoppeCli
         root.Subcommands.Add(TokenCommand.Build(console));
         root.Subcommands.Add(LogsCommand.Build(console, httpHandler));
         root.Subcommands.Add(DeliverCommand.Build(console, httpHandler));
+        root.Subcommands.Add(TransferCommand.Build(console, httpHandler));
         var parsed = root.Parse(args);
         return await parsed.InvokeAsync(new InvocationConfiguration(), cancellationToken);
     }

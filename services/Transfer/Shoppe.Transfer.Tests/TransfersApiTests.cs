@@ -119,4 +119,26 @@ public sealed class TransfersApiTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/v1/transfers", Ct)).StatusCode);
         Assert.Equal("done", (await WaitAsync(alice, job.RequestId)).State);
     }
+
+    [Fact]
+    public async Task ShoppeTransfer_QueuesFollowsAndReports()
+    {
+        var data = RandomNumberGenerator.GetBytes(1_000_000);
+        Directory.CreateDirectory(_a.Storage);
+        File.WriteAllBytes(Path.Combine(_a.Storage, "cli.bin"), data);
+        var output = new StringWriter();
+        var console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings { Ansi = Spectre.Console.AnsiSupport.No, ColorSystem = Spectre.Console.ColorSystemSupport.NoColors, Out = new Spectre.Console.AnsiConsoleOutput(output) });
+        console.Profile.Width = 200;
+
+        var exit = await Shoppe.Cli.ShoppeCli.RunAsync(
+            ["transfer", new Uri(_a.Url, "/cli.bin").AbsoluteUri, new Uri(_b.Url, "/cli-copy.bin").AbsoluteUri, "--verify",
+             "--source-token", _a.Token("alice", "storage.read:/"), "--destination-token", _b.Token("alice", "storage.create:/"),
+             "--url", _a.Url.AbsoluteUri, "--token", _a.Token("alice", null)],
+            console, httpHandler: null, Ct); // the service listens on a real port: the CLI talks to it as it would
+
+        Assert.True(exit == 0, output.ToString());
+        Assert.Matches("Request [0-9a-f]{32}\\. Its logs: shoppe logs [0-9a-f]{32}", output.ToString());
+        Assert.Contains("done: 1000000 bytes after 1 attempt(s)", output.ToString(), StringComparison.Ordinal);
+        Assert.Equal(data, File.ReadAllBytes(Path.Combine(_b.Storage, "cli-copy.bin")));
+    }
 }
