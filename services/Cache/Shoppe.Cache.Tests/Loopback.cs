@@ -39,4 +39,27 @@ internal static class Loopback
 
         throw new InvalidOperationException($"{name} is not installed: eng/install-test-deps.sh installs the cache's test peers.");
     }
+
+    /// <summary>Waits until a Coffea Shoppe service at <paramref name="url"/> answers <c>/alive</c> (30 s at most).</summary>
+    public static async Task WaitAliveAsync(string url)
+    {
+        using var probe = new HttpClient();
+        for (var i = 0; i < 300; i++)
+        {
+            try
+            {
+                if ((await probe.GetAsync(url + "/alive")).IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException($"{url} did not start.");
+    }
 }

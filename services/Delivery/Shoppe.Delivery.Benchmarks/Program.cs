@@ -152,8 +152,8 @@ using var delivery = Start("Shoppe.Delivery.dll", deliveryPort, new()
     ["Delivery__CacheUrl"] = cacheUrl,
     ["Delivery__CacheToken"] = issuer.Issue("delivery", [ShoppeClaims.ServiceRole], TimeSpan.FromHours(4)),
 });
-await WaitForAsync(cacheUrl);
-await WaitForAsync(deliveryUrl);
+await Loopback.WaitAliveAsync(cacheUrl);
+await Loopback.WaitAliveAsync(deliveryUrl);
 var cachePaths = files.Select(f => "/" + Path.GetFileName(f)).ToArray();
 using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
 http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", issuer.Issue("alice", [], TimeSpan.FromHours(4)));
@@ -300,28 +300,6 @@ static Process Start(string dll, int port, Dictionary<string, string> env)
     process.BeginOutputReadLine();
     process.BeginErrorReadLine();
     return process;
-}
-
-static async Task WaitForAsync(string url)
-{
-    using var probe = new HttpClient();
-    for (var i = 0; i < 300; i++)
-    {
-        try
-        {
-            if ((await probe.GetAsync(url + "/alive")).IsSuccessStatusCode)
-            {
-                return;
-            }
-        }
-        catch (HttpRequestException)
-        {
-        }
-
-        await Task.Delay(100);
-    }
-
-    throw new TimeoutException($"{url} did not start.");
 }
 
 static async Task<string> SubmitAsync(HttpClient http, string deliveryUrl, string[] dataset, string[] columns, string filter)

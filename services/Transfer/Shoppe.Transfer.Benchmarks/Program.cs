@@ -30,8 +30,8 @@ var issuer = new TokenIssuer(new ShoppeSecurityOptions { SigningKeyFile = key },
 var token = issuer.Issue("bench", [], TimeSpan.FromHours(2), "storage.read:/ storage.modify:/");
 var (oursA, oursAUrl, oursAStorage) = Start("a");
 var (oursB, oursBUrl, oursBStorage) = Start("b");
-await WaitAsync(oursAUrl);
-await WaitAsync(oursBUrl);
+await Loopback.WaitAliveAsync(oursAUrl);
+await Loopback.WaitAliveAsync(oursBUrl);
 
 // The data: one big random file and many small ones, on both sources; `cp` of the big file is the disk's limit.
 var big = Path.Combine(xrdA.Data, "big.bin");
@@ -138,28 +138,6 @@ return 0;
     process.BeginOutputReadLine();
     process.BeginErrorReadLine();
     return (process, $"http://127.0.0.1:{port}", storage);
-}
-
-static async Task WaitAsync(string url)
-{
-    using var probe = new HttpClient();
-    for (var i = 0; i < 300; i++)
-    {
-        try
-        {
-            if ((await probe.GetAsync(url + "/alive")).IsSuccessStatusCode)
-            {
-                return;
-            }
-        }
-        catch (HttpRequestException)
-        {
-        }
-
-        await Task.Delay(100);
-    }
-
-    throw new TimeoutException($"{url} did not start.");
 }
 
 static async Task CopyAsync(HttpClient http, string destination, string source, string? token)
