@@ -28,11 +28,18 @@ public static class Checksums
         {
             case "adler32":
                 var adler = new Adler32();
-                var buffer = new byte[1 << 20];
-                int n;
-                while ((n = await stream.ReadAsync(buffer, cancellationToken)) > 0)
+                var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(1 << 20);
+                try
                 {
-                    adler.Append(buffer.AsSpan(0, n));
+                    int n;
+                    while ((n = await stream.ReadAsync(buffer, cancellationToken)) > 0)
+                    {
+                        adler.Append(buffer.AsSpan(0, n));
+                    }
+                }
+                finally
+                {
+                    System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
                 }
 
                 return $"adler32={adler.Value:x8}";

@@ -158,14 +158,23 @@ public sealed partial class ThirdPartyCopy(HttpClient remote, TransferOptions op
             await using (var source = await response.Content.ReadAsStreamAsync(stall.Token))
             await using (var target = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous))
             {
-                var buffer = new byte[1 << 20];
-                int n;
-                while ((n = await source.ReadAsync(buffer, stall.Token)) > 0)
+                // Pooled: a fresh 1 MiB array per copy lands on the large-object heap and, over many small copies,
+                // costs a full collection every few dozen files (docs/performance.md, "Transfer").
+                var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(1 << 20);
+                try
                 {
-                    stall.CancelAfter(options.RemoteTimeout);
-                    await target.WriteAsync(buffer.AsMemory(0, n), stall.Token);
-                    adler?.Append(buffer.AsSpan(0, n));
-                    progress.Add(n);
+                    int n;
+                    while ((n = await source.ReadAsync(buffer, stall.Token)) > 0)
+                    {
+                        stall.CancelAfter(options.RemoteTimeout);
+                        await target.WriteAsync(buffer.AsMemory(0, n), stall.Token);
+                        adler?.Append(buffer.AsSpan(0, n));
+                        progress.Add(n);
+                    }
+                }
+                finally
+                {
+                    System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
                 }
 
                 target.Flush(flushToDisk: options.SyncOnClose);
@@ -236,13 +245,20 @@ public sealed partial class ThirdPartyCopy(HttpClient remote, TransferOptions op
 
         protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context, CancellationToken cancellationToken)
         {
-            var buffer = new byte[1 << 20];
-            int n;
-            while ((n = await source.ReadAsync(buffer, cancellationToken)) > 0)
+            var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(1 << 20);
+            try
             {
-                await stream.WriteAsync(buffer.AsMemory(0, n), cancellationToken);
-                progress.Add(n);
-                onProgress();
+                int n;
+                while ((n = await source.ReadAsync(buffer, cancellationToken)) > 0)
+                {
+                    await stream.WriteAsync(buffer.AsMemory(0, n), cancellationToken);
+                    progress.Add(n);
+                    onProgress();
+                }
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
             }
         }
 
