@@ -138,5 +138,8 @@ public sealed class ThirdPartyCopyTests : IAsyncLifetime
 
         using var readOnly = _b.ClientWith("storage.read:/");
         await CopyAsync(readOnly, "/y.bin", new Dictionary<string, string> { ["Source"] = origin.Url + "/bad.bin" }, HttpStatusCode.Forbidden);
+        // An empty Destination header beside a Source is still a pull: it needs write scope.
+        await CopyAsync(readOnly, "/exists.bin", new Dictionary<string, string> { ["Source"] = origin.Url + "/bad.bin", ["Destination"] = "" }, HttpStatusCode.Forbidden);
+        Assert.Equal([1, 2, 3], File.ReadAllBytes(Path.Combine(_b.Storage, "exists.bin")));
     }
 }

@@ -11,7 +11,10 @@ using Shoppe.Transfer.Tpc;
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddShoppeAuthentication();
-builder.Services.AddOptions<TransferOptions>().BindConfiguration(TransferOptions.SectionName).ValidateOnStart();
+builder.Services.AddOptions<TransferOptions>().BindConfiguration(TransferOptions.SectionName)
+    .Validate(o => o.MarkerInterval > TimeSpan.Zero && o.RemoteTimeout > TimeSpan.Zero && o.RetryDelay >= TimeSpan.Zero, "Transfer:MarkerInterval and RemoteTimeout must be positive, RetryDelay not negative.")
+    .Validate(o => o.MaxPerEndpointPair is >= 1 and <= 1000 && o.MaxAttempts is >= 1 and <= 100, "Transfer:MaxPerEndpointPair (1-1000) and MaxAttempts (1-100) are out of range.")
+    .ValidateOnStart();
 builder.Services.AddSingleton(sp =>
 {
     var root = sp.GetRequiredService<IOptions<TransferOptions>>().Value.Root

@@ -46,7 +46,16 @@ internal static class TransferCommand
                 var body = await response.Content.ReadAsStringAsync(cancellationToken);
                 if (!response.IsSuccessStatusCode)
                 {
-                    var problem = JsonNode.Parse(body);
+                    JsonNode? problem = null;
+                    try
+                    {
+                        problem = JsonNode.Parse(body);
+                    }
+                    catch (System.Text.Json.JsonException)
+                    {
+                        // Not problem details (an empty 401, a proxy's page): the raw answer is shown.
+                    }
+
                     console.MarkupLineInterpolated($"[red]error:[/] {problem?["title"]?.GetValue<string>() ?? "refused"} ({(int)response.StatusCode}): {problem?["detail"]?.GetValue<string>() ?? body}");
                     return 2;
                 }

@@ -53,7 +53,11 @@ public static class TransfersApi
         }
 
         var job = new TransferJob(id, context.User.UserName()!, request.Source!, request.Destination!, request.VerifyChecksum, "queued", 0, 0, size, null, DateTimeOffset.UtcNow, null, null);
-        queue.Enqueue(job, request.SourceToken, request.DestinationToken);
+        if (!queue.TryEnqueue(job, request.SourceToken, request.DestinationToken))
+        {
+            return Problem(409, "Request id in use", $"A transfer with request id {id} exists; send a new X-Shoppe-Request-Id or none.");
+        }
+
         return TypedResults.Created($"/v1/transfers/{id}", job);
     }
 

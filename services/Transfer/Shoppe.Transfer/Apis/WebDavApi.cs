@@ -41,7 +41,8 @@ public static partial class WebDavApi
         var access = method switch
         {
             "GET" or "HEAD" or "PROPFIND" or "OPTIONS" => StorageAccess.Read,
-            "COPY" when request.Headers.ContainsKey("Destination") => StorageAccess.Read,
+            // A push reads here; a pull writes here. Decided as ThirdPartyCopy.Plan decides it (non-empty headers).
+            "COPY" when request.Headers["Source"].ToString().Length == 0 && request.Headers["Destination"].ToString().Length > 0 => StorageAccess.Read,
             "DELETE" => StorageAccess.Modify,
             _ => exists ? StorageAccess.Modify : StorageAccess.Create,
         };
@@ -108,8 +109,17 @@ public static partial class WebDavApi
         // Streamed bodies of any size: the storage is the limit, not Kestrel's request-size cap.
         context.Features.Get<IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize = null;
         var folder = Path.GetDirectoryName(local)!;
-        Directory.CreateDirectory(folder); // parents are made, as XRootD does
-        var temporary = Path.Combine(folder, $".{Path.GetFileName(local)}.{Guid.NewGuid():N}.upload");
+        try
+        {
+            Directory.CreateDirectory(folder); // parents are made, as XRootD does
+        }
+        catch (IOException)
+        {
+            return Problem(409, "No folder", $"A parent of {context.Request.Path} is a file.");
+        }
+
+        // A short temporary name (a long file name plus a suffix could pass the file system's limit).
+        var temporary = Path.Combine(folder, $".upload-{Guid.NewGuid():N}");
         try
         {
             long received;
@@ -125,7 +135,16 @@ public static partial class WebDavApi
                 return Problem(400, "Short body", $"The body had {received} of the {length} bytes announced.");
             }
 
-            File.Move(temporary, local, overwrite: true);
+            try
+            {
+                // Replace only what the scope check saw: a file created meanwhile needed modify, not create.
+                File.Move(temporary, local, overwrite: exists);
+            }
+            catch (IOException)
+            {
+                return Problem(409, "Changed meanwhile", $"{context.Request.Path} was created or changed while it was uploaded; send it again.");
+            }
+
             await AddDigestAsync(context, local, cancellationToken);
             return exists ? TypedResults.NoContent() : TypedResults.Created(context.Request.Path.Value);
         }
@@ -237,7 +256,8 @@ public static partial class WebDavApi
             return Problem(404, "Not found", $"{requestPath} does not exist.");
         }
 
-        await copier.RunAsync(plan, local, context.Response, cancellationToken);
+        // A pull replaces a file only if it existed when the scope check (modify) saw it.
+        await copier.RunAsync(plan.Pull ? plan with { Overwrite = plan.Overwrite && exists } : plan, local, context.Response, cancellationToken);
         return TypedResults.Empty;
     }
 

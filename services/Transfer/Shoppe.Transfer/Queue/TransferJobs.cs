@@ -83,6 +83,37 @@ public sealed class TransferJobs
         command.ExecuteNonQuery();
     }
 
+    /// <summary>Records a new job; false when its id is taken (the same request id sent twice).</summary>
+    public bool TryInsert(TransferJob job)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        if (Get(job.RequestId) is not null)
+        {
+            return false;
+        }
+
+        try
+        {
+            using var connection = Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = "INSERT INTO transfers (id, owner, source, destination, verify, state, attempts, bytes, size, submitted) VALUES ($id, $owner, $source, $destination, $verify, $state, 0, 0, $size, $submitted)";
+            command.Parameters.AddWithValue("$id", job.RequestId);
+            command.Parameters.AddWithValue("$owner", job.Owner);
+            command.Parameters.AddWithValue("$source", job.Source);
+            command.Parameters.AddWithValue("$destination", job.Destination);
+            command.Parameters.AddWithValue("$verify", job.VerifyChecksum ? 1 : 0);
+            command.Parameters.AddWithValue("$state", job.State);
+            command.Parameters.AddWithValue("$size", (object?)job.Size ?? DBNull.Value);
+            command.Parameters.AddWithValue("$submitted", job.Submitted.ToUnixTimeMilliseconds());
+            command.ExecuteNonQuery();
+            return true;
+        }
+        catch (SqliteException ex) when (ex.SqliteErrorCode == 19)
+        {
+            return false; // SQLITE_CONSTRAINT: taken by a request that raced this one
+        }
+    }
+
     public TransferJob? Get(string id) => Query("WHERE id = $id", ("$id", id)).FirstOrDefault();
 
     public List<TransferJob> List(string? owner, int limit) =>

@@ -49,10 +49,16 @@ public sealed partial class TransferScheduler(TransferJobs jobs, TransferOptions
         }
     }
 
-    public void Enqueue(TransferJob job, string? sourceToken, string? destinationToken)
+    /// <summary>Queues a new copy; false when its request id is taken.</summary>
+    public bool TryEnqueue(TransferJob job, string? sourceToken, string? destinationToken)
     {
-        jobs.Save(job);
+        if (!jobs.TryInsert(job))
+        {
+            return false;
+        }
+
         _queue.Writer.TryWrite(new Work(job, sourceToken, destinationToken));
+        return true;
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -131,6 +137,21 @@ public sealed partial class TransferScheduler(TransferJobs jobs, TransferOptions
         {
             // Stopping: the start-up of the next run marks it failed (its tokens are gone).
         }
+#pragma warning disable CA1031 // whatever went wrong, the job must end as failed, not stay running
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            LogFailed(logger, job.Source, job.Destination, job.Attempts, ex.Message);
+            try
+            {
+                jobs.Save(job with { State = "failed", Error = $"the transfer service failed: {ex.Message}", Finished = DateTimeOffset.UtcNow });
+            }
+#pragma warning disable CA1031 // the store itself failed; the next start marks the job failed
+            catch (Exception)
+#pragma warning restore CA1031
+            {
+            }
+        }
         finally
         {
             _progress.TryRemove(job.RequestId, out _);
@@ -159,16 +180,25 @@ public sealed partial class TransferScheduler(TransferJobs jobs, TransferOptions
             request.Headers.TryAddWithoutValidation("RequireChecksumVerification", "true");
         }
 
+        // A destination that goes quiet (no marker for RemoteTimeout) fails the attempt instead of holding its pair's slot.
+        using var quiet = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        quiet.CancelAfter(options.RemoteTimeout);
         try
         {
-            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, stoppingToken);
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, quiet.Token);
             if (!response.IsSuccessStatusCode)
             {
-                var body = await response.Content.ReadAsStringAsync(stoppingToken);
-                return ($"the destination refused the copy: {(int)response.StatusCode} {body.ReplaceLineEndings(" ")[..Math.Min(body.Length, 300)]}", (int)response.StatusCode >= 500);
+                var start = new byte[300];
+                await using var errorBody = await response.Content.ReadAsStreamAsync(quiet.Token);
+                var n = await errorBody.ReadAtLeastAsync(start, start.Length, throwOnEndOfStream: false, quiet.Token);
+                return ($"the destination refused the copy: {(int)response.StatusCode} {System.Text.Encoding.UTF8.GetString(start, 0, n).ReplaceLineEndings(" ")}", (int)response.StatusCode >= 500);
             }
 
-            var outcome = await PerfMarkers.ReadAsync(await response.Content.ReadAsStreamAsync(stoppingToken), marker => _progress[job.RequestId] = marker.BytesTransferred, stoppingToken);
+            var outcome = await PerfMarkers.ReadAsync(await response.Content.ReadAsStreamAsync(quiet.Token), marker =>
+            {
+                _progress[job.RequestId] = marker.BytesTransferred;
+                quiet.CancelAfter(options.RemoteTimeout);
+            }, quiet.Token);
             if (outcome.Success)
             {
                 return (null, false);
@@ -185,6 +215,10 @@ public sealed partial class TransferScheduler(TransferJobs jobs, TransferOptions
         catch (IOException ex)
         {
             return ($"the copy's answer broke off: {ex.Message}", true);
+        }
+        catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
+        {
+            return ($"the destination sent no marker for {options.RemoteTimeout.TotalSeconds:0} s", true);
         }
     }
 

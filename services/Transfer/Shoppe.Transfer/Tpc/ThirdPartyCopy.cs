@@ -144,13 +144,14 @@ public sealed partial class ThirdPartyCopy(HttpClient remote, TransferOptions op
         }
 
         using var response = await remote.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, stall.Token);
-        if (!response.IsSuccessStatusCode)
+        if (response.StatusCode != System.Net.HttpStatusCode.OK)
         {
+            // Only a 200 is the whole file (a forwarded Range header could make a 206 of a fragment).
             throw new CopyFailedException($"Remote side failed with status code {(int)response.StatusCode}");
         }
 
         Directory.CreateDirectory(Path.GetDirectoryName(local)!);
-        var temporary = Path.Combine(Path.GetDirectoryName(local)!, $".{Path.GetFileName(local)}.{Guid.NewGuid():N}.tpc");
+        var temporary = Path.Combine(Path.GetDirectoryName(local)!, $".tpc-{Guid.NewGuid():N}");
         try
         {
             var expected = response.Content.Headers.ContentLength;
@@ -221,7 +222,7 @@ public sealed partial class ThirdPartyCopy(HttpClient remote, TransferOptions op
         request.Content = new CountingContent(file, progress, () => stall.CancelAfter(options.RemoteTimeout));
         request.Content.Headers.ContentLength = file.Length;
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-        using var response = await remote.SendAsync(request, stall.Token);
+        using var response = await remote.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, stall.Token);
         if (!response.IsSuccessStatusCode)
         {
             throw new CopyFailedException($"Remote side failed with status code {(int)response.StatusCode}");
