@@ -24,6 +24,9 @@ public sealed class DeliveryOptions
     /// <summary>Where outputs go when a request names no destination: <c>&lt;OutputRoot&gt;/&lt;request id&gt;/</c>. Default: <c>&lt;data root&gt;/outputs</c>.</summary>
     public string? OutputRoot { get; set; }
 
+    /// <summary>The output root in effect, for a service whose data root is <paramref name="dataRoot"/>.</summary>
+    public string ResolveOutputRoot(string dataRoot) => Path.GetFullPath(OutputRoot ?? Path.Combine(dataRoot, "outputs"));
+
     /// <summary>Directories a request may name as its destination (or any folder below them). Empty: only the default.</summary>
     public IList<string> Destinations { get; } = [];
 

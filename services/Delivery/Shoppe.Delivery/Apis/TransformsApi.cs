@@ -7,6 +7,7 @@ using Shoppe.Columnar.Io;
 using Shoppe.Columnar.Selection;
 using Shoppe.Delivery.Transforms;
 using Shoppe.Security;
+using Shoppe.ServiceDefaults;
 using Shoppe.ServiceDefaults.RequestIds;
 
 namespace Shoppe.Delivery.Apis;
@@ -51,7 +52,7 @@ public static partial class TransformsApi
         TransformRequest? request;
         try
         {
-            request = await JsonSerializer.DeserializeAsync(new LimitedStream(context.Request.Body, MaxBodyBytes), DeliveryJsonContext.Default.TransformRequest, cancellationToken);
+            request = await JsonSerializer.DeserializeAsync(new ReadLimitStream(context.Request.Body, MaxBodyBytes), DeliveryJsonContext.Default.TransformRequest, cancellationToken);
         }
         catch (JsonException ex)
         {
@@ -167,7 +168,7 @@ public static partial class TransformsApi
     {
         if (string.IsNullOrWhiteSpace(requested))
         {
-            return Path.Combine(OutputRoot(settings, services), requestId);
+            return Path.Combine(settings.ResolveOutputRoot(services.GetRequiredService<IOptions<ShoppeHostOptions>>().Value.DataRoot), requestId);
         }
 
         if (!Path.IsPathFullyQualified(requested) || requested.Split('/').Any(s => s == ".."))
@@ -197,13 +198,6 @@ public static partial class TransformsApi
         throw new DeliveryRequestException(403, "Destination not allowed", settings.Destinations.Count == 0
             ? "This facility writes outputs to its own folder only; leave out 'output.destination' and download the files."
             : $"'{requested}' is not under a destination this facility allows ({string.Join(", ", settings.Destinations)}).");
-    }
-
-    public static string OutputRoot(DeliveryOptions settings, IServiceProvider services)
-    {
-        ArgumentNullException.ThrowIfNull(settings);
-        ArgumentNullException.ThrowIfNull(services);
-        return settings.OutputRoot ?? Path.Combine(services.GetRequiredService<IOptions<Shoppe.ServiceDefaults.ShoppeHostOptions>>().Value.DataRoot, "outputs");
     }
 
     private static async Task<IResult> ListAsync(ClaimsPrincipal user, TransformStore store, int? limit, CancellationToken cancellationToken)
@@ -280,7 +274,7 @@ public static partial class TransformsApi
             return problem;
         }
 
-        var file = (await store.GetFilesAsync(id, cancellationToken)).FirstOrDefault(f => f.Index == index);
+        var file = await store.GetFileAsync(id, index, cancellationToken);
         if (file is null)
         {
             return Problem(StatusCodes.Status404NotFound, "Unknown file", $"Transform {id} has no file {index}.");
@@ -320,47 +314,4 @@ public static partial class TransformsApi
 
     [LoggerMessage(EventId = 10, Level = LogLevel.Information, Message = "Transform {RequestId} submitted: {Files} files of {Dataset}, {Columns} columns, filter {Filter}")]
     private static partial void LogSubmitted(ILogger logger, string requestId, int files, string dataset, int columns, string filter);
-
-    /// <summary>Reads at most a given number of bytes from a request body, then fails (a body without a Content-Length).</summary>
-    private sealed class LimitedStream(Stream inner, long limit) : Stream
-    {
-        private long _read;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => _read; set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("Read asynchronously.");
-
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            var n = await inner.ReadAsync(buffer, cancellationToken);
-            _read += n;
-            if (_read > limit)
-            {
-                throw new InvalidDataException("The request body is too large.");
-            }
-
-            return n;
-        }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    }
 }

@@ -38,7 +38,7 @@ public sealed partial class TransformRunner : BackgroundService
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(host);
-        _outputRoot = Path.TrimEndingDirectorySeparator(Path.GetFullPath(options.Value.OutputRoot ?? Path.Combine(host.Value.DataRoot, "outputs"))) + Path.DirectorySeparatorChar;
+        _outputRoot = Path.TrimEndingDirectorySeparator(options.Value.ResolveOutputRoot(host.Value.DataRoot)) + Path.DirectorySeparatorChar;
         ArgumentNullException.ThrowIfNull(meters);
         _store = store;
         _scheduler = scheduler;
@@ -336,21 +336,21 @@ public sealed partial class TransformRunner : BackgroundService
             return;
         }
 
-        var files = await _store.GetFilesAsync(transform.RequestId, cancellationToken);
-        var failed = files.Count(f => f.State == FileStates.Failed);
-        var state = failed == 0 ? TransformStates.Complete : failed == files.Count ? TransformStates.Failed : TransformStates.Partial;
+        // Counts and sums from the store, not every file's row (a transform may have 100 000 files).
+        var summary = await _store.SummarizeAsync(transform.RequestId, cancellationToken);
+        var total = summary.Counts.Values.Sum();
+        var failed = summary.Count(FileStates.Failed);
+        var state = failed == 0 ? TransformStates.Complete : failed == total ? TransformStates.Failed : TransformStates.Partial;
         await _store.SetStateAsync(transform.RequestId, state, _time.GetUtcNow(), cancellationToken);
         // The last record of the request: log followers (shoppe logs --follow) stop after it.
         using var final = _logger.BeginScope(new AttributeLogScope(ShoppeAttributes.RequestState, state == TransformStates.Complete ? "finished" : "failed"));
-        var eventsIn = files.Sum(f => f.EventsIn);
-        var eventsOut = files.Sum(f => f.EventsOut);
         if (failed == 0)
         {
-            LogComplete(_logger, transform.RequestId, files.Count, eventsIn, eventsOut, transform.OutputDirectory);
+            LogComplete(_logger, transform.RequestId, total, summary.EventsIn, summary.EventsOut, transform.OutputDirectory);
         }
         else
         {
-            LogFinishedWithFailures(_logger, transform.RequestId, state, failed, files.Count, eventsIn, eventsOut);
+            LogFinishedWithFailures(_logger, transform.RequestId, state, failed, total, summary.EventsIn, summary.EventsOut);
         }
     }
 

@@ -189,14 +189,26 @@ public sealed class TransformStore : IAsyncDisposable
         return result;
     }
 
-    public async Task<List<TransformFile>> GetFilesAsync(string id, CancellationToken cancellationToken)
+    public Task<List<TransformFile>> GetFilesAsync(string id, CancellationToken cancellationToken) =>
+        QueryFilesAsync(id, null, cancellationToken);
+
+    /// <summary>One file of a transform (a download), without reading the others' rows.</summary>
+    public async Task<TransformFile?> GetFileAsync(string id, int index, CancellationToken cancellationToken) =>
+        (await QueryFilesAsync(id, index, cancellationToken)).FirstOrDefault();
+
+    private async Task<List<TransformFile>> QueryFilesAsync(string id, int? index, CancellationToken cancellationToken)
     {
         await using var connection = await _open(cancellationToken);
-        await using var command = Command(connection, """
+        await using var command = Command(connection, $"""
             SELECT idx, input, state, attempts, error, events_in, events_out, bytes_in, bytes_out, output, started, finished
-            FROM transform_files WHERE transform_id = @id ORDER BY idx
+            FROM transform_files WHERE transform_id = @id{(index is null ? "" : " AND idx = @idx")} ORDER BY idx
             """);
         Add(command, "id", id);
+        if (index is { } i)
+        {
+            Add(command, "idx", i);
+        }
+
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         var files = new List<TransformFile>();
         while (await reader.ReadAsync(cancellationToken))

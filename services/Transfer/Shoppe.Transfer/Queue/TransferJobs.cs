@@ -56,17 +56,44 @@ public sealed class TransferJobs
         return connection;
     }
 
+    private const string Columns = "id, owner, source, destination, verify, state, attempts, bytes, size, error, submitted, started, finished";
+
+    private const string Values = "$id, $owner, $source, $destination, $verify, $state, $attempts, $bytes, $size, $error, $submitted, $started, $finished";
+
     public void Save(TransferJob job)
     {
-        ArgumentNullException.ThrowIfNull(job);
         using var connection = Open();
         using var command = connection.CreateCommand();
-        command.CommandText = """
-            INSERT INTO transfers (id, owner, source, destination, verify, state, attempts, bytes, size, error, submitted, started, finished)
-            VALUES ($id, $owner, $source, $destination, $verify, $state, $attempts, $bytes, $size, $error, $submitted, $started, $finished)
+        command.CommandText = $"""
+            INSERT INTO transfers ({Columns}) VALUES ({Values})
             ON CONFLICT (id) DO UPDATE SET state = excluded.state, attempts = excluded.attempts, bytes = excluded.bytes, size = excluded.size,
                 error = excluded.error, started = excluded.started, finished = excluded.finished
             """;
+        Bind(command, job);
+        command.ExecuteNonQuery();
+    }
+
+    /// <summary>Records a new job; false when its id is taken (the same request id sent twice).</summary>
+    public bool TryInsert(TransferJob job)
+    {
+        try
+        {
+            using var connection = Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = $"INSERT INTO transfers ({Columns}) VALUES ({Values})";
+            Bind(command, job);
+            command.ExecuteNonQuery();
+            return true;
+        }
+        catch (SqliteException ex) when (ex.SqliteErrorCode == 19)
+        {
+            return false; // SQLITE_CONSTRAINT: the id is taken, by an earlier request or one that raced this one
+        }
+    }
+
+    private static void Bind(SqliteCommand command, TransferJob job)
+    {
+        ArgumentNullException.ThrowIfNull(job);
         command.Parameters.AddWithValue("$id", job.RequestId);
         command.Parameters.AddWithValue("$owner", job.Owner);
         command.Parameters.AddWithValue("$source", job.Source);
@@ -80,38 +107,6 @@ public sealed class TransferJobs
         command.Parameters.AddWithValue("$submitted", job.Submitted.ToUnixTimeMilliseconds());
         command.Parameters.AddWithValue("$started", (object?)job.Started?.ToUnixTimeMilliseconds() ?? DBNull.Value);
         command.Parameters.AddWithValue("$finished", (object?)job.Finished?.ToUnixTimeMilliseconds() ?? DBNull.Value);
-        command.ExecuteNonQuery();
-    }
-
-    /// <summary>Records a new job; false when its id is taken (the same request id sent twice).</summary>
-    public bool TryInsert(TransferJob job)
-    {
-        ArgumentNullException.ThrowIfNull(job);
-        if (Get(job.RequestId) is not null)
-        {
-            return false;
-        }
-
-        try
-        {
-            using var connection = Open();
-            using var command = connection.CreateCommand();
-            command.CommandText = "INSERT INTO transfers (id, owner, source, destination, verify, state, attempts, bytes, size, submitted) VALUES ($id, $owner, $source, $destination, $verify, $state, 0, 0, $size, $submitted)";
-            command.Parameters.AddWithValue("$id", job.RequestId);
-            command.Parameters.AddWithValue("$owner", job.Owner);
-            command.Parameters.AddWithValue("$source", job.Source);
-            command.Parameters.AddWithValue("$destination", job.Destination);
-            command.Parameters.AddWithValue("$verify", job.VerifyChecksum ? 1 : 0);
-            command.Parameters.AddWithValue("$state", job.State);
-            command.Parameters.AddWithValue("$size", (object?)job.Size ?? DBNull.Value);
-            command.Parameters.AddWithValue("$submitted", job.Submitted.ToUnixTimeMilliseconds());
-            command.ExecuteNonQuery();
-            return true;
-        }
-        catch (SqliteException ex) when (ex.SqliteErrorCode == 19)
-        {
-            return false; // SQLITE_CONSTRAINT: taken by a request that raced this one
-        }
     }
 
     public TransferJob? Get(string id) => Query("WHERE id = $id", ("$id", id)).FirstOrDefault();
@@ -134,7 +129,7 @@ public sealed class TransferJobs
         using var connection = Open();
         using var command = connection.CreateCommand();
 #pragma warning disable CA2100 // the SQL is ours; values are parameters
-        command.CommandText = $"SELECT id, owner, source, destination, verify, state, attempts, bytes, size, error, submitted, started, finished FROM transfers {where}";
+        command.CommandText = $"SELECT {Columns} FROM transfers {where}";
 #pragma warning restore CA2100
         foreach (var (name, value) in parameters)
         {

@@ -212,7 +212,7 @@ public sealed partial class TransferScheduler(TransferJobs jobs, TransferOptions
         {
             return ($"the destination could not be reached: {ex.Message}", true);
         }
-        catch (IOException ex)
+        catch (Exception ex) when (ex is IOException or InvalidDataException)
         {
             return ($"the copy's answer broke off: {ex.Message}", true);
         }

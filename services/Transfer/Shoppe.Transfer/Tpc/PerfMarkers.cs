@@ -20,7 +20,7 @@ public static class PerfMarkers
     {
         ArgumentNullException.ThrowIfNull(body);
         // A marker stream is a few hundred bytes a marker: a remote that sends far more is cut off, not buffered.
-        using var reader = new StreamReader(new CappedStream(body, MaxBodyBytes));
+        using var reader = new StreamReader(new Shoppe.ServiceDefaults.ReadLimitStream(body, MaxBodyBytes));
         var markers = new List<PerfMarker>();
         Dictionary<string, string>? fields = null;
         while (await reader.ReadLineAsync(cancellationToken) is { } raw)
@@ -82,43 +82,4 @@ public static class PerfMarkers
 
     private static long Number(Dictionary<string, string> fields, string key) =>
         fields.TryGetValue(key, out var text) && long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) && value >= 0 ? value : 0;
-
-    private sealed class CappedStream(Stream inner, long cap) : Stream
-    {
-        private long _read;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => _read; set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count) => Count(inner.Read(buffer, offset, count));
-
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-            Count(await inner.ReadAsync(buffer, cancellationToken));
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        private int Count(int n)
-        {
-            _read += n;
-            return _read > cap ? throw new IOException($"the copy's answer passed {cap} bytes") : n;
-        }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    }
 }
