@@ -1,0 +1,87 @@
+using Shoppe.Cache.Tests;
+
+namespace Shoppe.Conformance.Tests;
+
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+public sealed class HardwareTests
+{
+    [Fact]
+    public void Profile_DescribesThisMachine()
+    {
+        var folder = Directory.CreateTempSubdirectory("shoppe-profile-").FullName;
+        try
+        {
+            var profile = HardwareProfile.Detect(folder);
+            Assert.Equal(Environment.ProcessorCount, profile.Cores);
+            Assert.True(profile.MemoryBytes > 1L << 30);
+            Assert.True(profile.DataFreeBytes > 0);
+            var wholeDisks = Directory.GetDirectories("/sys/block").Select(Path.GetFileName)
+                .Where(n => !n!.StartsWith("loop", StringComparison.Ordinal) && !n.StartsWith("zram", StringComparison.Ordinal) && !n.StartsWith("ram", StringComparison.Ordinal)
+                            && !n.StartsWith("dm-", StringComparison.Ordinal));
+            Assert.Equal(wholeDisks.Order(), profile.Disks.Select(d => d.Name).Order());
+            Assert.All(profile.Disks, d => Assert.Contains(d.Kind, new[] { "nvme", "ssd", "rotational" }));
+            if (profile.DataDisk is not null)
+            {
+                Assert.Contains(profile.Disks, d => d.Name == profile.DataDisk && d.Kind == profile.DataDiskKind);
+            }
+
+            Assert.Equal(File.Exists("/usr/bin/nvidia-smi") ? profile.Gpus.Count : 0, profile.Gpus.Count);
+            Assert.Contains($"{profile.Cores} cores", profile.Describe(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Gate_NeedingAbsentHardware_SaysWhy()
+    {
+        var profile = HardwareProfile.Detect(Path.GetTempPath()) with { Gpus = [], DataDiskKind = "rotational", DataDisk = "vda" };
+        var gpu = new Gate("x.gpu", "transfer-pull", "loopback", 0.5, ["gpu"], null);
+        var nvme = new Gate("x.nvme", "cache-warm-read", "disk.read", 0.5, ["nvme"], null);
+        Assert.Equal("needs a GPU; nvidia-smi found none", gpu.MissingHardware(profile));
+        Assert.Contains("vda (rotational)", nvme.MissingHardware(profile), StringComparison.Ordinal);
+        Assert.Null(gpu.MissingHardware(profile with { Gpus = [new GpuInfo("NVIDIA H100", 81559, "550")] }));
+        Assert.Null(nvme.MissingHardware(profile with { DataDiskKind = "nvme", DataDisk = "nvme0n1" }));
+    }
+
+    [Fact]
+    public void GatesFile_InTheRepository_IsValid_AndBadOnesAreRefusedWithTheReason()
+    {
+        var set = GateSet.Load(Path.Combine(Loopback.RepoRoot(), "conformance", "gates.json"));
+        Assert.True(set.Version >= 1);
+        Assert.Contains(set.Gates, g => g.Requires.Contains("nvme"));
+
+        var bad = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(bad, """{"version":1,"sampleMiB":64,"gates":[{"id":"a","measure":"cache-warm-read","limit":"disk.speed","minRatio":0.5,"requires":[]}]}""");
+            var error = Assert.Throws<InvalidDataException>(() => GateSet.Load(bad));
+            Assert.Contains("'disk.speed' is not a limit", error.Message, StringComparison.Ordinal);
+            File.WriteAllText(bad, "{ not json");
+            Assert.Throws<InvalidDataException>(() => GateSet.Load(bad));
+        }
+        finally
+        {
+            File.Delete(bad);
+        }
+    }
+
+    [Fact]
+    public async Task Limits_AreMeasured_AndNamedLimitsTakeTheSmaller()
+    {
+        var folder = Directory.CreateTempSubdirectory("shoppe-limits-").FullName;
+        try
+        {
+            var limits = await HardwareLimits.MeasureAsync(folder, 32L << 20, TestContext.Current.CancellationToken);
+            Assert.True(limits.DiskWriteMiBs > 0 && limits.DiskReadMiBs > 0 && limits.MemoryCopyMiBs > 0 && limits.LoopbackMiBs > 0);
+            Assert.Equal(Math.Min(limits.LoopbackMiBs, limits.DiskWriteMiBs), limits.Named("loopback|disk.write"));
+            Assert.Empty(Directory.GetFiles(folder)); // the scratch file is gone
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+}

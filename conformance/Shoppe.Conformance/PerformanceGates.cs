@@ -1,0 +1,278 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Runtime.Versioning;
+
+namespace Shoppe.Conformance;
+
+/// <summary>
+/// Runs the gates of a <see cref="GateSet"/> against a facility: each measurement once, each gate as the
+/// measured figure over the named limit of this machine, "not applicable" where the hardware or the target
+/// cannot give the measurement.
+/// </summary>
+public sealed class PerformanceGates(FacilityEnvironment facility, GateSet gates, HardwareProfile profile, HardwareLimits limits, IProgress<string> progress) : IDisposable
+{
+    private readonly HttpClient http = new() { Timeout = TimeSpan.FromMinutes(10) };
+    private readonly Dictionary<string, Task<double>> measured = new(StringComparer.Ordinal);
+    private readonly string runId = Guid.CreateVersion7().ToString("N")[..12];
+    private string? probeFile;
+
+    /// <summary>Runs every gate.</summary>
+    [UnsupportedOSPlatform("windows")]
+    public async Task<IReadOnlyList<CheckResult>> RunAsync(CancellationToken cancellationToken)
+    {
+        var results = new List<CheckResult>();
+        try
+        {
+            foreach (var gate in gates.Gates)
+            {
+                var clock = Stopwatch.StartNew();
+                CheckResult result;
+                if (gate.MissingHardware(profile) is { } missing)
+                {
+                    result = new CheckResult("gates", gate.Id, Outcome.NotApplicable, missing, 0, Threshold: gate.MinRatio);
+                }
+                else
+                {
+                    try
+                    {
+                        var value = await MeasureAsync(gate.Measure, cancellationToken);
+                        var limit = limits.Named(gate.Limit);
+                        var ratio = value / limit;
+                        var outcome = ratio >= gate.MinRatio ? Outcome.Passed : Outcome.Failed;
+                        var message = string.Create(CultureInfo.InvariantCulture,
+                            $"{value:F0} MiB/s = {ratio:F2} x {gate.Limit} ({limit:F0} MiB/s); needs >= {gate.MinRatio:F2}");
+                        result = new CheckResult("gates", gate.Id, outcome, message, clock.Elapsed.TotalSeconds, value, limit, ratio, gate.MinRatio);
+                    }
+                    catch (NotApplicableException ex)
+                    {
+                        result = new CheckResult("gates", gate.Id, Outcome.NotApplicable, ex.Message, clock.Elapsed.TotalSeconds, Threshold: gate.MinRatio);
+                    }
+                    catch (Exception ex) when (ex is HttpRequestException or IOException or CheckFailedException or TimeoutException
+                                                   or TaskCanceledException { InnerException: TimeoutException })
+                    {
+                        result = new CheckResult("gates", gate.Id, Outcome.Failed, ex.Message, clock.Elapsed.TotalSeconds, Threshold: gate.MinRatio);
+                    }
+                }
+
+                results.Add(result);
+                progress.Report($"{ConformanceSuite.Symbol(result.Outcome)} gates: {gate.Id} — {result.Message}");
+            }
+        }
+        finally
+        {
+            if (probeFile is not null)
+            {
+                File.Delete(probeFile);
+            }
+        }
+
+        return results;
+    }
+
+    [UnsupportedOSPlatform("windows")]
+    private Task<double> MeasureAsync(string measure, CancellationToken cancellationToken)
+    {
+        if (!measured.TryGetValue(measure, out var task))
+        {
+            task = measure switch
+            {
+                "cache-cold-read" => CacheReadAsync(warm: false, cancellationToken),
+                "cache-warm-read" => CacheReadAsync(warm: true, cancellationToken),
+                "transfer-pull" => TransferPullAsync(cancellationToken),
+                _ => throw new NotApplicableException($"this suite cannot measure '{measure}'"),
+            };
+            measured[measure] = task;
+        }
+
+        return task;
+    }
+
+    private long SampleBytes => (long)gates.SampleMiB << 20;
+
+    /// <summary>
+    /// A cold read through the cache of a file just written to the origin and dropped from the page cache, then a
+    /// warm read of the same file (served from the cache's blocks).
+    /// </summary>
+    [UnsupportedOSPlatform("windows")]
+    private async Task<double> CacheReadAsync(bool warm, CancellationToken cancellationToken)
+    {
+        string path;
+        if (facility.OriginFolder is { } origin)
+        {
+            if (probeFile is null)
+            {
+                probeFile = Path.Combine(Directory.CreateDirectory(Path.Combine(origin, "gates")).FullName, $"probe-{runId}.bin");
+                await WriteRandomFileAsync(probeFile, SampleBytes, cancellationToken);
+            }
+
+            path = "/gates/" + Path.GetFileName(probeFile);
+        }
+        else
+        {
+            if (!warm)
+            {
+                throw new NotApplicableException("a cold read needs a file the suite put in the origin itself; a deployment's probe file may be cached already");
+            }
+
+            path = facility.CacheProbePath ?? throw new NotApplicableException("the deployment named no large file under its cache (--cache-probe-path)");
+        }
+
+        if (warm)
+        {
+            await MeasureAsync("cache-cold-read", cancellationToken).ContinueWith(_ => { }, cancellationToken, TaskContinuationOptions.None, TaskScheduler.Default);
+            if (facility.OriginFolder is null)
+            {
+                await ReadThroughCacheAsync(path, cancellationToken); // make sure it is cached
+            }
+        }
+
+        return await ReadThroughCacheAsync(path, cancellationToken);
+    }
+
+    private async Task<double> ReadThroughCacheAsync(string path, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(facility.Services["cache"], path.TrimStart('/')));
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", facility.Token("conformance"));
+        var clock = Stopwatch.StartNew();
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        ConformanceSuite.Require(response.StatusCode == HttpStatusCode.OK, $"GET {path} through the cache answered {(int)response.StatusCode}");
+        var total = await DrainAsync(await response.Content.ReadAsStreamAsync(cancellationToken), cancellationToken);
+        return HardwareLimits.MiBs(total, clock.Elapsed);
+    }
+
+    /// <summary>A file PUT to the transfer service, then pulled by a COPY from its own URL: the COPY's rate.</summary>
+    private async Task<double> TransferPullAsync(CancellationToken cancellationToken)
+    {
+        if (!facility.MintsTokens)
+        {
+            // A site's one token may not carry storage scopes for a scratch folder; the suite asks for none.
+            throw new NotApplicableException("the deployment's token cannot be given storage scopes for a scratch folder");
+        }
+
+        var folder = $"/conformance/gates-{runId}";
+        var token = facility.Token("conformance", "storage.read:/conformance storage.create:/conformance storage.modify:/conformance");
+        var transfer = facility.Services["transfer"];
+        try
+        {
+            using (var put = new HttpRequestMessage(HttpMethod.Put, new Uri(transfer, folder.TrimStart('/') + "/source.bin")))
+            {
+                put.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+                put.Content = new StreamContent(new RandomStream(SampleBytes));
+                put.Content.Headers.ContentLength = SampleBytes;
+                using var created = await http.SendAsync(put, cancellationToken);
+                ConformanceSuite.Require(created.StatusCode == HttpStatusCode.Created, $"PUT of the sample answered {(int)created.StatusCode}");
+            }
+
+            using var copy = new HttpRequestMessage(new HttpMethod("COPY"), new Uri(transfer, folder.TrimStart('/') + "/copy.bin"));
+            copy.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            copy.Headers.Add("Source", new Uri(transfer, folder.TrimStart('/') + "/source.bin").ToString());
+            copy.Headers.Add("TransferHeaderAuthorization", "Bearer " + token);
+            var clock = Stopwatch.StartNew();
+            using var markers = await http.SendAsync(copy, cancellationToken);
+            var text = await markers.Content.ReadAsStringAsync(cancellationToken);
+            var elapsed = clock.Elapsed;
+            ConformanceSuite.Require(markers.StatusCode == HttpStatusCode.Accepted && text.TrimEnd().EndsWith("success: Created", StringComparison.Ordinal),
+                $"the COPY did not succeed: {(int)markers.StatusCode} {text.TrimEnd().Split('\n')[^1]}");
+            return HardwareLimits.MiBs(SampleBytes, elapsed);
+        }
+        finally
+        {
+            foreach (var name in new[] { "/source.bin", "/copy.bin", "" })
+            {
+                using var delete = new HttpRequestMessage(HttpMethod.Delete, new Uri(transfer, (folder + name).TrimStart('/')));
+                delete.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+                using var _ = await http.SendAsync(delete, CancellationToken.None);
+            }
+        }
+    }
+
+    [UnsupportedOSPlatform("windows")]
+    private static async Task WriteRandomFileAsync(string path, long bytes, CancellationToken cancellationToken)
+    {
+        await using (var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.Read, 0, FileOptions.Asynchronous))
+        {
+            await new RandomStream(bytes).CopyToAsync(file, 1 << 20, cancellationToken);
+            file.Flush(flushToDisk: true);
+        }
+
+        using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read);
+        HardwareLimits.DropFromPageCache(handle);
+    }
+
+    private static async Task<long> DrainAsync(Stream stream, CancellationToken cancellationToken)
+    {
+        await using (stream)
+        {
+            var buffer = new byte[1 << 20];
+            long total = 0;
+            int n;
+            while ((n = await stream.ReadAsync(buffer, cancellationToken)) > 0)
+            {
+                total += n;
+            }
+
+            return total;
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => http.Dispose();
+
+    /// <summary>A read-only stream of <c>length</c> incompressible bytes (one random MiB, repeated with a varying first word).</summary>
+    private sealed class RandomStream(long length) : Stream
+    {
+        private readonly byte[] block = CreateBlock();
+        private long position;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => length;
+
+        public override long Position { get => position; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            var n = (int)Math.Min(buffer.Length, length - position);
+            var done = 0;
+            while (done < n)
+            {
+                var at = (int)((position + done) % block.Length);
+                var take = Math.Min(n - done, block.Length - at);
+                block.AsSpan(at, take).CopyTo(buffer[done..]);
+                done += take;
+            }
+
+            position += n;
+            return n;
+        }
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => ValueTask.FromResult(Read(buffer.Span));
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => Task.FromResult(Read(buffer, offset, count));
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        private static byte[] CreateBlock()
+        {
+            var bytes = new byte[(1 << 20) + 4093]; // not a power of two: blocks do not repeat on block boundaries
+            Random.Shared.NextBytes(bytes);
+            return bytes;
+        }
+    }
+}

@@ -1,0 +1,153 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+
+namespace Shoppe.Release;
+
+/// <summary>
+/// Signs and verifies manifests with ECDSA P-256 over SHA-256 (.NET's own crypto). The signature covers the
+/// manifest file's exact bytes and lives beside it in <c>manifest.sig</c>; the public keys a release may be
+/// signed with are the PEM files in <c>stack/keys/</c>, named by key id.
+/// </summary>
+public static class ReleaseSigning
+{
+    /// <summary>The algorithm's name in the manifest and the signature file.</summary>
+    public const string Algorithm = "ECDSA-P256-SHA256";
+
+    /// <summary>
+    /// The release manager's private key: <paramref name="path"/>, else <c>$SHOPPE_RELEASE_KEY</c>, else
+    /// <c>~/.config/coffea-shoppe/release-signing.key</c>, created (mode 0600) when it does not exist.
+    /// </summary>
+    public static ECDsa LoadOrCreatePrivateKey(string? path, out string resolvedPath, out bool created)
+    {
+        resolvedPath = Path.GetFullPath(path ?? Environment.GetEnvironmentVariable("SHOPPE_RELEASE_KEY") ?? DefaultKeyPath);
+        created = false;
+        var key = ECDsa.Create();
+        if (File.Exists(resolvedPath))
+        {
+            try
+            {
+                key.ImportFromPem(File.ReadAllText(resolvedPath));
+            }
+            catch (Exception ex) when (ex is ArgumentException or CryptographicException)
+            {
+                key.Dispose();
+                throw new ReleaseError($"{resolvedPath} is not a PEM private key: {ex.Message}", ex);
+            }
+
+            if (key.KeySize != 256)
+            {
+                key.Dispose();
+                throw new ReleaseError($"{resolvedPath} is not a P-256 key.");
+            }
+
+            return key;
+        }
+
+        key.GenerateKey(ECCurve.NamedCurves.nistP256);
+        Directory.CreateDirectory(Path.GetDirectoryName(resolvedPath)!);
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        using (var writer = new StreamWriter(new FileStream(resolvedPath, options)))
+        {
+            writer.Write(key.ExportPkcs8PrivateKeyPem());
+        }
+
+        created = true;
+        return key;
+    }
+
+    /// <summary>Where a release manager's key lives unless told otherwise.</summary>
+    public static string DefaultKeyPath => Path.Combine(
+        Environment.GetFolderPath(Environment.SpecialFolder.ApplicationData, Environment.SpecialFolderOption.DoNotVerify),
+        "coffea-shoppe", "release-signing.key");
+
+    /// <summary>A key's id: the first 16 hex digits of the SHA-256 of its public key (SubjectPublicKeyInfo).</summary>
+    public static string KeyId(ECDsa key) => Convert.ToHexStringLower(SHA256.HashData(key.ExportSubjectPublicKeyInfo()))[..16];
+
+    /// <summary>
+    /// Makes sure <paramref name="keysFolder"/> holds <paramref name="key"/>'s public half as
+    /// <c>&lt;key id&gt;.pem</c>; returns that file's path and whether it was written now.
+    /// </summary>
+    public static (string Path, bool Written) PublishPublicKey(ECDsa key, string keysFolder)
+    {
+        Directory.CreateDirectory(keysFolder);
+        var path = System.IO.Path.Combine(keysFolder, KeyId(key) + ".pem");
+        if (File.Exists(path))
+        {
+            return (path, false);
+        }
+
+        File.WriteAllText(path, key.ExportSubjectPublicKeyInfoPem());
+        return (path, true);
+    }
+
+    /// <summary>Signs <paramref name="manifestFile"/>'s bytes into <c>manifest.sig</c> beside it.</summary>
+    public static void Sign(string manifestFile, ECDsa key)
+    {
+        var signature = key.SignData(File.ReadAllBytes(manifestFile), HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence);
+        var document = new SignatureFile(Algorithm, KeyId(key), Convert.ToBase64String(signature));
+        File.WriteAllBytes(SignaturePath(manifestFile), JsonSerializer.SerializeToUtf8Bytes(document, ManifestJson.Options));
+    }
+
+    /// <summary>The signature file of a manifest.</summary>
+    public static string SignaturePath(string manifestFile) => Path.Combine(Path.GetDirectoryName(manifestFile)!, "manifest.sig");
+
+    /// <summary>
+    /// Checks the manifest's bytes against its signature with a trusted key from <paramref name="keysFolder"/>
+    /// (or <paramref name="publicKeyFile"/> when given); returns the key id, or throws with the reason.
+    /// </summary>
+    public static string Verify(string manifestFile, string keysFolder, string? publicKeyFile = null)
+    {
+        var sigPath = SignaturePath(manifestFile);
+        if (!File.Exists(sigPath))
+        {
+            throw new ReleaseError($"{manifestFile} is not signed: {sigPath} is missing.");
+        }
+
+        SignatureFile signature;
+        byte[] signatureBytes;
+        try
+        {
+            signature = JsonSerializer.Deserialize<SignatureFile>(File.ReadAllBytes(sigPath), ManifestJson.Options)
+                        ?? throw new ReleaseError($"{sigPath} is empty.");
+            signatureBytes = Convert.FromBase64String(signature.Signature ?? "");
+        }
+        catch (Exception ex) when (ex is JsonException or FormatException)
+        {
+            throw new ReleaseError($"{sigPath} is not a signature file: {ex.Message}", ex);
+        }
+
+        if (signature.Algorithm != Algorithm)
+        {
+            throw new ReleaseError($"{sigPath} uses {signature.Algorithm}; only {Algorithm} is accepted.");
+        }
+
+        var keyFile = publicKeyFile ?? (IsKeyId(signature.KeyId) ? Path.Combine(keysFolder, signature.KeyId + ".pem") : null);
+        if (keyFile is null || !File.Exists(keyFile))
+        {
+            throw new ReleaseError($"The manifest was signed with key {signature.KeyId}, which is not among the trusted keys in {keysFolder}.");
+        }
+
+        using var key = ECDsa.Create();
+        key.ImportFromPem(File.ReadAllText(keyFile));
+        if (KeyId(key) != signature.KeyId)
+        {
+            throw new ReleaseError($"{keyFile} is not key {signature.KeyId}.");
+        }
+
+        if (!key.VerifyData(File.ReadAllBytes(manifestFile), signatureBytes, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence))
+        {
+            throw new ReleaseError($"{manifestFile} does not match its signature: it was changed after it was signed.");
+        }
+
+        return signature.KeyId;
+    }
+
+    private static bool IsKeyId(string? id) => id is { Length: 16 } && id.All(char.IsAsciiHexDigitLower);
+
+    private sealed record SignatureFile(string Algorithm, string KeyId, string Signature);
+}
