@@ -15,6 +15,11 @@ internal static class ShoppeCli
         root.Subcommands.Add(LogsCommand.Build(console, httpHandler));
         root.Subcommands.Add(DeliverCommand.Build(console, httpHandler));
         root.Subcommands.Add(TransferCommand.Build(console, httpHandler));
+        if (!OperatingSystem.IsWindows())
+        {
+            root.Subcommands.Add(ReleaseCommand.Build(console, httpHandler));
+            root.Subcommands.Add(SiteCommand.Build(console));
+        }
         var parsed = root.Parse(args);
         return await parsed.InvokeAsync(new InvocationConfiguration(), cancellationToken);
     }

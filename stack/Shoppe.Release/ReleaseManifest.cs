@@ -98,29 +98,48 @@ public static class ManifestJson
     {
         try
         {
-            return JsonSerializer.Deserialize<ReleaseManifest>(json, Options) ?? throw new ReleaseError("The manifest is empty.");
+            return JsonSerializer.Deserialize<ReleaseManifest>(json, Options) ?? throw new ReleaseException("The manifest is empty.");
         }
         catch (JsonException ex)
         {
-            throw new ReleaseError($"The manifest is not valid: {ex.Message}");
+            throw new ReleaseException($"The manifest is not valid: {ex.Message}");
         }
     }
 }
 
 /// <summary>A release step refused or failed, with a message for the release manager.</summary>
-public sealed class ReleaseError : Exception
+public class ReleaseException : Exception
 {
-    public ReleaseError()
+    public ReleaseException()
         : base("The release step failed.")
     {
     }
 
-    public ReleaseError(string message)
+    public ReleaseException(string message)
         : base(message)
     {
     }
 
-    public ReleaseError(string message, Exception inner)
+    public ReleaseException(string message, Exception inner)
+        : base(message, inner)
+    {
+    }
+}
+
+/// <summary>A manifest or an artifact that is not what was signed: verification's refusal.</summary>
+public sealed class ReleaseTamperedException : ReleaseException
+{
+    public ReleaseTamperedException()
+        : base("The release was altered after it was signed.")
+    {
+    }
+
+    public ReleaseTamperedException(string message)
+        : base(message)
+    {
+    }
+
+    public ReleaseTamperedException(string message, Exception inner)
         : base(message, inner)
     {
     }

@@ -31,13 +31,13 @@ public static class ReleaseSigning
             catch (Exception ex) when (ex is ArgumentException or CryptographicException)
             {
                 key.Dispose();
-                throw new ReleaseError($"{resolvedPath} is not a PEM private key: {ex.Message}", ex);
+                throw new ReleaseException($"{resolvedPath} is not a PEM private key: {ex.Message}", ex);
             }
 
             if (key.KeySize != 256)
             {
                 key.Dispose();
-                throw new ReleaseError($"{resolvedPath} is not a P-256 key.");
+                throw new ReleaseException($"{resolvedPath} is not a P-256 key.");
             }
 
             return key;
@@ -105,7 +105,7 @@ public static class ReleaseSigning
         var sigPath = SignaturePath(manifestFile);
         if (!File.Exists(sigPath))
         {
-            throw new ReleaseError($"{manifestFile} is not signed: {sigPath} is missing.");
+            throw new ReleaseException($"{manifestFile} is not signed: {sigPath} is missing.");
         }
 
         SignatureFile signature;
@@ -113,35 +113,35 @@ public static class ReleaseSigning
         try
         {
             signature = JsonSerializer.Deserialize<SignatureFile>(File.ReadAllBytes(sigPath), ManifestJson.Options)
-                        ?? throw new ReleaseError($"{sigPath} is empty.");
+                        ?? throw new ReleaseException($"{sigPath} is empty.");
             signatureBytes = Convert.FromBase64String(signature.Signature ?? "");
         }
         catch (Exception ex) when (ex is JsonException or FormatException)
         {
-            throw new ReleaseError($"{sigPath} is not a signature file: {ex.Message}", ex);
+            throw new ReleaseException($"{sigPath} is not a signature file: {ex.Message}", ex);
         }
 
         if (signature.Algorithm != Algorithm)
         {
-            throw new ReleaseError($"{sigPath} uses {signature.Algorithm}; only {Algorithm} is accepted.");
+            throw new ReleaseException($"{sigPath} uses {signature.Algorithm}; only {Algorithm} is accepted.");
         }
 
         var keyFile = publicKeyFile ?? (IsKeyId(signature.KeyId) ? Path.Combine(keysFolder, signature.KeyId + ".pem") : null);
         if (keyFile is null || !File.Exists(keyFile))
         {
-            throw new ReleaseError($"The manifest was signed with key {signature.KeyId}, which is not among the trusted keys in {keysFolder}.");
+            throw new ReleaseException($"The manifest was signed with key {signature.KeyId}, which is not among the trusted keys in {keysFolder}.");
         }
 
         using var key = ECDsa.Create();
         key.ImportFromPem(File.ReadAllText(keyFile));
         if (KeyId(key) != signature.KeyId)
         {
-            throw new ReleaseError($"{keyFile} is not key {signature.KeyId}.");
+            throw new ReleaseException($"{keyFile} is not key {signature.KeyId}.");
         }
 
         if (!key.VerifyData(File.ReadAllBytes(manifestFile), signatureBytes, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence))
         {
-            throw new ReleaseError($"{manifestFile} does not match its signature: it was changed after it was signed.");
+            throw new ReleaseTamperedException($"{manifestFile} does not match its signature: it was changed after it was signed.");
         }
 
         return signature.KeyId;

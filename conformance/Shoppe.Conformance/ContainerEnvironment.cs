@@ -1,0 +1,117 @@
+using DotNet.Testcontainers.Builders;
+using DotNet.Testcontainers.Containers;
+using DotNet.Testcontainers.Images;
+
+namespace Shoppe.Conformance;
+
+/// <summary>
+/// The facility as containers, through Testcontainers: each service's image is built from its published
+/// artifact on a locally built Debian base image (<c>$SHOPPE_BASE_IMAGE</c>, default <c>shoppe/base:bookworm</c>;
+/// eng/docker-base-image.sh builds it without a registry), run with host networking so all traffic stays on
+/// loopback, the run folder mounted at the same path. Where no Docker engine is reachable it is "not applicable".
+/// </summary>
+public sealed partial class ContainerEnvironment : OwnedFacility
+{
+    private readonly string unpackedFolder;
+    private readonly string stackVersion;
+    private readonly Dictionary<string, IFutureDockerImage> images = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, IContainer> containers = new(StringComparer.Ordinal);
+
+    /// <summary>Services from unpacked release artifacts (<c>&lt;artifacts&gt;/&lt;name&gt;/</c>).</summary>
+    public ContainerEnvironment(string unpackedFolder, string samplesFolder, string runFolder, string stackVersion)
+        : base(runFolder, samplesFolder)
+    {
+        this.unpackedFolder = unpackedFolder;
+        this.stackVersion = stackVersion;
+    }
+
+    /// <summary>The base image the service images are built on.</summary>
+    public static string BaseImage => Environment.GetEnvironmentVariable("SHOPPE_BASE_IMAGE") is { Length: > 0 } image ? image : "shoppe/base:bookworm";
+
+    /// <inheritdoc/>
+    public override string Target => "containers";
+
+    /// <inheritdoc/>
+    public override string? NotApplicableReason => DockerEndpoint() is null
+        ? "no Docker engine: DOCKER_HOST is not set and /var/run/docker.sock does not exist (see docs/conformance.md, \"Containers\")"
+        : null;
+
+    private static string? DockerEndpoint()
+    {
+        var host = Environment.GetEnvironmentVariable("DOCKER_HOST");
+        if (!string.IsNullOrEmpty(host))
+        {
+            return !host.StartsWith("unix://", StringComparison.Ordinal) || File.Exists(host["unix://".Length..]) ? host : null;
+        }
+
+        return File.Exists("/var/run/docker.sock") ? "unix:///var/run/docker.sock" : null;
+    }
+
+    /// <inheritdoc/>
+    protected override async Task PrepareAsync(IProgress<string> progress, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(progress);
+        foreach (var component in FacilityComponents.Services)
+        {
+            var context = Path.Combine(unpackedFolder, component.Name);
+            await File.WriteAllTextAsync(Path.Combine(context, "Dockerfile"),
+                $"FROM {BaseImage}\nCOPY . /app\nWORKDIR /app\nENTRYPOINT [\"/app/{component.Assembly}\"]\n", cancellationToken);
+            progress.Report($"Building the image of {component.Name} on {BaseImage}");
+            var image = new ImageFromDockerfileBuilder()
+                .WithDockerfileDirectory(context)
+                .WithDockerfile("Dockerfile")
+                .WithName($"shoppe/{component.Name}:{stackVersion}")
+                .WithCleanUp(false)
+                .WithDeleteIfExists(true)
+                .Build();
+            await image.CreateAsync(cancellationToken);
+            images[component.Name] = image;
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override async Task StartServiceAsync(FacilityComponent component, IReadOnlyDictionary<string, string> environment, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(component);
+        var log = Path.Combine(LogFolder, component.Name + ".log");
+        var container = new ContainerBuilder(images[component.Name])
+            .WithCreateParameterModifier(parameters =>
+            {
+                // Host networking keeps every byte on loopback; the caller's uid keeps the run folder theirs.
+                parameters.HostConfig ??= new();
+                parameters.HostConfig.NetworkMode = "host";
+                parameters.User = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{NativeMethods.getuid()}:{NativeMethods.getgid()}");
+            })
+            .WithEnvironment(environment.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal))
+            .WithBindMount(RunFolder, RunFolder)
+            .WithOutputConsumer(Consume.RedirectStdoutAndStderrToStream(File.Create(log), File.Create(log + ".err")))
+            .Build();
+        await container.StartAsync(cancellationToken);
+        containers[component.Name] = container;
+    }
+
+    /// <inheritdoc/>
+    protected override string? Exited(string service) =>
+        containers.TryGetValue(service, out var container) && container.State == TestcontainersStates.Exited ? $"exited with code {container.GetExitCodeAsync().GetAwaiter().GetResult()}" : null;
+
+    /// <inheritdoc/>
+    public override async ValueTask DisposeAsync()
+    {
+        foreach (var container in containers.Values.Reverse())
+        {
+            await container.DisposeAsync();
+        }
+
+        containers.Clear();
+        await base.DisposeAsync();
+    }
+
+    private static partial class NativeMethods
+    {
+        [System.Runtime.InteropServices.LibraryImport("libc")]
+        internal static partial uint getuid();
+
+        [System.Runtime.InteropServices.LibraryImport("libc")]
+        internal static partial uint getgid();
+    }
+}

@@ -1,0 +1,114 @@
+using System.Globalization;
+using System.Runtime.Versioning;
+using Shoppe.Conformance;
+
+namespace Shoppe.Release;
+
+/// <summary>Where certification runs.</summary>
+public sealed record CertifyTarget(string Kind, Uri? Url = null, string? Token = null, string? CacheProbePath = null)
+{
+    public static CertifyTarget Local { get; } = new("local");
+
+    public static CertifyTarget Containers { get; } = new("containers");
+
+    /// <summary>Reads <c>local</c>, <c>containers</c> or an http(s) URL.</summary>
+    public static CertifyTarget Parse(string text, string? token, string? cacheProbePath) => text switch
+    {
+        "local" => Local,
+        "containers" => Containers,
+        _ when Uri.TryCreate(text, UriKind.Absolute, out var url) && url.Scheme is "http" or "https" =>
+            new CertifyTarget("url", url, token ?? throw new ReleaseException("Certifying a deployment by URL needs its token (--token or $SHOPPE_TOKEN)."), cacheProbePath),
+        _ => throw new ReleaseException($"'{text}' is not a target: use local, containers, or the deployment's http(s) URL."),
+    };
+}
+
+/// <summary>
+/// <c>shoppe release certify</c>: verifies the release, runs the conformance suite and the gates against its
+/// artifacts (local processes or containers) or a deployment, records the results and the hardware profile in
+/// the manifest, signs it again, writes JUnit XML, the JSON summary and the badge.
+/// </summary>
+[UnsupportedOSPlatform("windows")]
+public sealed class ReleaseCertifier(ReleaseLayout layout, IProgress<string> progress)
+{
+    /// <summary>Certifies <paramref name="version"/> on <paramref name="target"/>; returns the report (it may have failed).</summary>
+    public async Task<ConformanceReport> CertifyAsync(StackVersion version, CertifyTarget target, string? signingKey, CancellationToken cancellationToken, string? gatesFile = null)
+    {
+        ArgumentNullException.ThrowIfNull(version);
+        ArgumentNullException.ThrowIfNull(target);
+        var (manifest, keyId, count) = ReleaseVerifier.Verify(layout, version);
+        progress.Report($"Verified {version}: signature by key {keyId}, {count} artifacts");
+        using var key = ReleaseSigning.LoadOrCreatePrivateKey(signingKey, out var keyPath, out var created);
+        if (created || ReleaseSigning.KeyId(key) != keyId)
+        {
+            throw new ReleaseException($"{keyPath} is not the key that signed {version} ({keyId}); certification re-signs the manifest with that key.");
+        }
+
+        var gates = GateSet.Load(gatesFile ?? layout.GatesFile);
+        var expected = new ExpectedRelease(manifest.StackVersion, manifest.SourceCommit,
+            manifest.Components.ToDictionary(c => c.Name, c => c.Version, StringComparer.Ordinal));
+        var run = Directory.CreateTempSubdirectory($"shoppe-certify-{version}-").FullName;
+        try
+        {
+            await using var facility = CreateEnvironment(manifest, target, run, cancellationToken);
+            var report = await ConformanceRun.RunAsync(facility, expected, gates, Path.Combine(run, "scratch"), progress, cancellationToken);
+            report.Write(layout.Conformance(version));
+            var certified = manifest with
+            {
+                Certification = new Certification(report.Certifies ? "certified" : "failed", report.At, report.Target, report.Profile, report.Limits,
+                    report.Summary, report.Checks, report.GatesVersion),
+            };
+            await File.WriteAllBytesAsync(layout.Manifest(version), ManifestJson.Serialize(certified), cancellationToken);
+            ReleaseSigning.Sign(layout.Manifest(version), key);
+            await File.WriteAllTextAsync(layout.Badge(version),
+                Badge.Render($"Coffea Shoppe {version}", report.Certifies, report.At, report.Profile.Describe(), Counts(report.Summary)), cancellationToken);
+            return report;
+        }
+        finally
+        {
+            try
+            {
+                Directory.Delete(run, recursive: true);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // A service may still be closing a file; the temporary folder is the system's to clean.
+            }
+        }
+    }
+
+    /// <summary>"42 passed, 0 failed, 2 n/a".</summary>
+    public static string Counts(ResultSummary summary)
+    {
+        ArgumentNullException.ThrowIfNull(summary);
+        return string.Create(CultureInfo.InvariantCulture, $"{summary.Passed} passed, {summary.Failed} failed, {summary.NotApplicable} n/a");
+    }
+
+    private FacilityEnvironment CreateEnvironment(ReleaseManifest manifest, CertifyTarget target, string run, CancellationToken cancellationToken)
+    {
+        switch (target.Kind)
+        {
+            case "url":
+                return new DeploymentEnvironment(target.Url!, new Dictionary<string, Uri>(), target.Token!) { CacheProbePath = target.CacheProbePath };
+            case "containers":
+                return new ContainerEnvironment(Unpacked(), layout.SamplesFolder, Path.Combine(run, "containers"), manifest.StackVersion);
+            default:
+                return LocalProcessEnvironment.FromArtifacts(Unpacked(), Path.Combine(run, "local"), layout.SamplesFolder);
+        }
+
+        string Unpacked()
+        {
+            var folder = Path.Combine(run, "artifacts");
+            foreach (var component in manifest.Components)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                progress.Report($"Unpacking {component.Name}");
+                foreach (var artifact in component.Artifacts)
+                {
+                    Tarball.Unpack(Path.Combine(layout.Artifacts(StackVersion.Parse(manifest.StackVersion)), artifact.File), folder);
+                }
+            }
+
+            return folder;
+        }
+    }
+}
