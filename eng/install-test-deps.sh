@@ -34,3 +34,10 @@ mkdir -p "$here/peers/bin"
 if [ ! -f "$here/peers/bin/bindlo.so" ] || [ "$here/peers/bindlo.c" -nt "$here/peers/bin/bindlo.so" ]; then
   gcc -shared -fPIC -O2 -o "$here/peers/bin/bindlo.so" "$here/peers/bindlo.c" -ldl
 fi
+
+# Release publication is tested against recorded real GitHub API exchanges (@octokit/fixtures-server on loopback),
+# installed from npm's lock file beside the replay server.
+replay="$here/../stack/Shoppe.Release.Tests/github-replay"
+if [ ! -d "$replay/node_modules/@octokit/fixtures-server" ] || [ "$replay/package-lock.json" -nt "$replay/node_modules/.package-lock.json" ]; then
+  (cd "$replay" && npm ci --silent --no-audit --no-fund)
+fi

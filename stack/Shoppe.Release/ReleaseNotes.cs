@@ -133,9 +133,9 @@ public static partial class ReleaseNotes
     [GeneratedRegex(@"^(Docs|Tidy|Tests?|CI|Build|Chore|Readme)\b", RegexOptions.IgnoreCase)]
     private static partial Regex OtherPrefix();
 
-    [GeneratedRegex(@"\b(faster|slower|speed|perf|performance|benchmarks?|throughput|latency|allocat\w*|MiB/s|GB/s|pooled)\b", RegexOptions.IgnoreCase)]
+    [GeneratedRegex(@"(\b(faster|slower|speed\w*|perf|performance|benchmarks?|throughput|latency|allocat\w*|pool(ed)?|vector(ised|ized)?|rate)\b|MiB/s|GB/s|\d+ ms\b)", RegexOptions.IgnoreCase)]
     private static partial Regex PerformanceWords();
 
-    [GeneratedRegex(@"\b(fix|fixes|fixed|fixing|mend|mended|bug|defects?|regression|crash\w*|races?|leaks?|did not land|failed)\b", RegexOptions.IgnoreCase)]
+    [GeneratedRegex(@"\b(fix|fixes|fixed|fixing|mend|mended|bug|defects?|regression|crash\w*|races?|leaks?|did not land|after review)\b", RegexOptions.IgnoreCase)]
     private static partial Regex FixWords();
 }
