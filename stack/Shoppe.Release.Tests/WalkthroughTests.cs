@@ -1,5 +1,4 @@
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using Json.Schema;
 using Shoppe.Cache.Tests;
 using Shoppe.Conformance;
@@ -34,8 +33,8 @@ public sealed class WalkthroughTests
             // The manifest: valid against its schema, every component, signed, certified with the profile it ran on.
             var manifestJson = File.ReadAllText(layout.Manifest(version));
             var schema = JsonSchema.FromFile(Path.Combine(Loopback.RepoRoot(), "docs", "schemas", "release-manifest.schema.json"));
-            var validation = schema.Evaluate(JsonNode.Parse(manifestJson), new EvaluationOptions { OutputFormat = OutputFormat.List });
-            Assert.True(validation.IsValid, string.Join("\n", validation.Details.Where(d => d.Errors is not null).SelectMany(d => d.Errors!.Select(e => $"{d.InstanceLocation}: {e.Value}"))));
+            var validation = schema.Evaluate(JsonDocument.Parse(manifestJson).RootElement, new EvaluationOptions { OutputFormat = OutputFormat.List });
+            Assert.True(validation.IsValid, string.Join("\n", (validation.Details ?? []).Where(d => d.Errors is not null).SelectMany(d => d.Errors!.Select(e => $"{d.InstanceLocation}: {e.Value}"))));
             var manifest = ManifestJson.Deserialize(File.ReadAllBytes(layout.Manifest(version)));
             Assert.Equal(FacilityComponents.All.Select(c => c.Name), manifest.Components.Select(c => c.Name));
             var head = (await Processes.GitAsync(repo, Ct, "rev-parse", "HEAD")).Trim();
@@ -138,7 +137,8 @@ public sealed class WalkthroughTests
             var report = ConformanceReport.Read(Path.Combine(results, "summary.json"));
             Assert.Equal(facility.Services["portal"].GetLeftPart(UriPartial.Authority), report.Target);
             var notGates = report.Checks.Where(c => c.Suite != "gates").ToList();
-            Assert.True(notGates.All(c => c.Outcome == Outcome.Passed), string.Join("\n", notGates.Where(c => c.Outcome != Outcome.Passed).Select(c => $"{c.Suite}: {c.Name}: {c.Message}")));
+            Assert.True(notGates.All(c => c.Outcome != Outcome.Failed), string.Join("\n", notGates.Where(c => c.Outcome == Outcome.Failed).Select(c => $"{c.Suite}: {c.Name}: {c.Message}")));
+            Assert.Equal(["contract.transfer"], notGates.Where(c => c.Outcome == Outcome.NotApplicable).Select(c => c.Suite)); // one token: no narrower scope to try
             Assert.Contains(report.Checks, c => c is { Name: "cache.warm-read" } && c.Outcome != Outcome.NotApplicable);
             Assert.Contains(report.Checks, c => c is { Name: "transfer.pull", Outcome: Outcome.NotApplicable });
             Assert.Equal(report.Certifies ? 0 : 1, code);
