@@ -69,6 +69,27 @@ public sealed class HardwareTests
     }
 
     [Fact]
+    public async Task Containers_WithoutADockerEngine_AreNotApplicable_WithTheReason_NeverPassed()
+    {
+        var folder = Directory.CreateTempSubdirectory("shoppe-containers-").FullName;
+        try
+        {
+            await using var containers = new ContainerEnvironment(folder, folder, Path.Combine(folder, "run"), "0.1.0", "unix:///nonexistent/docker.sock");
+            var gates = GateSet.Load(Path.Combine(Loopback.RepoRoot(), "conformance", "gates.json"));
+            var report = await ConformanceRun.RunAsync(containers, null, gates, folder, new Progress<string>(), TestContext.Current.CancellationToken);
+            var only = Assert.Single(report.Checks);
+            Assert.Equal(Outcome.NotApplicable, only.Outcome);
+            Assert.Contains("nothing listens at unix:///nonexistent/docker.sock", only.Message, StringComparison.Ordinal);
+            Assert.False(report.Certifies);
+            Assert.Equal(new ResultSummary(0, 0, 1), report.Summary);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Limits_AreMeasured_AndNamedLimitsTakeTheSmaller()
     {
         var folder = Directory.CreateTempSubdirectory("shoppe-limits-").FullName;

@@ -1,12 +1,13 @@
 using DotNet.Testcontainers.Builders;
 using DotNet.Testcontainers.Containers;
 using DotNet.Testcontainers.Images;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Shoppe.Conformance;
 
 /// <summary>
 /// The facility as containers, through Testcontainers: each service's image is built from its published
-/// artifact on a locally built Debian base image (<c>$SHOPPE_BASE_IMAGE</c>, default <c>shoppe/base:bookworm</c>;
+/// artifact on a locally built Debian base image (<c>$SHOPPE_BASE_IMAGE</c>, default <c>shoppe/runtime-deps:bookworm</c>;
 /// eng/docker-base-image.sh builds it without a registry), run with host networking so all traffic stays on
 /// loopback, the run folder mounted at the same path. Where no Docker engine is reachable it is "not applicable".
 /// </summary>
@@ -18,34 +19,33 @@ public sealed partial class ContainerEnvironment : OwnedFacility
     private readonly Dictionary<string, IContainer> containers = new(StringComparer.Ordinal);
 
     /// <summary>Services from unpacked release artifacts (<c>&lt;artifacts&gt;/&lt;name&gt;/</c>).</summary>
-    public ContainerEnvironment(string unpackedFolder, string samplesFolder, string runFolder, string stackVersion)
+    /// <param name="unpackedFolder">The unpacked artifacts.</param>
+    /// <param name="samplesFolder">The NanoAOD samples seeded into the origin.</param>
+    /// <param name="runFolder">Where the facility's state lives (mounted into every container at the same path).</param>
+    /// <param name="stackVersion">The images' tag.</param>
+    /// <param name="dockerHost">The engine (<c>unix:///…</c>); by default <c>$DOCKER_HOST</c>, else /var/run/docker.sock.</param>
+    public ContainerEnvironment(string unpackedFolder, string samplesFolder, string runFolder, string stackVersion, string? dockerHost = null)
         : base(runFolder, samplesFolder)
     {
         this.unpackedFolder = unpackedFolder;
         this.stackVersion = stackVersion;
+        this.dockerHost = dockerHost ?? Environment.GetEnvironmentVariable("DOCKER_HOST");
     }
 
+    private readonly string? dockerHost;
+
     /// <summary>The base image the service images are built on.</summary>
-    public static string BaseImage => Environment.GetEnvironmentVariable("SHOPPE_BASE_IMAGE") is { Length: > 0 } image ? image : "shoppe/base:bookworm";
+    public static string BaseImage => Environment.GetEnvironmentVariable("SHOPPE_BASE_IMAGE") is { Length: > 0 } image ? image : "shoppe/runtime-deps:bookworm";
 
     /// <inheritdoc/>
     public override string Target => "containers";
 
     /// <inheritdoc/>
-    public override string? NotApplicableReason => DockerEndpoint() is null
-        ? "no Docker engine: DOCKER_HOST is not set and /var/run/docker.sock does not exist (see docs/conformance.md, \"Containers\")"
-        : null;
-
-    private static string? DockerEndpoint()
-    {
-        var host = Environment.GetEnvironmentVariable("DOCKER_HOST");
-        if (!string.IsNullOrEmpty(host))
-        {
-            return !host.StartsWith("unix://", StringComparison.Ordinal) || File.Exists(host["unix://".Length..]) ? host : null;
-        }
-
-        return File.Exists("/var/run/docker.sock") ? "unix:///var/run/docker.sock" : null;
-    }
+    public override string? NotApplicableReason => string.IsNullOrEmpty(dockerHost)
+        ? File.Exists("/var/run/docker.sock") ? null : "no Docker engine: DOCKER_HOST is not set and /var/run/docker.sock does not exist (eng/docker-engine.sh starts one)"
+        : dockerHost.StartsWith("unix://", StringComparison.Ordinal) && !File.Exists(dockerHost["unix://".Length..])
+            ? $"no Docker engine: nothing listens at {dockerHost} (eng/docker-engine.sh starts one)"
+            : null;
 
     /// <inheritdoc/>
     protected override async Task PrepareAsync(IProgress<string> progress, CancellationToken cancellationToken)
@@ -61,6 +61,7 @@ public sealed partial class ContainerEnvironment : OwnedFacility
                 .WithDockerfileDirectory(context)
                 .WithDockerfile("Dockerfile")
                 .WithName($"shoppe/{component.Name}:{stackVersion}")
+                .WithLogger(NullLogger.Instance) // the suite's progress lines say what happens
                 .WithCleanUp(false)
                 .WithDeleteIfExists(true)
                 .Build();
@@ -75,6 +76,7 @@ public sealed partial class ContainerEnvironment : OwnedFacility
         ArgumentNullException.ThrowIfNull(component);
         var log = Path.Combine(LogFolder, component.Name + ".log");
         var container = new ContainerBuilder(images[component.Name])
+            .WithLogger(NullLogger.Instance)
             .WithCreateParameterModifier(parameters =>
             {
                 // Host networking keeps every byte on loopback; the caller's uid keeps the run folder theirs.
@@ -84,11 +86,14 @@ public sealed partial class ContainerEnvironment : OwnedFacility
             })
             .WithEnvironment(environment.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal))
             .WithBindMount(RunFolder, RunFolder)
-            .WithOutputConsumer(Consume.RedirectStdoutAndStderrToStream(File.Create(log), File.Create(log + ".err")))
+            .WithOutputConsumer(Consume.RedirectStdoutAndStderrToStream(Shared(log), Shared(log + ".err")))
             .Build();
         await container.StartAsync(cancellationToken);
         containers[component.Name] = container;
     }
+
+    /// <summary>A log file others may read while the container writes it.</summary>
+    private static FileStream Shared(string path) => new(path, FileMode.Create, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
 
     /// <inheritdoc/>
     protected override string? Exited(string service) =>

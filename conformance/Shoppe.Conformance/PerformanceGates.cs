@@ -16,7 +16,10 @@ public sealed class PerformanceGates(FacilityEnvironment facility, GateSet gates
     private readonly HttpClient http = new() { Timeout = TimeSpan.FromMinutes(10) };
     private readonly Dictionary<string, Task<double>> measured = new(StringComparer.Ordinal);
     private readonly string runId = Guid.CreateVersion7().ToString("N")[..12];
-    private string? probeFile;
+    private readonly List<string> probeFiles = [];
+
+    /// <summary>How many times each figure is measured; the best counts, as for the limits.</summary>
+    private const int Rounds = 2;
 
     /// <summary>Runs every gate.</summary>
     [UnsupportedOSPlatform("windows")]
@@ -62,9 +65,9 @@ public sealed class PerformanceGates(FacilityEnvironment facility, GateSet gates
         }
         finally
         {
-            if (probeFile is not null)
+            foreach (var probe in probeFiles)
             {
-                File.Delete(probeFile);
+                File.Delete(probe);
             }
         }
 
@@ -78,8 +81,7 @@ public sealed class PerformanceGates(FacilityEnvironment facility, GateSet gates
         {
             task = measure switch
             {
-                "cache-cold-read" => CacheReadAsync(warm: false, cancellationToken),
-                "cache-warm-read" => CacheReadAsync(warm: true, cancellationToken),
+                "cache-cold-read" or "cache-warm-read" => CacheReadsAsync(measure, cancellationToken),
                 "transfer-pull" => TransferPullAsync(cancellationToken),
                 _ => throw new NotApplicableException($"this suite cannot measure '{measure}'"),
             };
@@ -92,43 +94,50 @@ public sealed class PerformanceGates(FacilityEnvironment facility, GateSet gates
     private long SampleBytes => (long)gates.SampleMiB << 20;
 
     /// <summary>
-    /// A cold read through the cache of a file just written to the origin and dropped from the page cache, then a
-    /// warm read of the same file (served from the cache's blocks).
+    /// Cold reads through the cache of files just written to the origin and dropped from the page cache, then warm
+    /// reads of the same files (served from the cache's blocks); the best of <see cref="Rounds"/> of each. Against a
+    /// deployment, warm reads of the probe file it named (a cold read cannot be known to be cold there).
     /// </summary>
     [UnsupportedOSPlatform("windows")]
-    private async Task<double> CacheReadAsync(bool warm, CancellationToken cancellationToken)
+    private async Task<double> CacheReadsAsync(string measure, CancellationToken cancellationToken)
     {
-        string path;
+        cacheReads ??= MeasureCacheReadsAsync(cancellationToken);
+        var (cold, warm) = await cacheReads;
+        return measure != "cache-cold-read" ? warm
+            : cold ?? throw new NotApplicableException("a cold read needs a file the suite put in the origin itself; a deployment's probe file may be cached already");
+    }
+
+    private Task<(double? Cold, double Warm)>? cacheReads;
+
+    [UnsupportedOSPlatform("windows")]
+    private async Task<(double? Cold, double Warm)> MeasureCacheReadsAsync(CancellationToken cancellationToken)
+    {
+        double? cold = null;
+        double warm = 0;
         if (facility.OriginFolder is { } origin)
         {
-            if (probeFile is null)
+            var folder = Directory.CreateDirectory(Path.Combine(origin, "gates")).FullName;
+            for (var round = 0; round < Rounds; round++)
             {
-                probeFile = Path.Combine(Directory.CreateDirectory(Path.Combine(origin, "gates")).FullName, $"probe-{runId}.bin");
-                await WriteRandomFileAsync(probeFile, SampleBytes, cancellationToken);
+                var probe = Path.Combine(folder, $"probe-{runId}-{round}.bin");
+                probeFiles.Add(probe);
+                await WriteRandomFileAsync(probe, SampleBytes, cancellationToken);
+                var path = "/gates/" + Path.GetFileName(probe);
+                cold = Math.Max(cold ?? 0, await ReadThroughCacheAsync(path, cancellationToken));
+                warm = Math.Max(warm, await ReadThroughCacheAsync(path, cancellationToken));
             }
 
-            path = "/gates/" + Path.GetFileName(probeFile);
+            return (cold, warm);
         }
-        else
+
+        var named = facility.CacheProbePath ?? throw new NotApplicableException("the deployment named no large file under its cache (--cache-probe-path)");
+        await ReadThroughCacheAsync(named, cancellationToken); // make sure it is cached
+        for (var round = 0; round < Rounds; round++)
         {
-            if (!warm)
-            {
-                throw new NotApplicableException("a cold read needs a file the suite put in the origin itself; a deployment's probe file may be cached already");
-            }
-
-            path = facility.CacheProbePath ?? throw new NotApplicableException("the deployment named no large file under its cache (--cache-probe-path)");
+            warm = Math.Max(warm, await ReadThroughCacheAsync(named, cancellationToken));
         }
 
-        if (warm)
-        {
-            await MeasureAsync("cache-cold-read", cancellationToken).ContinueWith(_ => { }, cancellationToken, TaskContinuationOptions.None, TaskScheduler.Default);
-            if (facility.OriginFolder is null)
-            {
-                await ReadThroughCacheAsync(path, cancellationToken); // make sure it is cached
-            }
-        }
-
-        return await ReadThroughCacheAsync(path, cancellationToken);
+        return (null, warm);
     }
 
     private async Task<double> ReadThroughCacheAsync(string path, CancellationToken cancellationToken)
@@ -165,21 +174,27 @@ public sealed class PerformanceGates(FacilityEnvironment facility, GateSet gates
                 ConformanceSuite.Require(created.StatusCode == HttpStatusCode.Created, $"PUT of the sample answered {(int)created.StatusCode}");
             }
 
-            using var copy = new HttpRequestMessage(new HttpMethod("COPY"), new Uri(transfer, folder.TrimStart('/') + "/copy.bin"));
-            copy.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-            copy.Headers.Add("Source", new Uri(transfer, folder.TrimStart('/') + "/source.bin").ToString());
-            copy.Headers.Add("TransferHeaderAuthorization", "Bearer " + token);
-            var clock = Stopwatch.StartNew();
-            using var markers = await http.SendAsync(copy, cancellationToken);
-            var text = await markers.Content.ReadAsStringAsync(cancellationToken);
-            var elapsed = clock.Elapsed;
-            ConformanceSuite.Require(markers.StatusCode == HttpStatusCode.Accepted && text.TrimEnd().EndsWith("success: Created", StringComparison.Ordinal),
-                $"the COPY did not succeed: {(int)markers.StatusCode} {text.TrimEnd().Split('\n')[^1]}");
-            return HardwareLimits.MiBs(SampleBytes, elapsed);
+            double best = 0;
+            for (var round = 0; round < Rounds; round++)
+            {
+                using var copy = new HttpRequestMessage(new HttpMethod("COPY"), new Uri(transfer, folder.TrimStart('/') + $"/copy-{round}.bin"));
+                copy.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+                copy.Headers.Add("Source", new Uri(transfer, folder.TrimStart('/') + "/source.bin").ToString());
+                copy.Headers.Add("TransferHeaderAuthorization", "Bearer " + token);
+                var clock = Stopwatch.StartNew();
+                using var markers = await http.SendAsync(copy, cancellationToken);
+                var text = await markers.Content.ReadAsStringAsync(cancellationToken);
+                var elapsed = clock.Elapsed;
+                ConformanceSuite.Require(markers.StatusCode == HttpStatusCode.Accepted && text.TrimEnd().EndsWith("success: Created", StringComparison.Ordinal),
+                    $"the COPY did not succeed: {(int)markers.StatusCode} {text.TrimEnd().Split('\n')[^1]}");
+                best = Math.Max(best, HardwareLimits.MiBs(SampleBytes, elapsed));
+            }
+
+            return best;
         }
         finally
         {
-            foreach (var name in new[] { "/source.bin", "/copy.bin", "" })
+            foreach (var name in new[] { "/source.bin", "/copy-0.bin", "/copy-1.bin", "" })
             {
                 using var delete = new HttpRequestMessage(HttpMethod.Delete, new Uri(transfer, (folder + name).TrimStart('/')));
                 delete.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);

@@ -56,6 +56,10 @@ public sealed class WalkthroughTests
             Assert.Contains("# Coffea Shoppe 0.1.0", outputs["notes"], StringComparison.Ordinal);
             Assert.Single(Directory.GetFiles(layout.KeysFolder, "*.pem"));
 
+            // The same release as containers: an image per artifact on a Debian runtime-deps image, through Testcontainers,
+            // with the Docker engine this machine can run (eng/docker-engine.sh installs and starts it, registry-free).
+            await CertifyInContainersAsync(repo, env, layout, version);
+
             // The dry run plans the release's creation and one upload per asset, and changes nothing.
             var planned = outputs["publish"].Split('\n').Where(l => l.StartsWith("would: POST", StringComparison.Ordinal)).ToList();
             Assert.Contains(planned, l => l.Contains("/repos/coffea-shoppe/coffea-shoppe/releases {tag_name: v0.1.0", StringComparison.Ordinal));
@@ -85,6 +89,40 @@ public sealed class WalkthroughTests
         {
             await TestFolders.DeleteAsync(folder);
         }
+    }
+
+    private static async Task CertifyInContainersAsync(string repo, Dictionary<string, string> env, ReleaseLayout layout, StackVersion version)
+    {
+        var (code, output) = await Processes.RunAsync("bash", [Path.Combine(repo, "eng", "docker-engine.sh")], repo, Ct);
+        Assert.True(code == 0, $"eng/docker-engine.sh failed:\n{output}");
+        var started = output.Contains("# started dockerd", StringComparison.Ordinal);
+        try
+        {
+            var exports = output.Split('\n').Last(l => l.StartsWith("export ", StringComparison.Ordinal))["export ".Length..];
+            var withDocker = new Dictionary<string, string>(env);
+            foreach (var pair in exports.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            {
+                withDocker[pair[..pair.IndexOf('=', StringComparison.Ordinal)]] = pair[(pair.IndexOf('=', StringComparison.Ordinal) + 1)..];
+            }
+
+            var (certifyCode, certifyOutput) = await Walkthrough.ShoppeAsync(["release", "certify", version.ToString(), "--target", "containers"], repo, withDocker);
+            Assert.True(certifyCode is 0 or 1, certifyOutput);
+            var certification = ManifestJson.Deserialize(File.ReadAllBytes(layout.Manifest(version))).Certification!;
+            Assert.Equal("containers", certification.Target);
+            var notGates = certification.Checks.Where(c => c.Suite != "gates").ToList();
+            Assert.True(notGates.Count > 20 && notGates.All(c => c.Outcome == Outcome.Passed),
+                string.Join("\n", notGates.Where(c => c.Outcome != Outcome.Passed).Select(c => $"{c.Suite}: {c.Name}: {c.Message}")) + "\n" + certifyOutput);
+        }
+        finally
+        {
+            if (started)
+            {
+                await Processes.RunAsync("bash", [Path.Combine(repo, "eng", "docker-engine.sh"), "stop"], repo, CancellationToken.None);
+            }
+        }
+
+        // Certified again on local processes, so the release's last certification is the default target's.
+        Assert.True((await Walkthrough.ShoppeAsync(["release", "certify", version.ToString()], repo, env)).Code is 0 or 1);
     }
 
     private static async Task FlipAndVerifyAsync(string file, long offset, string repo, Dictionary<string, string> env)

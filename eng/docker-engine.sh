@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Starts a Docker engine on this machine for the conformance suite's container environment, with no registry:
+# installs docker.io and debootstrap from Debian, starts dockerd (state under $SHOPPE_DOCKER_ROOT, default
+# /var/tmp/shoppe-docker), and builds the Debian image with .NET's runtime dependencies that the service images are built on (shoppe/runtime-deps:bookworm,
+# debootstrap | docker import) when it is missing. Prints the variables to export; idempotent.
+#   eval "$(eng/docker-engine.sh)"      then: shoppe release certify 0.1.0 --target containers
+#   eng/docker-engine.sh stop
+set -euo pipefail
+root="${SHOPPE_DOCKER_ROOT:-/var/tmp/shoppe-docker}"
+sock="$root/docker.sock"
+image="${SHOPPE_BASE_IMAGE:-shoppe/runtime-deps:bookworm}"
+export DOCKER_HOST="unix://$sock" DOCKER_API_VERSION=1.41
+
+if [ "${1:-}" = "stop" ]; then
+  [ -f "$root/dockerd.pid" ] && kill "$(cat "$root/dockerd.pid")" 2>/dev/null || true
+  exit 0
+fi
+
+need=()
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+if [ "${#need[@]}" -gt 0 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+fi
+
+mkdir -p "$root"
+if ! docker info >/dev/null 2>&1; then
+  dockerd --data-root "$root/data" --host "$DOCKER_HOST" --exec-root "$root/exec" --pidfile "$root/dockerd.pid" >"$root/dockerd.log" 2>&1 &
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker info >/dev/null 2>&1 || { echo "dockerd did not start; see $root/dockerd.log" >&2; exit 1; }
+  echo "# started dockerd (pid $(cat "$root/dockerd.pid")): eng/docker-engine.sh stop"
+fi
+
+if ! docker image inspect "$image" >/dev/null 2>&1; then
+  # The mirror apt uses here (no registry is reachable, Debian's mirror is).
+  mirror=$( { grep -h '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}'; \
+             grep -h '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | awk '{print $2}'; } | grep -v security | head -1 || true)
+  rm -rf "$root/rootfs"
+  # What a self-contained .NET app needs beside itself (as Microsoft's runtime-deps images carry).
+  debootstrap --variant=minbase --include=ca-certificates,libssl3,tzdata,zlib1g,libstdc++6,libgcc-s1 \
+    bookworm "$root/rootfs" "${mirror:-http://deb.debian.org/debian}" >&2
+  tar -C "$root/rootfs" -c . | docker import - "$image" >&2
+  rm -rf "$root/rootfs"
+fi
+
+echo "export DOCKER_HOST=$DOCKER_HOST DOCKER_API_VERSION=1.41 TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1 SHOPPE_BASE_IMAGE=$image"
