@@ -34,6 +34,9 @@ public sealed partial class ContainerEnvironment : OwnedFacility
 
     private readonly string? dockerHost;
 
+    /// <summary>Each service's image id (<c>sha256:…</c>), once built: the manifest records them.</summary>
+    public Dictionary<string, string> ImageIds { get; } = new(StringComparer.Ordinal);
+
     /// <summary>The base image the service images are built on.</summary>
     public static string BaseImage => Environment.GetEnvironmentVariable("SHOPPE_BASE_IMAGE") is { Length: > 0 } image ? image : "shoppe/runtime-deps:bookworm";
 
@@ -67,6 +70,7 @@ public sealed partial class ContainerEnvironment : OwnedFacility
                 .Build();
             await image.CreateAsync(cancellationToken);
             images[component.Name] = image;
+            ImageIds[component.Name] = await ImageIdAsync(image.FullName, cancellationToken);
         }
     }
 
@@ -90,6 +94,30 @@ public sealed partial class ContainerEnvironment : OwnedFacility
             .Build();
         await container.StartAsync(cancellationToken);
         containers[component.Name] = container;
+    }
+
+    /// <summary>An image's id from the engine's API (<c>GET /images/{name}/json</c>), over its unix socket.</summary>
+    private async Task<string> ImageIdAsync(string name, CancellationToken cancellationToken)
+    {
+        var endpoint = string.IsNullOrEmpty(dockerHost) ? "unix:///var/run/docker.sock" : dockerHost;
+        using var handler = new SocketsHttpHandler();
+        var baseUrl = new Uri(endpoint.Replace("tcp://", "http://", StringComparison.Ordinal));
+        if (endpoint.StartsWith("unix://", StringComparison.Ordinal))
+        {
+            var socket = endpoint["unix://".Length..];
+            handler.ConnectCallback = async (_, token) =>
+            {
+                var unix = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+                await unix.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(socket), token);
+                return new System.Net.Sockets.NetworkStream(unix, ownsSocket: true);
+            };
+            baseUrl = new Uri("http://docker/");
+        }
+
+        var api = Environment.GetEnvironmentVariable("DOCKER_API_VERSION") is { Length: > 0 } version ? $"v{version}/" : "";
+        using var http = new HttpClient(handler) { BaseAddress = baseUrl };
+        using var json = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync(new Uri($"{api}images/{Uri.EscapeDataString(name)}/json", UriKind.Relative), cancellationToken));
+        return json.RootElement.GetProperty("Id").GetString() ?? throw new InvalidOperationException($"The engine reports no id for {name}.");
     }
 
     /// <summary>A log file others may read while the container writes it.</summary>

@@ -107,8 +107,10 @@ public sealed class WalkthroughTests
 
             var (certifyCode, certifyOutput) = await Walkthrough.ShoppeAsync(["release", "certify", version.ToString(), "--target", "containers"], repo, withDocker);
             Assert.True(certifyCode is 0 or 1, certifyOutput);
-            var certification = ManifestJson.Deserialize(File.ReadAllBytes(layout.Manifest(version))).Certification!;
+            var certified = ManifestJson.Deserialize(File.ReadAllBytes(layout.Manifest(version)));
+            var certification = certified.Certification!;
             Assert.Equal("containers", certification.Target);
+            Assert.All(certified.Components.Where(c => c.Name != "cli"), c => Assert.Matches("^sha256:[0-9a-f]{64}$", c.ContainerImage!));
             var notGates = certification.Checks.Where(c => c.Suite != "gates").ToList();
             Assert.True(notGates.Count > 20 && notGates.All(c => c.Outcome == Outcome.Passed),
                 string.Join("\n", notGates.Where(c => c.Outcome != Outcome.Passed).Select(c => $"{c.Suite}: {c.Name}: {c.Message}")) + "\n" + certifyOutput);

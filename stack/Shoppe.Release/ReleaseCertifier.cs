@@ -52,8 +52,12 @@ public sealed class ReleaseCertifier(ReleaseLayout layout, IProgress<string> pro
             await using var facility = CreateEnvironment(manifest, target, run, cancellationToken);
             var report = await ConformanceRun.RunAsync(facility, expected, gates, Path.Combine(run, "scratch"), progress, cancellationToken);
             report.Write(layout.Conformance(version));
+            var components = facility is ContainerEnvironment containers
+                ? manifest.Components.Select(c => containers.ImageIds.TryGetValue(c.Name, out var id) ? c with { ContainerImage = id } : c).ToList()
+                : manifest.Components;
             var certified = manifest with
             {
+                Components = components,
                 Certification = new Certification(report.Certifies ? "certified" : "failed", report.At, report.Target, report.Profile, report.Limits,
                     report.Summary, report.Checks, report.GatesVersion),
             };
