@@ -123,10 +123,9 @@ public static partial class WebDavApi
         try
         {
             long received;
-            await using (var target = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous))
+            await using (var target = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.None))
             {
-                await context.Request.Body.CopyToAsync(target, 1 << 20, cancellationToken);
-                received = target.Length;
+                received = await FileWriting.CopyAsync(context.Request.Body, target, null, null, cancellationToken);
                 target.Flush(flushToDisk: sync);
             }
 

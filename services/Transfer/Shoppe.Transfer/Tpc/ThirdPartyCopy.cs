@@ -157,27 +157,13 @@ public sealed partial class ThirdPartyCopy(HttpClient remote, TransferOptions op
             var expected = response.Content.Headers.ContentLength;
             var adler = plan.Verify ? new Adler32() : null;
             await using (var source = await response.Content.ReadAsStreamAsync(stall.Token))
-            await using (var target = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous))
+            await using (var target = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.None))
             {
-                // Pooled: a fresh 1 MiB array per copy lands on the large-object heap and, over many small copies,
-                // costs a full collection every few dozen files (docs/performance.md, "Transfer").
-                var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(1 << 20);
-                try
+                await FileWriting.CopyAsync(source, target, n =>
                 {
-                    int n;
-                    while ((n = await source.ReadAsync(buffer, stall.Token)) > 0)
-                    {
-                        stall.CancelAfter(options.RemoteTimeout);
-                        await target.WriteAsync(buffer.AsMemory(0, n), stall.Token);
-                        adler?.Append(buffer.AsSpan(0, n));
-                        progress.Add(n);
-                    }
-                }
-                finally
-                {
-                    System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
-                }
-
+                    stall.CancelAfter(options.RemoteTimeout);
+                    progress.Add(n);
+                }, adler is null ? null : block => adler.Append(block.Span), stall.Token);
                 target.Flush(flushToDisk: options.SyncOnClose);
             }
 
