@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Starts a Docker engine on this machine for the conformance suite's container environment, with no registry:
 # installs docker.io and debootstrap from Debian, starts dockerd (state under $SHOPPE_DOCKER_ROOT, default
-# /var/tmp/shoppe-docker), and builds the Debian image with .NET's runtime dependencies that the service images are built on (shoppe/runtime-deps:bookworm,
+# /var/lib/shoppe-docker for root), and builds the Debian image with .NET's runtime dependencies that the service images are built on (shoppe/runtime-deps:bookworm,
 # debootstrap | docker import) when it is missing. Prints the variables to export; idempotent.
 #   eval "$(eng/docker-engine.sh)"      then: shoppe release certify 0.1.0 --target containers
 #   eng/docker-engine.sh stop
 set -euo pipefail
-root="${SHOPPE_DOCKER_ROOT:-/var/tmp/shoppe-docker}"
+# The engine's state: a root-owned system folder for root, the user's own otherwise (never a shared /tmp path that
+# another user could create first).
+if [ "$(id -u)" = 0 ]; then default_root=/var/lib/shoppe-docker; else default_root="$HOME/.local/share/shoppe-docker"; fi
+root="${SHOPPE_DOCKER_ROOT:-$default_root}"
+if [ -e "$root" ] && [ ! -O "$root" ]; then echo "$root is not yours: refusing to run an engine from it" >&2; exit 1; fi
 sock="$root/docker.sock"
 image="${SHOPPE_BASE_IMAGE:-shoppe/runtime-deps:bookworm}"
 export DOCKER_HOST="unix://$sock" DOCKER_API_VERSION=1.41

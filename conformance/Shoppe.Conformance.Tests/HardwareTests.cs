@@ -25,7 +25,14 @@ public sealed class HardwareTests
                 Assert.Contains(profile.Disks, d => d.Name == profile.DataDisk && d.Kind == profile.DataDiskKind);
             }
 
-            Assert.Equal(File.Exists("/usr/bin/nvidia-smi") ? profile.Gpus.Count : 0, profile.Gpus.Count);
+            if (!File.Exists("/usr/bin/nvidia-smi"))
+            {
+                Assert.Empty(profile.Gpus);
+            }
+            else
+            {
+                Assert.All(profile.Gpus, g => Assert.True(g.MemoryMiB > 0 && g.Name.Length > 0));
+            }
             Assert.Contains($"{profile.Cores} cores", profile.Describe(), StringComparison.Ordinal);
         }
         finally
@@ -59,6 +66,10 @@ public sealed class HardwareTests
             File.WriteAllText(bad, """{"version":1,"sampleMiB":64,"gates":[{"id":"a","measure":"cache-warm-read","limit":"disk.speed","minRatio":0.5,"requires":[]}]}""");
             var error = Assert.Throws<InvalidDataException>(() => GateSet.Load(bad));
             Assert.Contains("'disk.speed' is not a limit", error.Message, StringComparison.Ordinal);
+            File.WriteAllText(bad, """{"version":1,"sampleMiB":64,"gates":[{"id":"a","measure":"cache-warm-reads","limit":"disk.read","minRatio":0.5,"requires":[]}]}""");
+            Assert.Contains("measures 'cache-warm-reads'", Assert.Throws<InvalidDataException>(() => GateSet.Load(bad)).Message, StringComparison.Ordinal);
+            File.WriteAllText(bad, """{"version":1,"sampleMiB":64,"gates":[{"id":"a","measure":"cache-warm-read","limit":"disk.read","minRatio":0.5,"requires":["nvmee"]}]}""");
+            Assert.Contains("requires 'nvmee'", Assert.Throws<InvalidDataException>(() => GateSet.Load(bad)).Message, StringComparison.Ordinal);
             File.WriteAllText(bad, "{ not json");
             Assert.Throws<InvalidDataException>(() => GateSet.Load(bad));
         }

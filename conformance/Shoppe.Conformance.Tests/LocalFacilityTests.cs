@@ -68,7 +68,15 @@ public sealed class LocalFacilityTests
             }
 
             var nvme = report.Checks.Single(c => c.Name == "cache.warm-read-nvme");
-            Assert.Equal(report.Profile.DataOnNvme ? nvme.Outcome : Outcome.NotApplicable, nvme.Outcome);
+            if (report.Profile.DataOnNvme)
+            {
+                Assert.NotEqual(Outcome.NotApplicable, nvme.Outcome);
+            }
+            else
+            {
+                Assert.Equal(Outcome.NotApplicable, nvme.Outcome);
+                Assert.Contains("needs the data folder on NVMe", nvme.Message, StringComparison.Ordinal);
+            }
 
             // Reports: JUnit XML with not-applicable as skipped, and the JSON summary read back.
             report.Write(Path.Combine(run, "results"));

@@ -8,7 +8,7 @@ namespace Shoppe.Conformance;
 
 /// <summary>A whole run: where, on what hardware, the limits measured, and every check and gate.</summary>
 public sealed record ConformanceReport(string Target, DateTimeOffset At, HardwareProfile Profile, HardwareLimits? Limits,
-    int GatesVersion, ResultSummary Summary, IReadOnlyList<CheckResult> Checks)
+    int GatesVersion, string GatesSha256, ResultSummary Summary, IReadOnlyList<CheckResult> Checks)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
@@ -107,7 +107,7 @@ public static class ConformanceRun
         {
             progress.Report($"The {facility.Target} environment does not apply here: {reason}");
             checks.Add(new CheckResult("environment", facility.Target, Outcome.NotApplicable, reason, 0));
-            return new ConformanceReport(facility.Target, at, profile, null, gates.Version, ResultSummary.Of(checks), checks);
+            return new ConformanceReport(facility.Target, at, profile, null, gates.Version, gates.Sha256, ResultSummary.Of(checks), checks);
         }
 
         try
@@ -117,7 +117,7 @@ public static class ConformanceRun
         catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or IOException or HttpRequestException or System.ComponentModel.Win32Exception)
         {
             checks.Add(new CheckResult("environment", facility.Target, Outcome.Failed, $"the facility did not start: {ex.Message}", 0));
-            return new ConformanceReport(facility.Target, at, profile, null, gates.Version, ResultSummary.Of(checks), checks);
+            return new ConformanceReport(facility.Target, at, profile, null, gates.Version, gates.Sha256, ResultSummary.Of(checks), checks);
         }
 
         using (var suite = new ConformanceSuite(facility, expected, progress))
@@ -135,6 +135,6 @@ public static class ConformanceRun
             checks.AddRange(await performance.RunAsync(cancellationToken));
         }
 
-        return new ConformanceReport(facility.Target, at, profile, limits, gates.Version, ResultSummary.Of(checks), checks);
+        return new ConformanceReport(facility.Target, at, profile, limits, gates.Version, gates.Sha256, ResultSummary.Of(checks), checks);
     }
 }

@@ -139,7 +139,8 @@ public sealed partial class ConformanceSuite(FacilityEnvironment facility, Expec
 
         if (expected.Commit is not null)
         {
-            Require(commit is not null && expected.Commit.StartsWith(commit, StringComparison.OrdinalIgnoreCase), $"commit {commit ?? "(none)"}, the release was built from {expected.Commit}");
+            Require(commit is { Length: >= 7 } && commit.All(char.IsAsciiHexDigit) && expected.Commit.StartsWith(commit, StringComparison.OrdinalIgnoreCase),
+                $"commit {(string.IsNullOrEmpty(commit) ? "(none)" : commit)}, the release was built from {expected.Commit}");
         }
 
         return $"{version}, stack {stack}, commit {commit?[..Math.Min(12, commit.Length)]}";

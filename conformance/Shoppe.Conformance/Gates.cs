@@ -35,6 +35,15 @@ public sealed record Gate(string Id, string Measure, string Limit, double MinRat
 /// <summary>The versioned gate thresholds (conformance/gates.json).</summary>
 public sealed record GateSet(int Version, int SampleMiB, IReadOnlyList<Gate> Gates)
 {
+    /// <summary>The measurements the suite can make.</summary>
+    public static readonly IReadOnlyList<string> Measures = ["cache-cold-read", "cache-warm-read", "transfer-pull"];
+
+    /// <summary>The hardware a gate may require.</summary>
+    public static readonly IReadOnlyList<string> Hardware = ["nvme", "gpu"];
+
+    /// <summary>The SHA-256 of the file the gates came from (certifications record it beside the version).</summary>
+    public string Sha256 { get; init; } = "";
+
     private static readonly JsonSerializerOptions ReadOptions = new(JsonSerializerDefaults.Web);
 
     /// <summary>The gates file shipped beside the suite.</summary>
@@ -46,7 +55,9 @@ public sealed record GateSet(int Version, int SampleMiB, IReadOnlyList<Gate> Gat
         GateSet? set;
         try
         {
-            set = JsonSerializer.Deserialize<GateSet>(File.ReadAllBytes(path), ReadOptions);
+            var bytes = File.ReadAllBytes(path);
+            set = JsonSerializer.Deserialize<GateSet>(bytes, ReadOptions);
+            set = set is null ? null : set with { Sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)) };
         }
         catch (JsonException ex)
         {
@@ -64,6 +75,17 @@ public sealed record GateSet(int Version, int SampleMiB, IReadOnlyList<Gate> Gat
             if (string.IsNullOrWhiteSpace(gate.Id) || gate.MinRatio is <= 0 or > 100 || gate.Requires is null)
             {
                 throw new InvalidDataException($"{path}: gate '{gate.Id}' needs an id, requires, and a minRatio above 0.");
+            }
+
+            // A misspelt measure or requirement would make the gate "not applicable" for ever: refused instead.
+            if (!Measures.Contains(gate.Measure))
+            {
+                throw new InvalidDataException($"{path}: gate '{gate.Id}' measures '{gate.Measure}', which the suite does not know ({string.Join(", ", Measures)}).");
+            }
+
+            if (gate.Requires.FirstOrDefault(r => !Hardware.Contains(r)) is { } unknown)
+            {
+                throw new InvalidDataException($"{path}: gate '{gate.Id}' requires '{unknown}', which the suite does not know ({string.Join(", ", Hardware)}).");
             }
 
             try

@@ -120,7 +120,21 @@ public sealed record HardwareProfile(
             return null;
         }
 
-        // A partition's folder sits inside its disk's: /sys/devices/.../block/nvme0n1/nvme0n1p1.
+        // A partition's folder sits inside its disk's: /sys/devices/.../block/nvme0n1/nvme0n1p1. A device-mapper
+        // volume (LVM, dm-crypt) names what it sits on under slaves/: the first one decides the kind.
+        for (var depth = 0; depth < 4 && Path.GetFileName(target).StartsWith("dm-", StringComparison.Ordinal); depth++)
+        {
+            var slaves = Path.Combine(target, "slaves");
+            var first = Directory.Exists(slaves) ? Directory.GetDirectories(slaves).Order(StringComparer.Ordinal).FirstOrDefault() : null;
+            var resolved = first is null ? null : new DirectoryInfo(first).ResolveLinkTarget(returnFinalTarget: true)?.FullName;
+            if (resolved is null)
+            {
+                return null;
+            }
+
+            target = resolved;
+        }
+
         return File.Exists(Path.Combine(target, "partition")) ? Path.GetFileName(Path.GetDirectoryName(target)) : Path.GetFileName(target);
     }
 
@@ -153,11 +167,21 @@ public sealed record HardwareProfile(
                 return gpus;
             }
 
-            var output = process.StandardOutput.ReadToEnd();
-            if (!process.WaitForExit(10_000) || process.ExitCode != 0)
+            var reading = process.StandardOutput.ReadToEndAsync();
+            _ = process.StandardError.ReadToEndAsync();
+            if (!process.WaitForExit(10_000))
+            {
+                // A wedged driver: no GPU this suite can rely on, and no hang.
+                process.Kill(entireProcessTree: true);
+                return gpus;
+            }
+
+            if (process.ExitCode != 0 || !reading.Wait(1000))
             {
                 return gpus;
             }
+
+            var output = reading.Result;
 
             foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {

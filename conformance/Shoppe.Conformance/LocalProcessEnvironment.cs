@@ -42,6 +42,12 @@ public sealed class LocalProcessEnvironment : OwnedFacility
         start.UseShellExecute = false;
         start.RedirectStandardOutput = true;
         start.RedirectStandardError = true;
+        // The services get the facility's settings, not the caller's secrets.
+        foreach (var secret in new[] { "GITHUB_TOKEN", "SHOPPE_TOKEN", "SHOPPE_RELEASE_KEY" })
+        {
+            start.Environment.Remove(secret);
+        }
+
         foreach (var (name, value) in environment)
         {
             start.Environment[name] = value;

@@ -35,6 +35,18 @@ public sealed class SigningTests : IDisposable
     }
 
     [Fact]
+    public void PrivateKey_RefusesAPublicKeyAndAFileOthersMayRead()
+    {
+        using var key = ReleaseSigning.LoadOrCreatePrivateKey(Path.Combine(folder, "release.key"), out var path, out _);
+        var (publicFile, _) = ReleaseSigning.PublishPublicKey(key, Keys);
+        File.SetUnixFileMode(publicFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        Assert.Contains("is not a PEM private key", Assert.Throws<ReleaseException>(() => ReleaseSigning.LoadPrivateKey(publicFile)).Message, StringComparison.Ordinal);
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherRead);
+        Assert.Contains("chmod 600", Assert.Throws<ReleaseException>(() => ReleaseSigning.LoadPrivateKey(path)).Message, StringComparison.Ordinal);
+        Assert.Contains("no signing key", Assert.Throws<ReleaseException>(() => ReleaseSigning.LoadPrivateKey(Path.Combine(folder, "none.key"))).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Verify_AcceptsTheSignedBytes()
     {
         var (manifest, key) = SignedManifest();
@@ -80,9 +92,12 @@ public sealed class SigningTests : IDisposable
         var (manifest, key) = SignedManifest();
         using var stranger = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         ReleaseSigning.Sign(manifest, stranger);
-        // The attacker also drops their public key into the keys folder under the trusted key's id.
+        // The attacker claims the trusted key's id in the signature and drops their public key under that name.
+        var sig = ReleaseSigning.SignaturePath(manifest);
+        File.WriteAllText(sig, File.ReadAllText(sig).Replace(ReleaseSigning.KeyId(stranger), ReleaseSigning.KeyId(key), StringComparison.Ordinal));
         File.WriteAllText(Path.Combine(Keys, ReleaseSigning.KeyId(key) + ".pem"), stranger.ExportSubjectPublicKeyInfoPem());
-        Assert.Throws<ReleaseException>(() => ReleaseSigning.Verify(manifest, Keys));
+        var error = Assert.Throws<ReleaseException>(() => ReleaseSigning.Verify(manifest, Keys));
+        Assert.Contains("is not key " + ReleaseSigning.KeyId(key), error.Message, StringComparison.Ordinal);
         key.Dispose();
     }
 

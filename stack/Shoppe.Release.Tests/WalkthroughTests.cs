@@ -93,6 +93,14 @@ public sealed class WalkthroughTests
 
     private static async Task CertifyInContainersAsync(string repo, Dictionary<string, string> env, ReleaseLayout layout, StackVersion version)
     {
+        // Without an engine, containers do not apply: refused with the reason, and the release keeps its certification.
+        var before = await File.ReadAllBytesAsync(layout.Manifest(version), Ct);
+        var noEngine = new Dictionary<string, string>(env) { ["DOCKER_HOST"] = "unix:///nonexistent/docker.sock" };
+        var (refusedCode, refused) = await Walkthrough.ShoppeAsync(["release", "certify", version.ToString(), "--target", "containers"], repo, noEngine);
+        Assert.Equal(2, refusedCode);
+        Assert.Contains("nothing listens at unix:///nonexistent/docker.sock", refused, StringComparison.Ordinal);
+        Assert.Equal(before, await File.ReadAllBytesAsync(layout.Manifest(version), Ct));
+
         var (code, output) = await Processes.RunAsync("bash", [Path.Combine(repo, "eng", "docker-engine.sh")], repo, Ct);
         Assert.True(code == 0, $"eng/docker-engine.sh failed:\n{output}");
         var started = output.Contains("# started dockerd", StringComparison.Ordinal);

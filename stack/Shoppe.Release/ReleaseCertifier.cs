@@ -37,8 +37,9 @@ public sealed class ReleaseCertifier(ReleaseLayout layout, IProgress<string> pro
         ArgumentNullException.ThrowIfNull(target);
         var (manifest, keyId, count) = ReleaseVerifier.Verify(layout, version);
         progress.Report($"Verified {version}: signature by key {keyId}, {count} artifacts");
-        using var key = ReleaseSigning.LoadOrCreatePrivateKey(signingKey, out var keyPath, out var created);
-        if (created || ReleaseSigning.KeyId(key) != keyId)
+        var keyPath = ReleaseSigning.ResolveKeyPath(signingKey);
+        using var key = ReleaseSigning.LoadPrivateKey(keyPath);
+        if (ReleaseSigning.KeyId(key) != keyId)
         {
             throw new ReleaseException($"{keyPath} is not the key that signed {version} ({keyId}); certification re-signs the manifest with that key.");
         }
@@ -46,10 +47,16 @@ public sealed class ReleaseCertifier(ReleaseLayout layout, IProgress<string> pro
         var gates = GateSet.Load(gatesFile ?? layout.GatesFile);
         var expected = new ExpectedRelease(manifest.StackVersion, manifest.SourceCommit,
             manifest.Components.ToDictionary(c => c.Name, c => c.Version, StringComparer.Ordinal));
-        var run = Directory.CreateTempSubdirectory($"shoppe-certify-{version}-").FullName;
+        var run = ScratchFolder($"shoppe-certify-{version}-");
         try
         {
             await using var facility = CreateEnvironment(manifest, target, run, cancellationToken);
+            if (facility.NotApplicableReason is { } reason)
+            {
+                // Nothing was certified: the release keeps its last certification.
+                throw new ReleaseException($"The {facility.Target} environment does not apply here: {reason}.");
+            }
+
             var report = await ConformanceRun.RunAsync(facility, expected, gates, Path.Combine(run, "scratch"), progress, cancellationToken);
             report.Write(layout.Conformance(version));
             var components = facility is ContainerEnvironment containers
@@ -59,10 +66,9 @@ public sealed class ReleaseCertifier(ReleaseLayout layout, IProgress<string> pro
             {
                 Components = components,
                 Certification = new Certification(report.Certifies ? "certified" : "failed", report.At, report.Target, report.Profile, report.Limits,
-                    report.Summary, report.Checks, report.GatesVersion),
+                    report.Summary, report.Checks, report.GatesVersion, report.GatesSha256),
             };
-            await File.WriteAllBytesAsync(layout.Manifest(version), ManifestJson.Serialize(certified), cancellationToken);
-            ReleaseSigning.Sign(layout.Manifest(version), key);
+            ReleaseSigning.WriteSigned(layout.Manifest(version), ManifestJson.Serialize(certified), key);
             await File.WriteAllTextAsync(layout.Badge(version),
                 Badge.Render($"Coffea Shoppe {version}", report.Certifies, report.At, report.Profile.Describe(), Counts(report.Summary)), cancellationToken);
             return report;
@@ -78,6 +84,16 @@ public sealed class ReleaseCertifier(ReleaseLayout layout, IProgress<string> pro
                 // A service may still be closing a file; the temporary folder is the system's to clean.
             }
         }
+    }
+
+    /// <summary>
+    /// A new folder for a run's facility and its limit measurements: under /var/tmp, which is on a disk where /tmp
+    /// may be memory (tmpfs), so the disk limits and the cache's blocks are the disk's.
+    /// </summary>
+    public static string ScratchFolder(string prefix)
+    {
+        var parent = Directory.Exists("/var/tmp") ? "/var/tmp" : Path.GetTempPath();
+        return Directory.CreateDirectory(Path.Combine(parent, prefix + Guid.NewGuid().ToString("N")[..8])).FullName;
     }
 
     /// <summary>"42 passed, 0 failed, 2 n/a".</summary>

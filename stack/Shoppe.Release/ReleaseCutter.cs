@@ -107,8 +107,7 @@ public sealed class ReleaseCutter(ReleaseLayout layout, IProgress<string> progre
             };
 
             Directory.Move(staging, layout.Artifacts(version));
-            await File.WriteAllBytesAsync(layout.Manifest(version), ManifestJson.Serialize(manifest), cancellationToken);
-            ReleaseSigning.Sign(layout.Manifest(version), key);
+            ReleaseSigning.WriteSigned(layout.Manifest(version), ManifestJson.Serialize(manifest), key);
             var (keyFile, written) = ReleaseSigning.PublishPublicKey(key, layout.KeysFolder);
             if (written)
             {

@@ -78,8 +78,9 @@ public sealed record SigningInfo(string Algorithm, string KeyId);
 /// <param name="Summary">Counts of passed, failed and not applicable checks.</param>
 /// <param name="Checks">Every check and gate.</param>
 /// <param name="GatesVersion">The version of the gate thresholds file (conformance/gates.json).</param>
+/// <param name="GatesSha256">The SHA-256 of that file: a changed threshold shows even where the version was not bumped.</param>
 public sealed record Certification(string State, DateTimeOffset At, string Target, HardwareProfile Profile, HardwareLimits? Limits,
-    ResultSummary Summary, IReadOnlyList<CheckResult> Checks, int GatesVersion);
+    ResultSummary Summary, IReadOnlyList<CheckResult> Checks, int GatesVersion, string GatesSha256);
 
 /// <summary>The manifest's JSON form: camelCase, indented, enums as strings; the same bytes for the same manifest.</summary>
 public static class ManifestJson

@@ -19,31 +19,14 @@ public static class ReleaseSigning
     /// </summary>
     public static ECDsa LoadOrCreatePrivateKey(string? path, out string resolvedPath, out bool created)
     {
-        resolvedPath = Path.GetFullPath(path ?? Environment.GetEnvironmentVariable("SHOPPE_RELEASE_KEY") ?? DefaultKeyPath);
+        resolvedPath = ResolveKeyPath(path);
         created = false;
-        var key = ECDsa.Create();
         if (File.Exists(resolvedPath))
         {
-            try
-            {
-                key.ImportFromPem(File.ReadAllText(resolvedPath));
-            }
-            catch (Exception ex) when (ex is ArgumentException or CryptographicException)
-            {
-                key.Dispose();
-                throw new ReleaseException($"{resolvedPath} is not a PEM private key: {ex.Message}", ex);
-            }
-
-            if (key.KeySize != 256)
-            {
-                key.Dispose();
-                throw new ReleaseException($"{resolvedPath} is not a P-256 key.");
-            }
-
-            return key;
+            return LoadPrivateKey(resolvedPath);
         }
 
-        key.GenerateKey(ECCurve.NamedCurves.nistP256);
+        var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         Directory.CreateDirectory(Path.GetDirectoryName(resolvedPath)!);
         var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
         if (!OperatingSystem.IsWindows())
@@ -60,10 +43,60 @@ public static class ReleaseSigning
         return key;
     }
 
+    /// <summary>The key file a command would use: the option, else <c>$SHOPPE_RELEASE_KEY</c>, else <see cref="DefaultKeyPath"/>.</summary>
+    public static string ResolveKeyPath(string? path)
+    {
+        var chosen = path ?? Environment.GetEnvironmentVariable("SHOPPE_RELEASE_KEY");
+        if (string.IsNullOrEmpty(chosen))
+        {
+            var config = Environment.GetFolderPath(Environment.SpecialFolder.ApplicationData, Environment.SpecialFolderOption.DoNotVerify);
+            chosen = Path.IsPathRooted(config)
+                ? Path.Combine(config, "coffea-shoppe", "release-signing.key")
+                : throw new ReleaseException("No home folder to keep the release signing key in: name it with --signing-key or $SHOPPE_RELEASE_KEY.");
+        }
+
+        return Path.GetFullPath(chosen);
+    }
+
+    /// <summary>
+    /// An existing private key, never a new one: refuses a public key, a key that is not P-256, and a key file that
+    /// others may read.
+    /// </summary>
+    public static ECDsa LoadPrivateKey(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new ReleaseException($"There is no signing key at {path}: certification re-signs with the key that cut the release.");
+        }
+
+        if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(path) & (UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite)) != 0)
+        {
+            throw new ReleaseException($"{path} may be read by others: chmod 600 it (a release signing key is the release manager's alone).");
+        }
+
+        var key = ECDsa.Create();
+        try
+        {
+            key.ImportFromPem(File.ReadAllText(path));
+            _ = key.ExportParameters(includePrivateParameters: true); // a public key has no private part: refused here
+        }
+        catch (Exception ex) when (ex is ArgumentException or CryptographicException)
+        {
+            key.Dispose();
+            throw new ReleaseException($"{path} is not a PEM private key: {ex.Message}", ex);
+        }
+
+        if (key.KeySize != 256)
+        {
+            key.Dispose();
+            throw new ReleaseException($"{path} is not a P-256 key.");
+        }
+
+        return key;
+    }
+
     /// <summary>Where a release manager's key lives unless told otherwise.</summary>
-    public static string DefaultKeyPath => Path.Combine(
-        Environment.GetFolderPath(Environment.SpecialFolder.ApplicationData, Environment.SpecialFolderOption.DoNotVerify),
-        "coffea-shoppe", "release-signing.key");
+    public static string DefaultKeyPath => Path.Combine("~", ".config", "coffea-shoppe", "release-signing.key");
 
     /// <summary>A key's id: the first 16 hex digits of the SHA-256 of its public key (SubjectPublicKeyInfo).</summary>
     public static string KeyId(ECDsa key) => Convert.ToHexStringLower(SHA256.HashData(key.ExportSubjectPublicKeyInfo()))[..16];
@@ -86,11 +119,22 @@ public static class ReleaseSigning
     }
 
     /// <summary>Signs <paramref name="manifestFile"/>'s bytes into <c>manifest.sig</c> beside it.</summary>
-    public static void Sign(string manifestFile, ECDsa key)
+    public static void Sign(string manifestFile, ECDsa key) => WriteSigned(manifestFile, File.ReadAllBytes(manifestFile), key);
+
+    /// <summary>
+    /// Signs <paramref name="manifest"/> in memory, then puts it and its signature in place (each written to a
+    /// temporary name and renamed): a failure before the renames leaves the previous manifest and signature whole.
+    /// </summary>
+    public static void WriteSigned(string manifestFile, byte[] manifest, ECDsa key)
     {
-        var signature = key.SignData(File.ReadAllBytes(manifestFile), HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence);
-        var document = new SignatureFile(Algorithm, KeyId(key), Convert.ToBase64String(signature));
-        File.WriteAllBytes(SignaturePath(manifestFile), JsonSerializer.SerializeToUtf8Bytes(document, ManifestJson.Options));
+        ArgumentNullException.ThrowIfNull(key);
+        var signature = key.SignData(manifest, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence);
+        var document = JsonSerializer.SerializeToUtf8Bytes(new SignatureFile(Algorithm, KeyId(key), Convert.ToBase64String(signature)), ManifestJson.Options);
+        var sigFile = SignaturePath(manifestFile);
+        File.WriteAllBytes(manifestFile + ".new", manifest);
+        File.WriteAllBytes(sigFile + ".new", document);
+        File.Move(manifestFile + ".new", manifestFile, overwrite: true);
+        File.Move(sigFile + ".new", sigFile, overwrite: true);
     }
 
     /// <summary>The signature file of a manifest.</summary>
@@ -100,7 +144,11 @@ public static class ReleaseSigning
     /// Checks the manifest's bytes against its signature with a trusted key from <paramref name="keysFolder"/>
     /// (or <paramref name="publicKeyFile"/> when given); returns the key id, or throws with the reason.
     /// </summary>
-    public static string Verify(string manifestFile, string keysFolder, string? publicKeyFile = null)
+    public static string Verify(string manifestFile, string keysFolder, string? publicKeyFile = null) =>
+        Verify(manifestFile, File.ReadAllBytes(manifestFile), keysFolder, publicKeyFile);
+
+    /// <summary>Checks <paramref name="manifest"/> (the bytes of <paramref name="manifestFile"/>) against the signature beside that file.</summary>
+    public static string Verify(string manifestFile, byte[] manifest, string keysFolder, string? publicKeyFile = null)
     {
         var sigPath = SignaturePath(manifestFile);
         if (!File.Exists(sigPath))
@@ -139,7 +187,7 @@ public static class ReleaseSigning
             throw new ReleaseException($"{keyFile} is not key {signature.KeyId}.");
         }
 
-        if (!key.VerifyData(File.ReadAllBytes(manifestFile), signatureBytes, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence))
+        if (!key.VerifyData(manifest, signatureBytes, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence))
         {
             throw new ReleaseTamperedException($"{manifestFile} does not match its signature: it was changed after it was signed.");
         }

@@ -6,12 +6,11 @@ namespace Shoppe.Release;
 /// </summary>
 public static class ReleaseVerifier
 {
-    /// <summary>Verifies <paramref name="version"/>; returns what was checked, or throws <see cref="ReleaseException"/> naming what is wrong.</summary>
-    /// <param name="layout">The repository.</param>
-    /// <param name="version">The release.</param>
-    /// <param name="artifactsFolder">Where the artifacts are, if not in the release's own folder (e.g. downloaded from GitHub).</param>
-    /// <param name="publicKeyFile">A public key to trust instead of stack/keys/.</param>
-    public static (ReleaseManifest Manifest, string KeyId, int Artifacts) Verify(ReleaseLayout layout, StackVersion version, string? artifactsFolder = null, string? publicKeyFile = null)
+    /// <summary>
+    /// The manifest alone: its signature with a trusted key and its version (for a site checking what it runs, or a
+    /// badge, where the artifacts are not at hand).
+    /// </summary>
+    public static (ReleaseManifest Manifest, string KeyId) VerifyManifest(ReleaseLayout layout, StackVersion version, string? publicKeyFile = null)
     {
         ArgumentNullException.ThrowIfNull(layout);
         ArgumentNullException.ThrowIfNull(version);
@@ -21,12 +20,25 @@ public static class ReleaseVerifier
             throw new ReleaseException($"There is no release {version}: {manifestFile} does not exist.");
         }
 
-        var keyId = ReleaseSigning.Verify(manifestFile, layout.KeysFolder, publicKeyFile);
-        var manifest = ManifestJson.Deserialize(File.ReadAllBytes(manifestFile));
-        if (manifest.StackVersion != version.ToString())
-        {
-            throw new ReleaseException($"{manifestFile} is the manifest of {manifest.StackVersion}, not {version}.");
-        }
+        // The bytes read once: the ones verified are the ones parsed.
+        var bytes = File.ReadAllBytes(manifestFile);
+        var keyId = ReleaseSigning.Verify(manifestFile, bytes, layout.KeysFolder, publicKeyFile);
+        var manifest = ManifestJson.Deserialize(bytes);
+        return manifest.StackVersion == version.ToString()
+            ? (manifest, keyId)
+            : throw new ReleaseException($"{manifestFile} is the manifest of {manifest.StackVersion}, not {version}.");
+    }
+
+    /// <summary>Verifies <paramref name="version"/>; returns what was checked, or throws <see cref="ReleaseException"/> naming what is wrong.</summary>
+    /// <param name="layout">The repository.</param>
+    /// <param name="version">The release.</param>
+    /// <param name="artifactsFolder">Where the artifacts are, if not in the release's own folder (e.g. downloaded from GitHub).</param>
+    /// <param name="publicKeyFile">A public key to trust instead of stack/keys/.</param>
+    public static (ReleaseManifest Manifest, string KeyId, int Artifacts) Verify(ReleaseLayout layout, StackVersion version, string? artifactsFolder = null, string? publicKeyFile = null)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        ArgumentNullException.ThrowIfNull(version);
+        var (manifest, keyId) = VerifyManifest(layout, version, publicKeyFile);
 
         var folder = artifactsFolder ?? layout.Artifacts(version);
         var count = 0;

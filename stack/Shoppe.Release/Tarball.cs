@@ -6,7 +6,7 @@ namespace Shoppe.Release;
 
 /// <summary>
 /// Packs a folder as a reproducible <c>.tar.gz</c>: entries in ordinal order, every time stamp the source date,
-/// owner root, modes as on disk — the same bytes from the same files.
+/// owner root, modes 0755 or 0644 — the same bytes from the same files.
 /// </summary>
 public static class Tarball
 {
@@ -22,7 +22,8 @@ public static class Tarball
             var entry = new PaxTarEntry(TarEntryType.RegularFile, name, new Dictionary<string, string>())
             {
                 ModificationTime = sourceDate,
-                Mode = OperatingSystem.IsWindows() ? UnixFileMode.UserRead | UnixFileMode.UserWrite : File.GetUnixFileMode(path),
+                // 0755 for what may run, 0644 for the rest: the same bytes whatever the builder's umask.
+                Mode = !OperatingSystem.IsWindows() && File.GetUnixFileMode(path).HasFlag(UnixFileMode.UserExecute) ? (UnixFileMode)0b111_101_101 : (UnixFileMode)0b110_100_100,
                 Uid = 0,
                 Gid = 0,
                 UserName = "root",

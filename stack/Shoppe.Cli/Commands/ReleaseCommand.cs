@@ -123,14 +123,20 @@ internal static class ReleaseCommand
             var layout = ReleaseLayout.Find(parse.GetValue(repository));
             var v = ParseVersion(parse.GetValue(version)!);
             var (manifest, _, _) = ReleaseVerifier.Verify(layout, v);
+            var dry = parse.GetValue(dryRun);
             if (manifest.Certification?.State != "certified" && !parse.GetValue(uncertified))
             {
-                throw new ReleaseException($"{v} is {(manifest.Certification is null ? "not certified" : "failed certification")}: run shoppe release certify {v}, or pass --allow-uncertified.");
+                var state = manifest.Certification is null ? "not certified" : "failed certification";
+                if (!dry)
+                {
+                    throw new ReleaseException($"{v} is {state}: run shoppe release certify {v}, or pass --allow-uncertified.");
+                }
+
+                console.MarkupLineInterpolated($"[yellow]warning:[/] {v} is {state}; publishing it for real needs --allow-uncertified.");
             }
 
             var (owner, name) = await ResolveRepoAsync(parse.GetValue(repo), layout, cancellationToken);
             var githubToken = parse.GetValue(token) ?? Environment.GetEnvironmentVariable("GITHUB_TOKEN");
-            var dry = parse.GetValue(dryRun);
             if (githubToken is null && !dry)
             {
                 throw new ReleaseException("Publishing needs a token that may write releases (--github-token or $GITHUB_TOKEN); --dry-run shows the calls without one.");
@@ -181,7 +187,7 @@ internal static class ReleaseCommand
         {
             var layout = ReleaseLayout.Find(parse.GetValue(repository));
             var v = ParseVersion(parse.GetValue(version)!);
-            var (manifest, _, _) = ReleaseVerifier.Verify(layout, v);
+            var (manifest, _) = ReleaseVerifier.VerifyManifest(layout, v);
             if (manifest.Certification is null || !File.Exists(layout.Badge(v)))
             {
                 throw new ReleaseException($"{v} has no certification yet: shoppe release certify {v}.");
@@ -216,7 +222,7 @@ internal static class ReleaseCommand
         {
             var remote = (await Processes.GitAsync(layout.Root, cancellationToken, "remote", "get-url", "origin")).Trim();
             var at = remote.IndexOf("github.com", StringComparison.OrdinalIgnoreCase);
-            text = at < 0 ? throw new ReleaseException($"The origin remote ({remote}) is not on GitHub: pass --repo owner/name.") : remote[(at + "github.com".Length + 1)..];
+            text = at < 0 ? throw new ReleaseException("The origin remote is not on GitHub: pass --repo owner/name.") : remote[(at + "github.com".Length + 1)..];
             text = text.EndsWith(".git", StringComparison.Ordinal) ? text[..^4] : text;
         }
 
@@ -271,9 +277,11 @@ internal static class ReleaseCommand
             console.MarkupLineInterpolated($"[red]error:[/] {ex.Message}");
             return 2;
         }
-        catch (Exception ex) when (ex is InvalidDataException or Octokit.ApiException)
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            console.MarkupLineInterpolated($"[red]error:[/] {ex.Message}");
+            // Anything else (a missing file, a network failure, the Docker engine, GitHub): a refusal with its reason,
+            // never exit code 1, which means a check failed.
+            console.MarkupLineInterpolated($"[red]error:[/] {ex.GetType().Name}: {ex.Message}");
             return 2;
         }
     }

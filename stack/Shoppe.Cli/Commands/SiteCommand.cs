@@ -56,7 +56,7 @@ internal static class SiteCommand
             var expected = await ExpectedAsync(parse.GetValue(release), parse.GetValue(repository), site, cancellationToken);
             var progress = new ConsoleProgress(console);
             var gateSet = GateSet.Load(parse.GetValue(gates) ?? GateSet.DefaultPath);
-            var scratch = Directory.CreateTempSubdirectory("shoppe-site-").FullName;
+            var scratch = ReleaseCertifier.ScratchFolder("shoppe-site-");
             ConformanceReport report;
             try
             {
@@ -84,7 +84,7 @@ internal static class SiteCommand
         if (release is not null)
         {
             var layout = ReleaseLayout.Find(repository);
-            var (manifest, _, _) = ReleaseVerifier.Verify(layout, ReleaseCommand.ParseVersion(release));
+            var (manifest, _) = ReleaseVerifier.VerifyManifest(layout, ReleaseCommand.ParseVersion(release));
             return new ExpectedRelease(manifest.StackVersion, manifest.SourceCommit, manifest.Components.ToDictionary(c => c.Name, c => c.Version, StringComparer.Ordinal));
         }
 
