@@ -211,8 +211,12 @@ internal static class ReleaseCommand
             (Path.Combine(layout.Conformance(version), "junit.xml"), "conformance-junit.xml", "application/xml"),
             (Path.Combine(layout.Conformance(version), "summary.json"), "conformance-summary.json", "application/json"),
         };
-        files.AddRange(manifest.Components.SelectMany(c => c.Artifacts).Select(a => (Path.Combine(layout.Artifacts(version), a.File), a.File, "application/gzip")));
-        return files.Where(f => File.Exists(f.Path)).Select(f => new PublishAsset(f.Path, f.Name, $"{f.Name} sha256:{Tarball.Sha256(f.Path)}", f.Type)).ToList();
+        var assets = files.Where(f => File.Exists(f.Path)).Select(f => new PublishAsset(f.Path, f.Name, $"{f.Name} sha256:{Tarball.Sha256(f.Path)}", f.Type)).ToList();
+
+        // The artifacts' digests are the manifest's: publication verified every artifact against them just before.
+        assets.AddRange(manifest.Components.SelectMany(c => c.Artifacts)
+            .Select(a => new PublishAsset(Path.Combine(layout.Artifacts(version), a.File), a.File, $"{a.File} sha256:{a.Sha256}", "application/gzip")));
+        return assets;
     }
 
     private static async Task<(string Owner, string Name)> ResolveRepoAsync(string? option, ReleaseLayout layout, CancellationToken cancellationToken)
