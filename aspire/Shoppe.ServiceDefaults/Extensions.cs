@@ -3,6 +3,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -19,6 +21,7 @@ using OpenTelemetry.Trace;
 using Shoppe.ServiceDefaults;
 using Shoppe.ServiceDefaults.Health;
 using Shoppe.ServiceDefaults.RequestIds;
+using Shoppe.ServiceDefaults.SendFile;
 using Shoppe.ServiceDefaults.Versioning;
 
 namespace Microsoft.Extensions.Hosting;
@@ -79,6 +82,8 @@ public static class ShoppeServiceDefaultsExtensions
             }
         });
         builder.Services.AddTransient<IStartupFilter, ServiceDefaultsStartupFilter>();
+        // File bytes leave by sendfile(2) on plain HTTP/1.x connections (ZeroCopySendFile says when, and why).
+        builder.Services.Configure<KestrelServerOptions>(kestrel => kestrel.ConfigureEndpointDefaults(listen => listen.UseZeroCopySendFile()));
 
         builder.Services.AddServiceDiscovery();
         builder.Services.AddTransient<RequestIdPropagationHandler>();
@@ -208,6 +213,16 @@ public static class ShoppeServiceDefaultsExtensions
     {
         public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
         {
+            // Results.File, PhysicalFile and static files send without a copy where the connection allows it.
+            app.Use((context, nextMiddleware) =>
+            {
+                if (ZeroCopySendFile.IsZeroCopy(context))
+                {
+                    context.Features.Set<IHttpResponseBodyFeature>(new ZeroCopyResponseBodyFeature(context.Features.GetRequiredFeature<IHttpResponseBodyFeature>(), context));
+                }
+
+                return nextMiddleware(context);
+            });
             app.UseExceptionHandler();
             app.UseStatusCodePages();
             app.UseMiddleware<RequestIdMiddleware>();

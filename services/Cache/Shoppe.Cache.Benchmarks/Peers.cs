@@ -53,7 +53,8 @@ internal sealed class Peers(string work) : IAsyncDisposable
 
     private async Task<string> StartAsync(string name, string file, IEnumerable<string> args, int port, IDictionary<string, string>? env = null)
     {
-        var start = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true };
+        // In the folder of our service's files, as a facility starts it: its appsettings.json is read from there.
+        var start = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = AppContext.BaseDirectory };
         foreach (var (k, v) in env ?? new Dictionary<string, string>())
         {
             start.Environment[k] = v;

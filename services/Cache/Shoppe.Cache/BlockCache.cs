@@ -399,9 +399,6 @@ public sealed partial class BlockCache : IDisposable
         });
     }
 
-    /// <summary>Reads cached bytes of the file.</summary>
-    internal static int Read(CachedFile file, Span<byte> destination, long offset) => RandomAccess.Read(file.Data, destination, offset);
-
     /// <summary>Makes every written block durable and its block map say so (the flush loop calls this).</summary>
     public void Flush()
     {

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Primitives;
 using Microsoft.Net.Http.Headers;
 using Shoppe.Security;
+using Shoppe.ServiceDefaults.SendFile;
 
 namespace Shoppe.Cache;
 
@@ -17,9 +18,6 @@ namespace Shoppe.Cache;
 /// </summary>
 internal static partial class CacheApi
 {
-    /// <summary>Bytes read from disk and handed to the response at a time.</summary>
-    private const int SendChunk = 1024 * 1024;
-
     public static WebApplication MapCacheApi(this WebApplication app)
     {
         var options = app.Services.GetRequiredService<IOptions<CacheOptions>>().Value;
@@ -229,7 +227,7 @@ internal static partial class CacheApi
 
             await response.BodyWriter.FlushAsync(context.RequestAborted);
         }
-        catch (Exception ex) when (ex is OriginUnavailableException or CacheFullException)
+        catch (Exception ex) when (ex is OriginUnavailableException or CacheFullException or IOException)
         {
             // Headers are gone: all that is left is to cut the connection, so the client sees a short body.
             LogCutShort(logger, path.Value, sent.Bytes, ex.Message);
@@ -283,29 +281,18 @@ internal static partial class CacheApi
         public int Waited;
     }
 
+    /// <summary>The most present blocks handed to the response in one piece (one region, one flush).</summary>
+    private const int MaxBlocksPerSend = 4;
+
     private static async Task SendRangeAsync(HttpContext context, FileLease lease, ByteRange range, CacheOptions options, SendTally sent)
     {
-        var window = Math.Max(1, options.ReadAheadBlocks);
-        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(SendChunk);
-        try
-        {
-            await SendBlocksAsync(context, lease, range, window, buffer, sent);
-        }
-        finally
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
-
-    private static async Task SendBlocksAsync(HttpContext context, FileLease lease, ByteRange range, int window, byte[] buffer, SendTally sent)
-    {
         var file = lease.File;
-        var writer = context.Response.BodyWriter;
+        var window = Math.Max(1, options.ReadAheadBlocks);
         var blockSize = file.BlockSize;
         var position = range.Start;
         var end = range.Start + range.Length;
         var lastBlock = (end - 1) / blockSize;
-        for (var block = range.Start / blockSize; block <= lastBlock; block++)
+        for (var block = range.Start / blockSize; block <= lastBlock;)
         {
             // Keep fetches going ahead of the sender within the range.
             for (var ahead = block + 1; ahead <= Math.Min(lastBlock, block + window); ahead++)
@@ -324,38 +311,20 @@ internal static partial class CacheApi
                 await ready.WaitAsync(context.RequestAborted);
             }
 
-            var blockEnd = Math.Min(end, (block + 1) * blockSize);
-            while (position < blockEnd)
+            // The blocks after it that are already on disk go with it.
+            var through = block;
+            while (through < lastBlock && through - block + 1 < MaxBlocksPerSend && file.IsPresent(through + 1))
             {
-                // One read of up to SendChunk from the page cache, one copy into the response's pipe, one
-                // flush: the pipe's own segments are 4 KiB, and reading straight into them cost a flush each.
-                var want = (int)Math.Min(SendChunk, blockEnd - position);
-                // Straight into the response's own memory when the pipe hands out a buffer that large (one
-                // copy fewer); otherwise through ours.
-                var memory = writer.GetMemory(want);
-                var direct = memory.Length >= want;
-                var n = BlockCache.Read(file, direct ? memory.Span[..want] : buffer.AsSpan(0, want), position);
-                if (n <= 0)
-                {
-                    throw new OriginUnavailableException($"The cached data of {file.RelativePath} is shorter than its block map says.");
-                }
-
-                if (direct)
-                {
-                    writer.Advance(n);
-                }
-                else
-                {
-                    writer.Write(buffer.AsSpan(0, n));
-                }
-                position += n;
-                sent.Bytes += n;
-                var flushed = await writer.FlushAsync(context.RequestAborted);
-                if (flushed.IsCanceled || flushed.IsCompleted)
-                {
-                    throw new OperationCanceledException(context.RequestAborted);
-                }
+                through++;
+                sent.Hits++;
             }
+
+            // From the page cache to the socket by sendfile where the connection allows, else one copy.
+            var sendEnd = Math.Min(end, (through + 1) * blockSize);
+            await context.Response.SendFileAsync(file.Data, position, sendEnd - position, context.RequestAborted);
+            sent.Bytes += sendEnd - position;
+            position = sendEnd;
+            block = through + 1;
         }
     }
 
