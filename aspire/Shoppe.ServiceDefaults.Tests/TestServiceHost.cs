@@ -35,6 +35,9 @@ internal sealed class TestServiceHost : IAsyncDisposable
 
     public HttpClient CreateClient() => Server.CreateClient();
 
+    /// <summary>Stops the host as a service stops (hosted services' StopAsync), without disposing it.</summary>
+    public Task StopAsync() => _app.StopAsync(TestContext.Current.CancellationToken);
+
     public static async Task<TestServiceHost> StartAsync(
         Action<WebApplication> map,
         Action<WebApplicationBuilder>? configure = null,

@@ -82,6 +82,8 @@ public static class ShoppeServiceDefaultsExtensions
             }
         });
         builder.Services.AddTransient<IStartupFilter, ServiceDefaultsStartupFilter>();
+        builder.Services.AddSingleton<AccessSummaries>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<AccessSummaries>());
         // File bytes leave by sendfile(2) on plain HTTP/1.x connections (ZeroCopySendFile says when, and why).
         builder.Services.Configure<KestrelServerOptions>(kestrel => kestrel.ConfigureEndpointDefaults(listen => listen.UseZeroCopySendFile()));
 
@@ -142,27 +144,41 @@ public static class ShoppeServiceDefaultsExtensions
                 }
 
                 resource.AddAttributes([new("shoppe.stack_version", info.StackVersion)]);
-            })
-            .WithMetrics(metrics => metrics
-                .AddAspNetCoreInstrumentation()
-                .AddHttpClientInstrumentation()
-                .AddRuntimeInstrumentation()
-                .AddMeter("Shoppe.*"))
-            .WithTracing(tracing => tracing
-                .AddSource(builder.Environment.ApplicationName)
+            });
+
+        // Traces are always set up, so trace context and the request id's W3C baggage travel on every outgoing call
+        // the same way; but spans are recorded (and metrics made) only where a collector takes them: made for
+        // nobody, the instrumentation of every request cost the cache's small reads a few percent
+        // (docs/performance.md, "Cache").
+        var exportsTelemetry = !string.IsNullOrWhiteSpace(otlpEndpoint);
+        otel.WithTracing(tracing =>
+        {
+            tracing.AddSource(builder.Environment.ApplicationName)
                 .AddSource("Shoppe.*")
                 .AddAspNetCoreInstrumentation(o =>
                     // Probes would drown the traces that matter.
                     o.Filter = ctx => !ctx.Request.Path.StartsWithSegments(HealthEndpointPath)
                                       && !ctx.Request.Path.StartsWithSegments(AlivenessEndpointPath))
-                .AddHttpClientInstrumentation());
-
-        if (!string.IsNullOrWhiteSpace(otlpEndpoint))
+                .AddHttpClientInstrumentation();
+            if (exportsTelemetry)
+            {
+                // Per signal rather than UseOtlpExporter(): logs may also go to the logs service below, and
+                // OpenTelemetry refuses the cross-cutting exporter beside a signal-specific one.
+                tracing.AddOtlpExporter();
+            }
+            else
+            {
+                tracing.SetSampler(new AlwaysOffSampler());
+            }
+        });
+        if (exportsTelemetry)
         {
-            // Per signal rather than UseOtlpExporter(): logs may also go to the logs service below, and
-            // OpenTelemetry refuses the cross-cutting exporter beside a signal-specific one.
-            otel.WithMetrics(metrics => metrics.AddOtlpExporter())
-                .WithTracing(tracing => tracing.AddOtlpExporter());
+            otel.WithMetrics(metrics => metrics
+                .AddAspNetCoreInstrumentation()
+                .AddHttpClientInstrumentation()
+                .AddRuntimeInstrumentation()
+                .AddMeter("Shoppe.*")
+                .AddOtlpExporter());
             builder.Logging.AddOpenTelemetry(logging => logging.AddOtlpExporter());
         }
 

@@ -10,7 +10,7 @@ namespace Shoppe.ServiceDefaults.RequestIds;
 /// to the caller in the response header. A malformed id is refused with 400 problem details rather
 /// than silently replaced, so a client never loses track of its own id.
 /// </summary>
-internal sealed partial class RequestIdMiddleware(RequestDelegate next, ILoggerFactory loggerFactory)
+internal sealed partial class RequestIdMiddleware(RequestDelegate next, ILoggerFactory loggerFactory, AccessSummaries summaries)
 {
     /// <summary>The category of the one access line each request writes.</summary>
     public const string AccessLogCategory = "Shoppe.Access";
@@ -55,9 +55,15 @@ internal sealed partial class RequestIdMiddleware(RequestDelegate next, ILoggerF
             {
                 // By now authentication has run: the access line names the user the request was for, which
                 // is how the logs service learns a request's owner. Services calling services are not users.
-                using var userScope = EndUser(context) is { } user ? _logger.BeginScope(new AttributeLogScope(ShoppeAttributes.EndUser, user)) : null;
-                LogAccess(_logger, context.Request.Method, context.Request.Path, context.Response.StatusCode,
-                    elapsedMs, requestId, fromCaller ? "caller" : "created");
+                var user = EndUser(context);
+                var status = context.Response.StatusCode;
+                if (status >= 400 || context.GetEndpoint() is not { } endpoint || endpoint.Metadata.GetMetadata<SummarizedAccessLog>() is null
+                    || !summaries.TryAdd(requestId, fromCaller, user, context.Request.Method, endpoint.Metadata.GetMetadata<Microsoft.AspNetCore.Routing.IEndpointNameMetadata>()?.EndpointName ?? endpoint.DisplayName ?? "",
+                        status, context.Response.ContentLength ?? 0, elapsedMs))
+                {
+                    using var userScope = user is not null ? _logger.BeginScope(new AttributeLogScope(ShoppeAttributes.EndUser, user)) : null;
+                    LogAccess(_logger, context.Request.Method, context.Request.Path, status, elapsedMs, requestId, fromCaller ? "caller" : "created");
+                }
             }
         }
     }

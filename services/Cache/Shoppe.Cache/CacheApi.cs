@@ -7,6 +7,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Primitives;
 using Microsoft.Net.Http.Headers;
 using Shoppe.Security;
+using Shoppe.ServiceDefaults.RequestIds;
 using Shoppe.ServiceDefaults.SendFile;
 
 namespace Shoppe.Cache;
@@ -21,7 +22,8 @@ internal static partial class CacheApi
     public static WebApplication MapCacheApi(this WebApplication app)
     {
         var options = app.Services.GetRequiredService<IOptions<CacheOptions>>().Value;
-        var read = app.MapMethods("/{**path}", [HttpMethods.Get, HttpMethods.Head], ServeAsync).WithName("ReadThroughCache");
+        // Reads come by the thousand a second for one user request: one access line per request id every few seconds.
+        var read = app.MapMethods("/{**path}", [HttpMethods.Get, HttpMethods.Head], ServeAsync).WithName("ReadThroughCache").WithSummarizedAccessLog();
         if (options.AllowAnonymousReads)
         {
             read.AllowAnonymous();
