@@ -14,6 +14,9 @@ internal sealed class Peers(string work) : IAsyncDisposable
     private readonly Dictionary<string, Process> _running = [];
     private int _originDataPort;
 
+    /// <summary>The origin's root:// port (XCache reads it there).</summary>
+    public int OriginDataPort => _originDataPort;
+
     private string KeyFile => Path.Combine(work, "keys", "signing.key");
 
     /// <summary>A token for our cache (the others have no authentication here).</summary>
@@ -109,7 +112,7 @@ internal sealed class Peers(string work) : IAsyncDisposable
     }
 
     /// <summary>XCache as the XRootD documentation configures it: pss to the origin's root:// port, pfc with 1 MiB blocks.</summary>
-    public Task<string> StartXCacheAsync()
+    public Task<string> StartXCacheAsync(int? originPort = null)
     {
         var run = Fresh("xcache");
         var cache = Directory.CreateDirectory(Path.Combine(run, "cache")).FullName;
@@ -125,7 +128,7 @@ internal sealed class Peers(string work) : IAsyncDisposable
             xrd.protocol XrdHttp:{http} libXrdHttp.so
             ofs.osslib libXrdPss.so
             pss.cachelib libXrdPfc.so
-            pss.origin 127.0.0.1:{_originDataPort}
+            pss.origin 127.0.0.1:{originPort ?? _originDataPort}
             oss.localroot {cache}
             pfc.ram 2g
             pfc.blocksize 1M

@@ -9,16 +9,19 @@ using Shoppe.Cache.Benchmarks;
 // The cache's load driver (docs/performance.md, "Cache"): one origin (XRootD's HTTP server), three caches in
 // front of it — ours, XCache (XRootD's proxy file cache, root:// to the origin) and nginx proxy_cache — and
 // the same client for all of them, in one run on loopback:
-//   cold: read the file set once through an empty cache (the origin's files are in the page cache),
-//   warm: read it again, one stream,
-//   random: 16 concurrent readers of 64 KiB random ranges for a fixed time (throughput, p50/p99 latency), after
-//   as long a warm-up.
-// Usage: dotnet run -c Release --project services/Cache/Shoppe.Cache.Benchmarks -- [set MiB] [files] [random seconds] [folder]
+//   warm-up: each system first reads a file of its own (cold, twice warm, random ranges), untimed: a long-running
+//     cache has long since compiled its code (.NET's tiered JIT takes seconds of each new kind of request),
+//   cold: read the file set once through the empty cache (the origin's files are in the page cache),
+//   warm: read it again, one stream, three times (the median),
+//   random: 16 concurrent readers of 64 KiB random ranges for a fixed time (throughput, p50/p99 latency);
+//   then cold again, each cache fresh, with the origin behind a link of a WAN's rate (ThrottledLink).
+// Usage: dotnet run -c Release --project services/Cache/Shoppe.Cache.Benchmarks -- [set MiB] [files] [random seconds] [folder] [link Mbit/s]
 // Needs the test peers (eng/install-test-deps.sh) and root (the peers run as their own users).
 var setMiB = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 1024;
 var files = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 4;
 var randomSeconds = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 10;
 var work = args.Length > 3 ? args[3] : Path.Combine("/tmp", $"shoppe-cache-bench-{Environment.ProcessId}");
+var linkMbit = args.Length > 4 ? int.Parse(args[4], CultureInfo.InvariantCulture) : 1000;
 Directory.CreateDirectory(work);
 File.SetUnixFileMode(work, (UnixFileMode)0b111_111_111);
 Console.WriteLine($"cache benchmark: {files} files, {setMiB} MiB in all, {Readers} random readers of {RangeBytes / 1024} KiB for {randomSeconds} s, {Environment.ProcessorCount} cores, folder {work}");
@@ -26,24 +29,27 @@ Console.WriteLine($"cache benchmark: {files} files, {setMiB} MiB in all, {Reader
 await using var peers = new Peers(work);
 var fileSize = (long)setMiB * 1024 * 1024 / files;
 var names = Enumerable.Range(0, files).Select(i => $"store/mc/file{i}.root").ToArray();
+const string WarmupName = "store/warmup/warmup.root";
+const long WarmupSize = 64L << 20;
 var data = Path.Combine(work, "origin");
-foreach (var name in names)
+foreach (var name in names.Append(WarmupName))
 {
+    var size = name == WarmupName ? WarmupSize : fileSize;
     var path = Path.Combine(data, name);
     Directory.CreateDirectory(Path.GetDirectoryName(path)!);
     await using var f = File.Create(path);
     var chunk = new byte[1 << 20];
-    for (long written = 0; written < fileSize; written += chunk.Length)
+    for (long written = 0; written < size; written += chunk.Length)
     {
         RandomNumberGenerator.Fill(chunk);
-        await f.WriteAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, fileSize - written)));
+        await f.WriteAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, size - written)));
     }
 }
 
 Peers.OpenUp(data);
 var origin = await peers.StartOriginAsync(data);
 // Warm the origin's page cache so every cold read starts from the same place.
-foreach (var name in names)
+foreach (var name in names.Append(WarmupName))
 {
     await File.ReadAllBytesAsync(Path.Combine(data, name));
 }
@@ -63,15 +69,19 @@ var results = new List<Result>();
 foreach (var (name, start, stop) in systems)
 {
     var url = await start();
+    await WarmUpAsync(url, randomSeconds);
     var cold = await ReadSetAsync(client, url, names, fileSize);
-    var warm = await ReadSetAsync(client, url, names, fileSize);
-    // As long again untimed first, for every system: a .NET service reaches its optimised code (tiered JIT) only
-    // after some seconds of a new kind of request, and a facility's cache runs for days.
-    await RandomRangesAsync(client, url, names, fileSize, Path.Combine(data, names[0]), TimeSpan.FromSeconds(randomSeconds));
+    List<double> warmRuns = [];
+    for (var i = 0; i < 3; i++)
+    {
+        warmRuns.Add(await ReadSetAsync(client, url, names, fileSize));
+    }
+
+    var warm = warmRuns.Order().ElementAt(1);
     var random = await RandomRangesAsync(client, url, names, fileSize, Path.Combine(data, names[0]), TimeSpan.FromSeconds(randomSeconds));
     var result = new Result(name, cold, warm, random.MiBps, random.P50, random.P99);
     results.Add(result);
-    Console.WriteLine($"{name,-20} cold {cold,7:N0} MiB/s  warm {warm,7:N0} MiB/s  random {random.MiBps,6:N0} MiB/s  p50 {random.P50,6:N2} ms  p99 {random.P99,6:N2} ms");
+    Console.WriteLine($"{name,-20} cold {cold,7:N0} MiB/s  warm {warm,7:N0} MiB/s ({string.Join(" ", warmRuns.Select(w => w.ToString("F0", CultureInfo.InvariantCulture)))})  random {random.MiBps,6:N0} MiB/s  p50 {random.P50,6:N2} ms  p99 {random.P99,6:N2} ms");
     await stop();
 }
 
@@ -83,7 +93,41 @@ foreach (var peer in results.Where(r => r.Name is "XCache" or "nginx proxy_cache
 }
 
 Console.WriteLine($"cold overhead against a direct origin read: {direct.Cold / ours.Cold:N2}x the time");
-Console.WriteLine("RESULT " + string.Join(' ', results.Select(r => $"{r.Name.Split(' ')[0]}:cold={r.Cold:F0},warm={r.Warm:F0},random={r.Random:F0},p50={r.P50:F2},p99={r.P99:F2}")));
+
+// Cold again with the origin behind a WAN-rate link, each cache fresh: the overhead a site's users meet.
+await using var link = new ThrottledLink(linkMbit * 125_000L);
+var linkUrl = $"http://127.0.0.1:{link.Relay(new Uri(origin).Port)}";
+var linkRoot = link.Relay(peers.OriginDataPort);
+var linked = new List<(string Name, double Cold)>();
+foreach (var (name, start, stop) in new List<(string Name, Func<Task<string>> Start, Func<Task> Stop)>
+{
+    ("origin (direct)", () => Task.FromResult(linkUrl), () => Task.CompletedTask),
+    ("Shoppe cache", () => peers.StartShoppeAsync(linkUrl), () => peers.StopAsync("shoppe")),
+    ("XCache", () => peers.StartXCacheAsync(linkRoot), () => peers.StopAsync("xcache")),
+    ("nginx proxy_cache", () => peers.StartNginxAsync(linkUrl), () => peers.StopAsync("nginx")),
+})
+{
+    var url = await start();
+    await ReadSetAsync(client, url, [WarmupName], WarmupSize);
+    var cold = await ReadSetAsync(client, url, [names[0]], fileSize);
+    linked.Add((name, cold));
+    Console.WriteLine($"{name,-20} cold through a {linkMbit} Mbit/s link {cold,7:N0} MiB/s");
+    await stop();
+}
+
+var linkDirect = linked.Single(l => l.Name == "origin (direct)").Cold;
+Console.WriteLine("cold overhead through the link against a direct read through it: " + string.Join(", ", linked.Skip(1).Select(l => $"{l.Name} {linkDirect / l.Cold:N2}x the time")));
+Console.WriteLine("RESULT " + string.Join(' ', results.Select(r => $"{r.Name.Split(' ')[0]}:cold={r.Cold:F0},warm={r.Warm:F0},random={r.Random:F0},p50={r.P50:F2},p99={r.P99:F2}"))
+    + " link:" + string.Join(',', linked.Select(l => $"{l.Name.Split(' ')[0]}={l.Cold:F0}")));
+
+// The untimed first work of every system, on a file of its own (see the top of this file).
+async Task WarmUpAsync(string url, int seconds)
+{
+    await ReadSetAsync(client, url, [WarmupName], WarmupSize);
+    await ReadSetAsync(client, url, [WarmupName], WarmupSize);
+    await ReadSetAsync(client, url, [WarmupName], WarmupSize);
+    await RandomRangesAsync(client, url, [WarmupName], WarmupSize, Path.Combine(data, WarmupName), TimeSpan.FromSeconds(seconds));
+}
 
 static async Task<double> ReadSetAsync(HttpClient client, string url, string[] names, long fileSize)
 {
