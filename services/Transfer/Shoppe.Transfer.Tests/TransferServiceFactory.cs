@@ -10,7 +10,7 @@ public sealed class TransferServiceFactory : WebApplicationFactory<Program>
 {
     private readonly Dictionary<string, string?> _settings;
 
-    public TransferServiceFactory(string dataRoot, string keyFile, IDictionary<string, string?>? settings = null)
+    public TransferServiceFactory(string dataRoot, string keyFile, IDictionary<string, string?>? settings = null, int port = 0)
     {
         DataRoot = dataRoot;
         KeyFile = keyFile;
@@ -25,7 +25,7 @@ public sealed class TransferServiceFactory : WebApplicationFactory<Program>
             _settings[k] = v;
         }
 
-        UseKestrel(0);
+        UseKestrel(port);
     }
 
     public string DataRoot { get; }

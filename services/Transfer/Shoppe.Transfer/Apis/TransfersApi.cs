@@ -3,6 +3,7 @@ using System.Text.Json;
 using Shoppe.Security;
 using Shoppe.ServiceDefaults.RequestIds;
 using Shoppe.Transfer.Queue;
+using Shoppe.Transfer.Remotes;
 
 namespace Shoppe.Transfer.Apis;
 
@@ -23,7 +24,7 @@ public static class TransfersApi
 
     private static Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult Problem(int status, string title, string detail) => TypedResults.Problem(statusCode: status, title: title, detail: detail);
 
-    private static async Task<IResult> SubmitAsync(HttpContext context, TransferScheduler queue, TransferJobs jobs, CancellationToken cancellationToken)
+    private static async Task<IResult> SubmitAsync(HttpContext context, TransferScheduler queue, TransferJobs jobs, RemotePolicy policy, CancellationToken cancellationToken)
     {
         TransferRequest? request;
         try
@@ -38,6 +39,11 @@ public static class TransfersApi
         if (request is null || !IsHttp(request.Source) || !IsHttp(request.Destination))
         {
             return Problem(400, "Bad transfer", "'source' and 'destination' must both be http(s) URLs of files.");
+        }
+
+        if ((policy.Check(new Uri(request.Source!)) ?? policy.Check(new Uri(request.Destination!))) is { } refusal)
+        {
+            return Problem(403, "Remote not allowed", refusal);
         }
 
         var id = RequestId.Current ?? RequestId.NewId();

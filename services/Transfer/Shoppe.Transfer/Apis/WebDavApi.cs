@@ -229,7 +229,7 @@ public static partial class WebDavApi
 
     private static async Task<IResult> CopyAsync(HttpContext context, ThirdPartyCopy copier, string local, string requestPath, bool exists, CancellationToken cancellationToken)
     {
-        var (plan, status, error) = ThirdPartyCopy.Plan(context.Request);
+        var (plan, status, error) = copier.Plan(context.Request);
         if (plan is null)
         {
             var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Shoppe.Transfer.Copy");

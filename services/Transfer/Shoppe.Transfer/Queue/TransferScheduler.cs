@@ -1,8 +1,10 @@
 using System.Collections.Concurrent;
 using System.Net.Http.Headers;
 using System.Threading.Channels;
+using Microsoft.AspNetCore.DataProtection;
 using Shoppe.ServiceDefaults;
 using Shoppe.ServiceDefaults.RequestIds;
+using Shoppe.Transfer.Remotes;
 using Shoppe.Transfer.Tpc;
 
 namespace Shoppe.Transfer.Queue;
@@ -11,14 +13,20 @@ namespace Shoppe.Transfer.Queue;
 /// Runs queued copies: each asks the destination to pull from the source (HTTP-TPC), follows its performance
 /// markers, and records the outcome. At most <see cref="TransferOptions.MaxPerEndpointPair"/> copies run between one
 /// pair of endpoints; a failure that may pass (the destination unreachable, 5xx, a remote that went quiet) is retried
-/// with a doubling delay up to <see cref="TransferOptions.MaxAttempts"/>. Tokens live in memory only.
+/// with a doubling delay up to <see cref="TransferOptions.MaxAttempts"/>. A copy's tokens are kept with it, encrypted
+/// (<paramref name="protector"/>), until it ends, so a restarted service goes on with what was queued or running: a
+/// copy is atomic at the destination (a temporary file, renamed when complete), so one cut off runs again whole.
 /// </summary>
-public sealed partial class TransferScheduler(TransferJobs jobs, TransferOptions options, ILogger<TransferScheduler> logger) : BackgroundService
+public sealed partial class TransferScheduler(TransferJobs jobs, RemotePolicy policy, IDataProtector protector, TransferOptions options, ILogger<TransferScheduler> logger) : BackgroundService
 {
+    /// <summary>The Data Protection purpose of queued copies' tokens.</summary>
+    public const string TokenPurpose = "Shoppe.Transfer.QueuedCopyTokens";
+
     private readonly Channel<Work> _queue = Channel.CreateUnbounded<Work>();
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _pairs = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, long> _progress = new(StringComparer.Ordinal);
-    private readonly HttpClient _http = new(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(10) }) { Timeout = Timeout.InfiniteTimeSpan };
+    // Sources and destinations are users' URLs: connections only where Transfer:AllowedRemotes allows.
+    private readonly HttpClient _http = new(policy.Handler(TimeSpan.FromSeconds(10))) { Timeout = Timeout.InfiniteTimeSpan };
 
     private sealed record Work(TransferJob Job, string? SourceToken, string? DestinationToken);
 
@@ -52,7 +60,7 @@ public sealed partial class TransferScheduler(TransferJobs jobs, TransferOptions
     /// <summary>Queues a new copy; false when its request id is taken.</summary>
     public bool TryEnqueue(TransferJob job, string? sourceToken, string? destinationToken)
     {
-        if (!jobs.TryInsert(job))
+        if (!jobs.TryInsert(job, Protect(sourceToken), Protect(destinationToken)))
         {
             return false;
         }
@@ -61,9 +69,34 @@ public sealed partial class TransferScheduler(TransferJobs jobs, TransferOptions
         return true;
     }
 
+    private byte[]? Protect(string? token) => string.IsNullOrEmpty(token) ? null : protector.Protect(System.Text.Encoding.UTF8.GetBytes(token));
+
+    private string? Unprotect(byte[]? token) => token is null ? null : System.Text.Encoding.UTF8.GetString(protector.Unprotect(token));
+
+    /// <summary>Queues again what a stopped service left queued or running; a copy whose tokens cannot be read back fails.</summary>
+    private void Resume()
+    {
+        foreach (var (job, sourceToken, destinationToken) in jobs.Unfinished())
+        {
+            using var scope = logger.BeginScope(new AttributeLogScope(ShoppeAttributes.RequestId, job.RequestId));
+            try
+            {
+                var work = new Work(job with { State = "queued" }, Unprotect(sourceToken), Unprotect(destinationToken));
+                jobs.Save(work.Job);
+                _queue.Writer.TryWrite(work);
+                LogResumed(logger, job.Source, job.Destination, job.State);
+            }
+            catch (System.Security.Cryptography.CryptographicException ex)
+            {
+                jobs.Save(job with { State = "failed", Error = "the transfer service restarted and could not read this copy's tokens back; submit it again", Finished = DateTimeOffset.UtcNow });
+                LogFailed(logger, job.Source, job.Destination, job.Attempts, $"its tokens could not be read back after a restart: {ex.Message}");
+            }
+        }
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        jobs.FailInterrupted(DateTimeOffset.UtcNow);
+        Resume();
         var running = new List<Task>();
         await foreach (var work in _queue.Reader.ReadAllAsync(stoppingToken))
         {
@@ -85,7 +118,8 @@ public sealed partial class TransferScheduler(TransferJobs jobs, TransferOptions
         var gate = _pairs.GetOrAdd(Pair(job), _ => new SemaphoreSlim(options.MaxPerEndpointPair));
         try
         {
-            for (var attempt = 1; ; attempt++)
+            // A copy resumed after a restart goes on counting its attempts.
+            for (var attempt = job.Attempts + 1; ; attempt++)
             {
                 await gate.WaitAsync(stoppingToken);
                 string? error;
@@ -135,7 +169,7 @@ public sealed partial class TransferScheduler(TransferJobs jobs, TransferOptions
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
-            // Stopping: the start-up of the next run marks it failed (its tokens are gone).
+            // Stopping: the job stays queued or running with its tokens, and the next start goes on with it.
         }
 #pragma warning disable CA1031 // whatever went wrong, the job must end as failed, not stay running
         catch (Exception ex)
@@ -241,4 +275,7 @@ public sealed partial class TransferScheduler(TransferJobs jobs, TransferOptions
 
     [LoggerMessage(EventId = 22, Level = LogLevel.Warning, Message = "Copy attempt {Attempt} of {MaxAttempts} failed; trying again in {Seconds:0.#} s: {Error}")]
     private static partial void LogRetrying(ILogger logger, int attempt, int maxAttempts, double seconds, string error);
+
+    [LoggerMessage(EventId = 23, Level = LogLevel.Information, Message = "Copy of {Source} to {Destination} goes on after a restart (it was {State})")]
+    private static partial void LogResumed(ILogger logger, string source, string destination, string state);
 }

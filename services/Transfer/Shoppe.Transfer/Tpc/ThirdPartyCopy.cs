@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text;
+using Shoppe.Transfer.Remotes;
 using Shoppe.Transfer.Storage;
 
 namespace Shoppe.Transfer.Tpc;
@@ -13,12 +14,12 @@ namespace Shoppe.Transfer.Tpc;
 /// <see cref="TransferOptions.MarkerInterval"/>, and a last line <c>success: Created</c> or <c>failure: ...</c>.
 /// A pulled file appears under its name only when complete and verified; a failure leaves nothing behind.
 /// </summary>
-public sealed partial class ThirdPartyCopy(HttpClient remote, TransferOptions options, ILogger<ThirdPartyCopy> logger)
+public sealed partial class ThirdPartyCopy(HttpClient remote, RemotePolicy policy, TransferOptions options, ILogger<ThirdPartyCopy> logger)
 {
     public const string TransferHeaderPrefix = "TransferHeader";
 
     /// <summary>Validates a COPY and returns what to do, or an error (status and body) in XRootD's words.</summary>
-    public static (CopyPlan? Plan, int Status, string? Error) Plan(HttpRequest request)
+    public (CopyPlan? Plan, int Status, string? Error) Plan(HttpRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
         var source = request.Headers["Source"].ToString();
@@ -39,6 +40,11 @@ public sealed partial class ThirdPartyCopy(HttpClient remote, TransferOptions op
         if (!Uri.TryCreate(remoteText, UriKind.Absolute, out var remoteUri) || remoteUri.Scheme is not ("http" or "https") || remoteText.Length > 4096)
         {
             return (null, 400, $"The {(source.Length > 0 ? "Source" : "Destination")} must be an http(s) URL");
+        }
+
+        if (policy.Check(remoteUri) is { } refusal)
+        {
+            return (null, 403, refusal);
         }
 
         var forwarded = new List<KeyValuePair<string, string>>();
