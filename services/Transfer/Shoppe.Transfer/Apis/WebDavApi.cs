@@ -118,39 +118,31 @@ public static partial class WebDavApi
             return Problem(409, "No folder", $"A parent of {context.Request.Path} is a file.");
         }
 
-        // A short temporary name (a long file name plus a suffix could pass the file system's limit).
-        var temporary = Path.Combine(folder, $".upload-{Guid.NewGuid():N}");
+        using var temporary = new TemporaryFile(folder, ".upload-");
+        long received;
+        await using (var target = new FileStream(temporary.FullName, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.None))
+        {
+            received = await FileWriting.CopyAsync(context.Request.Body, target, null, null, cancellationToken);
+            target.Flush(flushToDisk: sync);
+        }
+
+        if (context.Request.ContentLength is { } length && length != received)
+        {
+            return Problem(400, "Short body", $"The body had {received} of the {length} bytes announced.");
+        }
+
         try
         {
-            long received;
-            await using (var target = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.None))
-            {
-                received = await FileWriting.CopyAsync(context.Request.Body, target, null, null, cancellationToken);
-                target.Flush(flushToDisk: sync);
-            }
-
-            if (context.Request.ContentLength is { } length && length != received)
-            {
-                return Problem(400, "Short body", $"The body had {received} of the {length} bytes announced.");
-            }
-
-            try
-            {
-                // Replace only what the scope check saw: a file created meanwhile needed modify, not create.
-                File.Move(temporary, local, overwrite: exists);
-            }
-            catch (IOException)
-            {
-                return Problem(409, "Changed meanwhile", $"{context.Request.Path} was created or changed while it was uploaded; send it again.");
-            }
-
-            await AddDigestAsync(context, local, cancellationToken);
-            return exists ? TypedResults.NoContent() : TypedResults.Created(context.Request.Path.Value);
+            // Replace only what the scope check saw: a file created meanwhile needed modify, not create.
+            temporary.MoveTo(local, overwrite: exists);
         }
-        finally
+        catch (IOException)
         {
-            File.Delete(temporary);
+            return Problem(409, "Changed meanwhile", $"{context.Request.Path} was created or changed while it was uploaded; send it again.");
         }
+
+        await AddDigestAsync(context, local, cancellationToken);
+        return exists ? TypedResults.NoContent() : TypedResults.Created(context.Request.Path.Value);
     }
 
     private static IResult Delete(string local, string requestPath)

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net.Http.Headers;
+using System.Net.Sockets;
 using System.Text;
 using Shoppe.Transfer.Remotes;
 using Shoppe.Transfer.Storage;
@@ -143,65 +144,90 @@ public sealed partial class ThirdPartyCopy(HttpClient remote, RemotePolicy polic
 
         using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         stall.CancelAfter(options.RemoteTimeout);
+        void OnBytes(int n)
+        {
+            stall.CancelAfter(options.RemoteTimeout);
+            progress.Add(n);
+        }
+
+        Directory.CreateDirectory(Path.GetDirectoryName(local)!);
+        using var temporary = new TemporaryFile(Path.GetDirectoryName(local)!, ".tpc-");
+        if (!(SplicePull.Applies(plan.Remote, plan.Verify) && await TrySpliceAsync(plan, temporary, OnBytes, stall.Token)))
+        {
+            await FetchAsync(plan, temporary, progress, OnBytes, stall.Token);
+        }
+
+        if (!plan.Overwrite && File.Exists(local))
+        {
+            throw new CopyFailedException($"Unable to create {Path.GetFileName(local)}; file exists");
+        }
+
+        temporary.MoveTo(local, overwrite: plan.Overwrite);
+    }
+
+    /// <summary>The body spliced from the socket into the file (<see cref="SplicePull"/>); false when the answer is one for HttpClient.</summary>
+    private async Task<bool> TrySpliceAsync(CopyPlan plan, TemporaryFile temporary, Action<int> onBytes, CancellationToken stall)
+    {
+        using var file = File.OpenHandle(temporary.FullName, FileMode.Create, FileAccess.Write, FileShare.None);
+        try
+        {
+            var (outcome, _) = await SplicePull.PullAsync(policy, plan.Remote, plan.Forwarded, file, onBytes, stall);
+            if (outcome == SplicePull.Outcome.Copied && options.SyncOnClose)
+            {
+                RandomAccess.FlushToDisk(file);
+            }
+
+            return outcome == SplicePull.Outcome.Copied;
+        }
+        catch (SocketException ex)
+        {
+            // In the words HttpClient would use, so a failure reads the same whichever way the copy went.
+            throw new HttpRequestException($"{ex.Message} ({plan.Remote.IdnHost}:{plan.Remote.Port})", ex);
+        }
+    }
+
+    /// <summary>The body through HttpClient, with the adler32 of what arrives when verification is asked for.</summary>
+    private async Task FetchAsync(CopyPlan plan, TemporaryFile temporary, Progress progress, Action<int> onBytes, CancellationToken stall)
+    {
         using var request = Remote(HttpMethod.Get, plan);
         if (plan.Verify)
         {
             request.Headers.TryAddWithoutValidation("Want-Digest", "adler32");
         }
 
-        using var response = await remote.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, stall.Token);
+        using var response = await remote.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, stall);
         if (response.StatusCode != System.Net.HttpStatusCode.OK)
         {
             // Only a 200 is the whole file (a forwarded Range header could make a 206 of a fragment).
             throw new CopyFailedException($"Remote side failed with status code {(int)response.StatusCode}");
         }
 
-        Directory.CreateDirectory(Path.GetDirectoryName(local)!);
-        var temporary = Path.Combine(Path.GetDirectoryName(local)!, $".tpc-{Guid.NewGuid():N}");
-        try
+        var expected = response.Content.Headers.ContentLength;
+        var adler = plan.Verify ? new Adler32() : null;
+        await using (var source = await response.Content.ReadAsStreamAsync(stall))
+        await using (var target = new FileStream(temporary.FullName, FileMode.Create, FileAccess.Write, FileShare.None, 1, FileOptions.None))
         {
-            var expected = response.Content.Headers.ContentLength;
-            var adler = plan.Verify ? new Adler32() : null;
-            await using (var source = await response.Content.ReadAsStreamAsync(stall.Token))
-            await using (var target = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.None))
-            {
-                await FileWriting.CopyAsync(source, target, n =>
-                {
-                    stall.CancelAfter(options.RemoteTimeout);
-                    progress.Add(n);
-                }, adler is null ? null : block => adler.Append(block.Span), stall.Token);
-                target.Flush(flushToDisk: options.SyncOnClose);
-            }
-
-            if (expected is { } length && length != progress.Bytes)
-            {
-                throw new CopyFailedException($"Remote side sent {progress.Bytes} of {length} bytes");
-            }
-
-            if (adler is not null)
-            {
-                var digest = response.Headers.TryGetValues("Digest", out var values) ? values.FirstOrDefault(v => v.StartsWith("adler32=", StringComparison.OrdinalIgnoreCase)) : null;
-                if (digest is null)
-                {
-                    throw new CopyFailedException("Checksum verification was asked for, and the remote gave no adler32 digest");
-                }
-
-                if (!digest["adler32=".Length..].Trim().Equals(adler.Value.ToString("x8", CultureInfo.InvariantCulture), StringComparison.OrdinalIgnoreCase))
-                {
-                    throw new CopyFailedException($"Checksum mismatch: remote {digest}, received adler32={adler.Value:x8}");
-                }
-            }
-
-            if (!plan.Overwrite && File.Exists(local))
-            {
-                throw new CopyFailedException($"Unable to create {Path.GetFileName(local)}; file exists");
-            }
-
-            File.Move(temporary, local, overwrite: plan.Overwrite);
+            await FileWriting.CopyAsync(source, target, onBytes, adler is null ? null : block => adler.Append(block.Span), stall);
+            target.Flush(flushToDisk: options.SyncOnClose);
         }
-        finally
+
+        if (expected is { } length && length != progress.Bytes)
         {
-            File.Delete(temporary);
+            throw new CopyFailedException($"Remote side sent {progress.Bytes} of {length} bytes");
+        }
+
+        if (adler is not null)
+        {
+            var digest = response.Headers.TryGetValues("Digest", out var values) ? values.FirstOrDefault(v => v.StartsWith("adler32=", StringComparison.OrdinalIgnoreCase)) : null;
+            if (digest is null)
+            {
+                throw new CopyFailedException("Checksum verification was asked for, and the remote gave no adler32 digest");
+            }
+
+            if (!digest["adler32=".Length..].Trim().Equals(adler.Value.ToString("x8", CultureInfo.InvariantCulture), StringComparison.OrdinalIgnoreCase))
+            {
+                throw new CopyFailedException($"Checksum mismatch: remote {digest}, received adler32={adler.Value:x8}");
+            }
         }
     }
 
