@@ -195,14 +195,64 @@ public sealed class SplicePullTests : IAsyncLifetime
     }
 
     [Theory]
-    [InlineData("HTTP/1.1 200 OK\r\nContent-Length: 42\r\n\r\n", 200, 42L, false)]
-    [InlineData("HTTP/1.0 206 Partial Content\r\ncontent-length:  7 \r\n\r\n", 206, 7L, false)]
-    [InlineData("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 200, null, true)]
-    [InlineData("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", 200, null, false)]
-    [InlineData("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", 200, null, false)]
-    public void ParseHead_Answers_GiveStatusLengthAndChunking(string head, int status, long? length, bool chunked)
+    [InlineData("HTTP/1.1 200 OK\r\nContent-Length: 42\r\n\r\n", 200, 42L, false, false)]
+    [InlineData("HTTP/1.0 206 Partial Content\r\ncontent-length:  7 \r\n\r\n", 206, 7L, false, true)]
+    [InlineData("HTTP/1.0 200 OK\r\nContent-Length: 7\r\nConnection: keep-alive\r\n\r\n", 200, 7L, false, false)]
+    [InlineData("HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\n", 200, 7L, false, true)]
+    [InlineData("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 200, null, true, false)]
+    [InlineData("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", 200, null, false, true)]
+    [InlineData("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", 200, 5L, false, false)]
+    [InlineData("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", 200, null, false, true)]
+    public void ParseHead_Answers_GiveStatusLengthChunkingAndClose(string head, int status, long? length, bool chunked, bool close)
     {
-        Assert.Equal((status, length, chunked), SplicePull.ParseHead(Encoding.ASCII.GetBytes(head)));
+        Assert.Equal((status, length, chunked, close), SplicePull.ParseHead(Encoding.ASCII.GetBytes(head)));
+    }
+
+    [Fact]
+    public async Task Pull_SeveralFromOneRemote_ReuseAKeptAliveConnection()
+    {
+        var files = Enumerable.Range(0, 3).Select(i => RandomNumberGenerator.GetBytes(100_000 + i)).ToArray();
+        // One connection, three answers on it; a second connection would find nobody listening.
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        var serving = Task.Run(async () =>
+        {
+            using var client = await listener.AcceptTcpClientAsync(Ct);
+            listener.Stop();
+            var stream = client.GetStream();
+            var reader = new StreamReader(stream, Encoding.ASCII);
+            foreach (var file in files)
+            {
+                while (await reader.ReadLineAsync(Ct) is { Length: > 0 })
+                {
+                }
+
+                await stream.WriteAsync(Encoding.ASCII.GetBytes($"HTTP/1.1 200 OK\r\nContent-Length: {file.Length}\r\n\r\n").Concat(file).ToArray(), Ct);
+            }
+        }, Ct);
+
+        for (var i = 0; i < files.Length; i++)
+        {
+            Assert.EndsWith("success: Created\n", await PullAsync($"http://127.0.0.1:{port}/k{i}", $"/k{i}.bin"), StringComparison.Ordinal);
+            Assert.Equal(files[i], await File.ReadAllBytesAsync(Stored($"k{i}.bin"), Ct));
+        }
+
+        await serving;
+    }
+
+    [Fact]
+    public async Task Pull_KeptConnectionClosedByTheRemote_IsReplacedWithoutAFailure()
+    {
+        var data = RandomNumberGenerator.GetBytes(50_000);
+        // The first answer keeps the connection open, then the server closes it; the second pull must make a new one.
+        var (port, serving) = Serve(async stream => await stream.WriteAsync(Encoding.ASCII.GetBytes($"HTTP/1.1 200 OK\r\nContent-Length: {data.Length}\r\n\r\n").Concat(data).ToArray(), Ct), connections: 2);
+
+        Assert.EndsWith("success: Created\n", await PullAsync($"http://127.0.0.1:{port}/one", "/one.bin"), StringComparison.Ordinal);
+        Assert.EndsWith("success: Created\n", await PullAsync($"http://127.0.0.1:{port}/two", "/two.bin"), StringComparison.Ordinal);
+        await serving;
+
+        Assert.Equal(data, await File.ReadAllBytesAsync(Stored("two.bin"), Ct));
     }
 
     [Fact]

@@ -56,33 +56,72 @@ internal static partial class SplicePull
     /// <exception cref="CopyFailedException">The remote answered with an error, or sent less than it said.</exception>
     public static async Task<(Outcome Outcome, long Length)> PullAsync(RemotePolicy policy, Uri remote, IReadOnlyList<KeyValuePair<string, string>> forwarded, SafeFileHandle target, Action<int> onBytes, CancellationToken stall)
     {
-        using var socket = await policy.ConnectSocketAsync(remote.IdnHost, remote.Port, stall);
-        socket.Blocking = false;
-        await SendRequestAsync(socket, remote, forwarded, stall);
+        var endpoint = (policy, remote.IdnHost, remote.Port);
         var head = ArrayPool<byte>.Shared.Rent(MaxHead);
         try
         {
-            var (status, length, chunked, headLength, filled) = await ReadHeadAsync(socket, head, stall);
-            if (status is >= 300 and < 400 || (status == 200 && (length is null || chunked)))
+            while (true)
             {
-                return (Outcome.UseHttpClient, 0);
-            }
+                // A kept-alive connection first; one the remote has closed meanwhile answers nothing, and a new one is made.
+                var reused = Idle.TryTake(endpoint, out var socket);
+                socket ??= await policy.ConnectSocketAsync(remote.IdnHost, remote.Port, stall);
+                var keep = false;
+                try
+                {
+                    (int Status, long? Length, bool Chunked, bool Close, int HeadLength, int Filled)? answer;
+                    try
+                    {
+                        socket.Blocking = false;
+                        await SendRequestAsync(socket, remote, forwarded, stall);
+                        answer = await ReadHeadAsync(socket, head, stall);
+                    }
+                    catch (SocketException) when (reused)
+                    {
+                        continue;
+                    }
 
-            if (status != 200)
-            {
-                throw new CopyFailedException($"Remote side failed with status code {status}");
-            }
+                    if (answer is null)
+                    {
+                        if (reused)
+                        {
+                            continue;
+                        }
 
-            // Body bytes that came with the head are written as they are; the rest is spliced.
-            var early = (int)Math.Min(filled - headLength, length!.Value);
-            if (early > 0)
-            {
-                RandomAccess.Write(target, head.AsSpan(headLength, early), 0);
-                onBytes(early);
-            }
+                        throw new CopyFailedException("Remote side closed the connection before it answered");
+                    }
 
-            await SpliceAsync(socket, target, early, length.Value - early, onBytes, stall);
-            return (Outcome.Copied, length.Value);
+                    var (status, length, chunked, close, headLength, filled) = answer.Value;
+                    if (status is >= 300 and < 400 || (status == 200 && (length is null || chunked)))
+                    {
+                        return (Outcome.UseHttpClient, 0);
+                    }
+
+                    if (status != 200)
+                    {
+                        throw new CopyFailedException($"Remote side failed with status code {status}");
+                    }
+
+                    // Body bytes that came with the head are written as they are; the rest is spliced.
+                    var early = (int)Math.Min(filled - headLength, length!.Value);
+                    if (early > 0)
+                    {
+                        RandomAccess.Write(target, head.AsSpan(headLength, early), 0);
+                        onBytes(early);
+                    }
+
+                    await SpliceAsync(socket, target, early, length.Value - early, onBytes, stall);
+                    // Exactly the answer was read: the connection can carry the next pull from this remote.
+                    keep = !close && filled - headLength <= length.Value;
+                    return (Outcome.Copied, length.Value);
+                }
+                finally
+                {
+                    if (!keep || !Idle.TryAdd(endpoint, socket))
+                    {
+                        socket.Dispose();
+                    }
+                }
+            }
         }
         finally
         {
@@ -95,7 +134,7 @@ internal static partial class SplicePull
         var request = new StringBuilder(512)
             .Append(CultureInfo.InvariantCulture, $"GET {remote.PathAndQuery} HTTP/1.1\r\n")
             .Append(CultureInfo.InvariantCulture, $"Host: {(remote.IsDefaultPort ? remote.IdnHost : $"{remote.IdnHost}:{remote.Port}")}\r\n")
-            .Append("User-Agent: coffea-shoppe-transfer\r\nAccept: */*\r\nConnection: close\r\n");
+            .Append("User-Agent: coffea-shoppe-transfer\r\nAccept: */*\r\n");
         foreach (var (name, value) in forwarded)
         {
             // Kestrel has refused line breaks in the request these came from; refused again, so no header is ever split.
@@ -115,8 +154,11 @@ internal static partial class SplicePull
         }
     }
 
-    /// <summary>Reads until the end of the head; returns the status, the length, whether chunked, the head's length and the bytes read.</summary>
-    private static async Task<(int Status, long? Length, bool Chunked, int HeadLength, int Filled)> ReadHeadAsync(Socket socket, byte[] buffer, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads until the end of the head: the status, the length, whether chunked, whether the remote closes the
+    /// connection after, the head's length and the bytes read; null when the connection closed before any byte.
+    /// </summary>
+    private static async Task<(int Status, long? Length, bool Chunked, bool Close, int HeadLength, int Filled)?> ReadHeadAsync(Socket socket, byte[] buffer, CancellationToken cancellationToken)
     {
         var filled = 0;
         while (true)
@@ -124,7 +166,7 @@ internal static partial class SplicePull
             var n = await socket.ReceiveAsync(buffer.AsMemory(filled, MaxHead - filled), SocketFlags.None, cancellationToken);
             if (n == 0)
             {
-                throw new CopyFailedException("Remote side closed the connection before it answered");
+                return filled == 0 ? null : throw new CopyFailedException("Remote side closed the connection in the middle of its answer's headers");
             }
 
             var searchFrom = Math.Max(0, filled - 3);
@@ -133,8 +175,8 @@ internal static partial class SplicePull
             if (end >= 0)
             {
                 var headLength = searchFrom + end + 4;
-                var (status, length, chunked) = ParseHead(buffer.AsSpan(0, headLength));
-                return (status, length, chunked, headLength, filled);
+                var (status, length, chunked, close) = ParseHead(buffer.AsSpan(0, headLength));
+                return (status, length, chunked, close, headLength, filled);
             }
 
             if (filled == MaxHead)
@@ -144,8 +186,8 @@ internal static partial class SplicePull
         }
     }
 
-    /// <summary>The status, Content-Length and chunking of an HTTP/1.x answer's head.</summary>
-    internal static (int Status, long? Length, bool Chunked) ParseHead(ReadOnlySpan<byte> head)
+    /// <summary>The status, Content-Length, chunking and <c>Connection: close</c> of an HTTP/1.x answer's head.</summary>
+    internal static (int Status, long? Length, bool Chunked, bool Close) ParseHead(ReadOnlySpan<byte> head)
     {
         var text = Encoding.Latin1.GetString(head);
         var lines = text.Split("\r\n");
@@ -158,6 +200,9 @@ internal static partial class SplicePull
 
         long? length = null;
         var chunked = false;
+        var lengths = 0;
+        // HTTP/1.0 closes unless it says otherwise; 1.1 keeps the connection unless it says close.
+        var close = statusLine[0] == "HTTP/1.0";
         foreach (var line in lines.Skip(1))
         {
             var colon = line.IndexOf(':', StringComparison.Ordinal);
@@ -170,21 +215,72 @@ internal static partial class SplicePull
             var value = line.AsSpan(colon + 1).Trim();
             if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
             {
-                // Two different lengths make the answer's end unknowable (RFC 9112 §6.3): not taken here.
-                if (!long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed) || (length is { } seen && seen != parsed))
+                // A bad length, or two different ones, make the answer's end unknowable (RFC 9112 §6.3): not taken here.
+                lengths++;
+                length = long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed) && (lengths == 1 || length == parsed) ? parsed : null;
+                if (length is null)
                 {
-                    return (status, null, chunked);
+                    return (status, null, chunked, true);
                 }
-
-                length = parsed;
             }
             else if (name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
             {
                 chunked = true;
             }
+            else if (name.Equals("Connection", StringComparison.OrdinalIgnoreCase))
+            {
+                close = value.Contains("close", StringComparison.OrdinalIgnoreCase) || (close && !value.Contains("keep-alive", StringComparison.OrdinalIgnoreCase));
+            }
         }
 
-        return (status, length, chunked);
+        return (status, length, chunked, close);
+    }
+
+    /// <summary>
+    /// Kept-alive connections to remotes, a few per endpoint, for the next pull: small files are mostly connection
+    /// set-up otherwise (a new connection each, at both ends). Only connections whose answer was read to its end are kept.
+    /// </summary>
+    private static class Idle
+    {
+        private const int PerEndpoint = 16;
+        private static readonly TimeSpan MaxIdle = TimeSpan.FromSeconds(20);
+        private static readonly System.Collections.Concurrent.ConcurrentDictionary<(RemotePolicy, string, int), System.Collections.Concurrent.ConcurrentQueue<(Socket Socket, long Since)>> Sockets = new();
+
+        public static bool TryTake((RemotePolicy, string, int) endpoint, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Socket? socket)
+        {
+            socket = null;
+            if (!Sockets.TryGetValue(endpoint, out var queue))
+            {
+                return false;
+            }
+
+            while (queue.TryDequeue(out var idle))
+            {
+                // Too old, or readable while idle (closed by the remote, or sending what nobody asked for): not used.
+                if (Environment.TickCount64 - idle.Since > MaxIdle.TotalMilliseconds || idle.Socket.Poll(0, SelectMode.SelectRead))
+                {
+                    idle.Socket.Dispose();
+                    continue;
+                }
+
+                socket = idle.Socket;
+                return true;
+            }
+
+            return false;
+        }
+
+        public static bool TryAdd((RemotePolicy, string, int) endpoint, Socket socket)
+        {
+            var queue = Sockets.GetOrAdd(endpoint, _ => new());
+            if (queue.Count >= PerEndpoint)
+            {
+                return false;
+            }
+
+            queue.Enqueue((socket, Environment.TickCount64));
+            return true;
+        }
     }
 
     private static async Task SpliceAsync(Socket socket, SafeFileHandle target, long offset, long count, Action<int> onBytes, CancellationToken stall)
