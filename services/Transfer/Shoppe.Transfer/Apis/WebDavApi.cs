@@ -120,10 +120,16 @@ public static partial class WebDavApi
 
         using var temporary = new TemporaryFile(folder, ".upload-");
         long received;
-        await using (var target = new FileStream(temporary.FullName, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.None))
+        try
         {
+            await using var target = new FileStream(temporary.FullName, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.None);
+            FileWriting.Preallocate(target.SafeFileHandle, context.Request.ContentLength ?? 0);
             received = await FileWriting.CopyAsync(context.Request.Body, target, null, null, cancellationToken);
             target.Flush(flushToDisk: sync);
+        }
+        catch (IOException ex) when (FileWriting.IsDiskFull(ex))
+        {
+            return Problem(507, "Storage full", $"There is no room for {context.Request.Path}: {ex.Message}");
         }
 
         if (context.Request.ContentLength is { } length && length != received)

@@ -1,8 +1,52 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
 namespace Shoppe.Transfer.Storage;
 
 /// <summary>Streams a network body into a file in whole blocks.</summary>
-internal static class FileWriting
+internal static partial class FileWriting
 {
+    /// <summary>
+    /// Reserves the blocks of a file that is about to receive <paramref name="length"/> bytes (<c>fallocate(2)</c>; the
+    /// file is that long from then on). Allocating as the writes come (ext4's delayed allocation) cost a third of a
+    /// 1 GiB pull's rate: 0.9–1.3 GB/s without, 1.5–1.9 GB/s with (docs/performance.md, "Transfer"). A disk without
+    /// room says so before anything is sent; a file system that cannot reserve is simply written.
+    /// </summary>
+    /// <exception cref="IOException">There is not room for the file.</exception>
+    public static void Preallocate(SafeFileHandle file, long length)
+    {
+        if (length <= 0 || !OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        var added = false;
+        try
+        {
+            file.DangerousAddRef(ref added);
+            if (Fallocate((int)file.DangerousGetHandle(), 0, 0, length) != 0 && Marshal.GetLastPInvokeError() is ENOSPC or EDQUOT)
+            {
+                throw new IOException($"There is not enough free space for {length} bytes.", ENOSPC);
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                file.DangerousRelease();
+            }
+        }
+    }
+
+    /// <summary>Whether a failed write or reservation was for want of space (ENOSPC, EDQUOT).</summary>
+    public static bool IsDiskFull(IOException ex) => ex is not null && (ex.HResult & 0xFFFF) is ENOSPC or EDQUOT;
+
+    private const int ENOSPC = 28;
+    private const int EDQUOT = 122;
+
+    [LibraryImport("libc", EntryPoint = "fallocate", SetLastError = true)]
+    private static partial int Fallocate(int fd, int mode, long offset, long length);
+
     /// <summary>The block a file is written in.</summary>
     public const int BlockSize = 1 << 20;
 

@@ -5,6 +5,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
 using Shoppe.Transfer.Remotes;
+using Shoppe.Transfer.Storage;
 
 namespace Shoppe.Transfer.Tpc;
 
@@ -101,8 +102,9 @@ internal static partial class SplicePull
                         throw new CopyFailedException($"Remote side failed with status code {status}");
                     }
 
+                    FileWriting.Preallocate(target, length!.Value);
                     // Body bytes that came with the head are written as they are; the rest is spliced.
-                    var early = (int)Math.Min(filled - headLength, length!.Value);
+                    var early = (int)Math.Min(filled - headLength, length.Value);
                     if (early > 0)
                     {
                         RandomAccess.Write(target, head.AsSpan(headLength, early), 0);

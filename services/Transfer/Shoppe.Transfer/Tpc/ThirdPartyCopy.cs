@@ -207,6 +207,7 @@ public sealed partial class ThirdPartyCopy(HttpClient remote, RemotePolicy polic
         await using (var source = await response.Content.ReadAsStreamAsync(stall))
         await using (var target = new FileStream(temporary.FullName, FileMode.Create, FileAccess.Write, FileShare.None, 1, FileOptions.None))
         {
+            FileWriting.Preallocate(target.SafeFileHandle, expected ?? 0);
             await FileWriting.CopyAsync(source, target, onBytes, adler is null ? null : block => adler.Append(block.Span), stall);
             target.Flush(flushToDisk: options.SyncOnClose);
         }
