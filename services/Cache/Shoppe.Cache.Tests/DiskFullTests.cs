@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
@@ -14,7 +13,7 @@ public sealed class DiskFullTests : IAsyncLifetime
     private const int MiB = 1 << 20;
     private readonly string _work = Directory.CreateTempSubdirectory("shoppe-diskfull-").FullName;
     private readonly TestOrigin _origin = new();
-    private string? _mounted;
+    private SmallDisk? _disk;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -22,10 +21,9 @@ public sealed class DiskFullTests : IAsyncLifetime
 
     public async ValueTask DisposeAsync()
     {
-        if (_mounted is not null)
+        if (_disk is not null)
         {
-            using var umount = Process.Start("umount", [_mounted]);
-            await umount.WaitForExitAsync();
+            await _disk.DisposeAsync();
         }
 
         await _origin.DisposeAsync();
@@ -35,18 +33,8 @@ public sealed class DiskFullTests : IAsyncLifetime
     /// <summary>Mounts a small tmpfs for the cache, or skips where this machine does not allow it.</summary>
     private async Task<string> SmallDiskAsync()
     {
-        var mountPoint = Directory.CreateDirectory(Path.Combine(_work, "disk")).FullName;
-        var start = new ProcessStartInfo("mount", ["-t", "tmpfs", "-o", "size=6m", "tmpfs", mountPoint]) { RedirectStandardError = true };
-        using var mount = Process.Start(start)!;
-        var error = await mount.StandardError.ReadToEndAsync(Ct);
-        await mount.WaitForExitAsync(Ct);
-        if (mount.ExitCode != 0)
-        {
-            Assert.Skip($"A full disk needs a small file system to fill, and mounting a tmpfs was refused here ({error.Trim()}); run the tests as root.");
-        }
-
-        _mounted = mountPoint;
-        return mountPoint;
+        _disk = await SmallDisk.MountAsync(_work, "6m", Ct);
+        return _disk.Path;
     }
 
     private CacheServiceFactory Cache(string root) => new(_work, new Dictionary<string, string?>

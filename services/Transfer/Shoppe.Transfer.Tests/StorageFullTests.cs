@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
 using Shoppe.Cache.Tests;
@@ -13,7 +12,7 @@ namespace Shoppe.Transfer.Tests;
 public sealed class StorageFullTests : IAsyncLifetime
 {
     private readonly string _work = Directory.CreateTempSubdirectory("shoppe-storagefull-").FullName;
-    private string? _mounted;
+    private SmallDisk? _disk;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -21,35 +20,19 @@ public sealed class StorageFullTests : IAsyncLifetime
 
     public async ValueTask DisposeAsync()
     {
-        if (_mounted is not null)
+        if (_disk is not null)
         {
-            using var umount = Process.Start("umount", [_mounted]);
-            await umount.WaitForExitAsync();
+            await _disk.DisposeAsync();
         }
 
         await TestFolders.DeleteAsync(_work);
     }
 
-    private async Task<string> SmallDiskAsync()
-    {
-        var mountPoint = Directory.CreateDirectory(Path.Combine(_work, "disk")).FullName;
-        var start = new ProcessStartInfo("mount", ["-t", "tmpfs", "-o", "size=6m", "tmpfs", mountPoint]) { RedirectStandardError = true };
-        using var mount = Process.Start(start)!;
-        var error = await mount.StandardError.ReadToEndAsync(Ct);
-        await mount.WaitForExitAsync(Ct);
-        if (mount.ExitCode != 0)
-        {
-            Assert.Skip($"A full disk needs a small file system to fill, and mounting a tmpfs was refused here ({error.Trim()}); run the tests as root.");
-        }
-
-        _mounted = mountPoint;
-        return mountPoint;
-    }
-
     [Fact]
     public async Task PutAndPull_LargerThanTheDisk_AreRefusedAndLeaveNothing()
     {
-        var disk = await SmallDiskAsync();
+        _disk = await SmallDisk.MountAsync(_work, "6m", Ct);
+        var disk = _disk.Path;
         var key = Path.Combine(_work, "signing.key");
         await using var source = new TransferServiceFactory(Path.Combine(_work, "source"), key);
         Directory.CreateDirectory(source.Storage);
