@@ -222,13 +222,20 @@ public static class ShoppeServiceDefaultsExtensions
     }
 
     /// <summary>
-    /// Puts the shared middleware at the front of every service's pipeline, so no service can forget it:
-    /// problem details for exceptions and empty error responses, then the request-id thread.
+    /// Puts the shared middleware at the front of every service's pipeline, so no service can forget it: the
+    /// service's front lanes (<see cref="FrontLane"/>), problem details for exceptions and empty error responses,
+    /// then the request-id thread.
     /// </summary>
     private sealed class ServiceDefaultsStartupFilter : IStartupFilter
     {
         public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
         {
+            // A service's lanes for its hottest requests come first: they answer only what they need none of the rest for.
+            if (app.ApplicationServices.GetService<IEnumerable<FrontLane>>()?.Any() == true)
+            {
+                app.UseMiddleware<FrontLaneMiddleware>();
+            }
+
             // Results.File, PhysicalFile and static files send without a copy where the connection allows it.
             app.Use((context, nextMiddleware) =>
             {

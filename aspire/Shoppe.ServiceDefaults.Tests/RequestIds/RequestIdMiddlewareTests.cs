@@ -150,6 +150,24 @@ public sealed class RequestIdMiddlewareTests
         var second = RequestId.NewId();
         Assert.True(RequestId.IsValid(first));
         Assert.True(string.CompareOrdinal(first, second) < 0, $"{first} should sort before {second}");
+        var uuid = Guid.ParseExact(first, "N");
+        Assert.Equal(7, uuid.Version);
+        Assert.Equal(0b10, uuid.Variant >> 2);
+        Assert.InRange(DateTimeOffset.FromUnixTimeMilliseconds(Convert.ToInt64(first[..12], 16)), DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow);
+    }
+
+    [Fact]
+    public void NewIds_AreDistinct_AcrossThreadsAndRefills()
+    {
+        var ids = new System.Collections.Concurrent.ConcurrentBag<string>();
+        Parallel.For(0, 4, _ =>
+        {
+            for (var i = 0; i < 5_000; i++)
+            {
+                ids.Add(RequestId.NewId());
+            }
+        });
+        Assert.Equal(ids.Count, ids.Distinct().Count());
     }
 
     private sealed record EchoResult(string? Feature, string? Current, string? ActivityTag, string? Baggage);

@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Buffers.Binary;
+using System.Security.Cryptography;
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 
@@ -31,9 +33,34 @@ public static class RequestId
     public static string? Current => s_current.Value;
 
     /// <summary>
-    /// A new request id: a version-7 GUID in 32 hex digits, so ids sort by creation time.
+    /// A new request id: a version-7 UUID (RFC 9562: 48 bits of Unix milliseconds, then 74 random bits) in 32 hex
+    /// digits, so ids sort by creation time. The random bits come from the system's secure generator a kilobyte at
+    /// a time: a call to it for each id was 2% of the cache's CPU on small reads, which make an id each.
     /// </summary>
-    public static string NewId() => Guid.CreateVersion7().ToString("N");
+    public static string NewId()
+    {
+        var random = t_random ??= new byte[1000];
+        if (t_used == 0 || t_used + 10 > random.Length)
+        {
+            RandomNumberGenerator.Fill(random);
+            t_used = 0;
+        }
+
+        Span<byte> id = stackalloc byte[16];
+        BinaryPrimitives.WriteInt64BigEndian(id, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() << 16);
+        random.AsSpan(t_used, 10).CopyTo(id[6..]);
+        random.AsSpan(t_used, 10).Clear();
+        t_used += 10;
+        id[6] = (byte)(0x70 | (id[6] & 0x0F));
+        id[8] = (byte)(0x80 | (id[8] & 0x3F));
+        return Convert.ToHexStringLower(id);
+    }
+
+    [ThreadStatic]
+    private static byte[]? t_random;
+
+    [ThreadStatic]
+    private static int t_used;
 
     /// <summary>Whether <paramref name="value"/> is acceptable as a request id from a caller.</summary>
     public static bool IsValid([NotNullWhen(true)] string? value) =>

@@ -55,20 +55,35 @@ internal sealed partial class RequestIdMiddleware(RequestDelegate next, ILoggerF
             {
                 // By now authentication has run: the access line names the user the request was for, which
                 // is how the logs service learns a request's owner. Services calling services are not users.
-                var user = EndUser(context);
-                var status = context.Response.StatusCode;
-                if (status >= 400 || context.GetEndpoint() is not { } endpoint || endpoint.Metadata.GetMetadata<SummarizedAccessLog>() is null
-                    || !summaries.TryAdd(requestId, fromCaller, user, context.Request.Method, endpoint.Metadata.GetMetadata<Microsoft.AspNetCore.Routing.IEndpointNameMetadata>()?.EndpointName ?? endpoint.DisplayName ?? "",
-                        status, context.Response.ContentLength ?? 0, elapsedMs))
-                {
-                    using var userScope = user is not null ? _logger.BeginScope(new AttributeLogScope(ShoppeAttributes.EndUser, user)) : null;
-                    LogAccess(_logger, context.Request.Method, context.Request.Path, status, elapsedMs, requestId, fromCaller ? "caller" : "created");
-                }
+                var endpoint = context.GetEndpoint();
+                var summarizedAs = endpoint?.Metadata.GetMetadata<SummarizedAccessLog>() is null
+                    ? null
+                    : endpoint.Metadata.GetMetadata<Microsoft.AspNetCore.Routing.IEndpointNameMetadata>()?.EndpointName ?? endpoint.DisplayName ?? "";
+                RecordAccess(_logger, summaries, context, requestId, fromCaller, EndUser(context), summarizedAs, elapsedMs);
             }
         }
     }
 
-    private static string? EndUser(HttpContext context) =>
+    /// <summary>
+    /// The access line of one request: counted into its summary when <paramref name="summarizedAs"/> names the
+    /// endpoint and it succeeded, else written now under the request's scopes (the request id's own opened here
+    /// when <paramref name="openRequestScope"/>: a request that never took this middleware has none).
+    /// </summary>
+    internal static void RecordAccess(ILogger logger, AccessSummaries summaries, HttpContext context, string requestId, bool fromCaller, string? user, string? summarizedAs, double elapsedMs, bool openRequestScope = false)
+    {
+        var status = context.Response.StatusCode;
+        if (status < 400 && summarizedAs is not null
+            && summaries.TryAdd(requestId, fromCaller, user, context.Request.Method, summarizedAs, status, context.Response.ContentLength ?? 0, elapsedMs))
+        {
+            return;
+        }
+
+        using var requestScope = openRequestScope ? logger.BeginScope(new AttributeLogScope(RequestId.AttributeName, requestId)) : null;
+        using var userScope = user is not null ? logger.BeginScope(new AttributeLogScope(ShoppeAttributes.EndUser, user)) : null;
+        LogAccess(logger, context.Request.Method, context.Request.Path, status, elapsedMs, requestId, fromCaller ? "caller" : "created");
+    }
+
+    internal static string? EndUser(HttpContext context) =>
         context.User.Identity is { IsAuthenticated: true, Name: { Length: > 0 } name } && !context.User.IsInRole("service") ? name : null;
 
     // Health probes arrive every few seconds from orchestrators; an access line for each would bury the rest.
@@ -77,7 +92,7 @@ internal sealed partial class RequestIdMiddleware(RequestDelegate next, ILoggerF
         || path.StartsWithSegments("/alive", StringComparison.OrdinalIgnoreCase);
 
     /// <returns>The request id, or null when the caller sent a malformed one.</returns>
-    private static string? ReadRequestId(HttpRequest request, out bool fromCaller)
+    internal static string? ReadRequestId(HttpRequest request, out bool fromCaller)
     {
         fromCaller = true;
         var headers = request.Headers[RequestId.HeaderName];

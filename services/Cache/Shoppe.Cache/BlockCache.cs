@@ -151,6 +151,23 @@ public sealed partial class BlockCache : IDisposable
         }
     }
 
+    /// <summary>
+    /// The cached file, pinned, when it is known and was validated against its origin within
+    /// <see cref="CacheOptions.RevalidateAfter"/>: what <see cref="OpenAsync"/> would give at once, with no wait; null
+    /// when opening it would ask the origin.
+    /// </summary>
+    internal FileLease? TryOpenFresh(IOrigin origin, string relativePath)
+    {
+        if (!_files.TryGetValue(NameOf(origin.Name, relativePath), out var file)
+            || DateTimeOffset.UtcNow - file.ValidatedAt > _options.RevalidateAfter
+            || !file.TryPin())
+        {
+            return null;
+        }
+
+        return new FileLease(this, origin, file);
+    }
+
     private async Task RevalidateAsync(IOrigin origin, CachedFile file, CancellationToken cancellationToken)
     {
         OriginFile? now;

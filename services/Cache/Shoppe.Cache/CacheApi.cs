@@ -7,6 +7,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Primitives;
 using Microsoft.Net.Http.Headers;
 using Shoppe.Security;
+using Shoppe.ServiceDefaults;
 using Shoppe.ServiceDefaults.RequestIds;
 using Shoppe.ServiceDefaults.SendFile;
 
@@ -23,7 +24,7 @@ internal static partial class CacheApi
     {
         var options = app.Services.GetRequiredService<IOptions<CacheOptions>>().Value;
         // Reads come by the thousand a second for one user request: one access line per request id every few seconds.
-        var read = app.MapMethods("/{**path}", [HttpMethods.Get, HttpMethods.Head], ServeAsync).WithName("ReadThroughCache").WithSummarizedAccessLog();
+        var read = app.MapMethods("/{**path}", [HttpMethods.Get, HttpMethods.Head], ServeAsync).WithName(HotReads.ReadEndpoint).WithSummarizedAccessLog();
         if (options.AllowAnonymousReads)
         {
             read.AllowAnonymous();
@@ -58,13 +59,13 @@ internal static partial class CacheApi
     }
 
     /// <summary>A checked path and the origin that serves it.</summary>
-    private readonly record struct Located(CachePath Path, IOrigin Origin, string RelativePath);
+    internal readonly record struct Located(CachePath Path, IOrigin Origin, string RelativePath);
 
     /// <summary>
     /// Checks a path (against the raw request target after <paramref name="routePrefix"/> too) and finds its
     /// origin; the problem to answer when either fails.
     /// </summary>
-    private static Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult? Locate(HttpContext context, string? path, string routePrefix, OriginRouter router, out Located located)
+    internal static Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult? Locate(HttpContext context, string? path, string routePrefix, OriginRouter router, out Located located)
     {
         located = default;
         var raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
@@ -86,8 +87,10 @@ internal static partial class CacheApi
     private static Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult Problem(int status, string title, string detail) =>
         TypedResults.Problem(statusCode: status, title: title, detail: detail);
 
-    private static async Task ServeAsync(HttpContext context, BlockCache cache, OriginRouter router, IOptions<CacheOptions> options, CacheMetrics metrics, ILogger<BlockCache> logger)
+    private static async Task ServeAsync(HttpContext context, BlockCache cache, OriginRouter router, IOptions<CacheOptions> options, CacheMetrics metrics, ILogger<BlockCache> logger, HotReads hotReads)
     {
+        // Authorized by the whole pipeline: the caller's next reads of cached blocks may take the front lane.
+        hotReads.Remember(context);
         if (Locate(context, context.Request.Path.Value, "", router, out var located) is { } problem)
         {
             await problem.ExecuteAsync(context);
@@ -125,7 +128,7 @@ internal static partial class CacheApi
         }
     }
 
-    private static async Task ServeFileAsync(HttpContext context, FileLease lease, CachePath path, CacheOptions options, CacheMetrics metrics, ILogger logger)
+    internal static async Task ServeFileAsync(HttpContext context, FileLease lease, CachePath path, CacheOptions options, CacheMetrics metrics, ILogger logger)
     {
         var file = lease.File;
         var length = file.Length;
@@ -197,7 +200,11 @@ internal static partial class CacheApi
         {
             response.Headers.Remove("Content-Range");
             response.ContentLength = null;
-            LogOriginDown(logger, path.Value, ex.Message);
+            using (FrontLane.BeginRequestScope(logger, context))
+            {
+                LogOriginDown(logger, path.Value, ex.Message);
+            }
+
             await Problem(StatusCodes.Status502BadGateway, "Origin unavailable", $"The requested bytes of {path} are not cached and origin {lease.Origin.Name} failed: {ex.Message}").ExecuteAsync(context);
             return;
         }
@@ -232,7 +239,11 @@ internal static partial class CacheApi
         catch (Exception ex) when (ex is OriginUnavailableException or CacheFullException or IOException)
         {
             // Headers are gone: all that is left is to cut the connection, so the client sees a short body.
-            LogCutShort(logger, path.Value, sent.Bytes, ex.Message);
+            using (FrontLane.BeginRequestScope(logger, context))
+            {
+                LogCutShort(logger, path.Value, sent.Bytes, ex.Message);
+            }
+
             context.Abort();
             return;
         }
@@ -268,7 +279,10 @@ internal static partial class CacheApi
         // the access line, and a second line for it halved the small-read rate (docs/performance.md, "Cache").
         if (sent.Waited > 0)
         {
-            LogServed(logger, sent.Bytes, path.Value, sent.Hits, sent.Waited, lease.Origin.Name);
+            using (FrontLane.BeginRequestScope(logger, context))
+            {
+                LogServed(logger, sent.Bytes, path.Value, sent.Hits, sent.Waited, lease.Origin.Name);
+            }
         }
         else
         {

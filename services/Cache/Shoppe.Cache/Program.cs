@@ -34,6 +34,9 @@ builder.Services.AddSingleton(sp =>
         (o.Prefix, !string.IsNullOrEmpty(o.Url) ? (IOrigin)new HttpOrigin(o, client, options.Value.OriginTimeout) : new DirectoryOrigin(o))));
 });
 builder.Services.AddHostedService<CacheMaintenance>();
+// Repeat reads of cached blocks by an authorized caller skip the pipeline's stages (HotReads says which, and why).
+builder.Services.AddSingleton<HotReads>();
+builder.Services.AddSingleton<FrontLane>(sp => sp.GetRequiredService<HotReads>());
 // Room for a few chunks in flight to the socket: at Kestrel's default 64 KiB every 256 KiB flush waited for
 // the socket to drain before the next read from disk began (docs/performance.md, "Cache").
 builder.WebHost.ConfigureKestrel(k => k.Limits.MaxResponseBufferSize = 4L << 20);
