@@ -15,9 +15,8 @@ namespace Shoppe.ServiceDefaults;
 /// </summary>
 /// <remarks>
 /// Registered as a <see cref="FrontLane"/> singleton; the shared defaults put the lanes at the very front. A
-/// request a lane takes still gets a request id (the caller's, or a new one, in the response header and on the
-/// current activity) and its access line; the lane's own logging has no request-id scope unless it opens one
-/// (<see cref="BeginRequestScope"/>), so keep logging to failures.
+/// request a lane takes still gets what the request-id middleware gives: its id (the caller's, or a new one) in the
+/// response header, on the current activity, in baggage and in the logging scopes with its user, and its access line.
 /// </remarks>
 public abstract class FrontLane
 {
@@ -39,36 +38,11 @@ public abstract class FrontLane
     /// <summary>The user a request is for as its access line names them: null for anonymous callers and services.</summary>
     public static string? UserOf(HttpContext context) => RequestIdMiddleware.EndUser(context);
 
-    /// <summary>
-    /// Logging scopes with the request's id and user, for a record a lane writes (the pipeline's middleware, which
-    /// otherwise opens them, did not run); null outside a lane.
-    /// </summary>
-    public static IDisposable? BeginRequestScope(ILogger logger, HttpContext context)
+    /// <summary>Lets go of what <see cref="TryTake"/> took, for a request that could not be served after all.</summary>
+    public virtual void Release(object? state)
     {
-        ArgumentNullException.ThrowIfNull(logger);
-        ArgumentNullException.ThrowIfNull(context);
-        if (context.Features.Get<FrontLaneRequest>() is not { } taken)
-        {
-            return null;
-        }
-
-        var id = logger.BeginScope(new AttributeLogScope(RequestId.AttributeName, taken.RequestId));
-        var user = taken.User is null ? null : logger.BeginScope(new AttributeLogScope(ShoppeAttributes.EndUser, taken.User));
-        return new Scopes(id, user);
-    }
-
-    private sealed class Scopes(IDisposable? id, IDisposable? user) : IDisposable
-    {
-        public void Dispose()
-        {
-            user?.Dispose();
-            id?.Dispose();
-        }
     }
 }
-
-/// <summary>A request a lane took: its id and user (a request feature).</summary>
-internal sealed record FrontLaneRequest(string RequestId, string? User);
 
 /// <summary>The middleware in front of the shared pipeline that offers each request to the service's lanes.</summary>
 internal sealed partial class FrontLaneMiddleware(RequestDelegate next, IEnumerable<FrontLane> lanes, AccessSummaries summaries, ILoggerFactory loggerFactory)
@@ -80,7 +54,7 @@ internal sealed partial class FrontLaneMiddleware(RequestDelegate next, IEnumera
     public Task InvokeAsync(HttpContext context)
     {
         // A malformed request id is the pipeline's to refuse, before any lane takes anything.
-        if (RequestIdMiddleware.ReadRequestId(context.Request, out var fromCaller) is not { } requestId)
+        if (RequestIdMiddleware.HasMalformedRequestId(context.Request))
         {
             return next(context);
         }
@@ -89,38 +63,54 @@ internal sealed partial class FrontLaneMiddleware(RequestDelegate next, IEnumera
         {
             if (lane.TryTake(context, out var user, out var state))
             {
-                return ServeAsync(context, lane, requestId, fromCaller, user, state);
+                return ServeAsync(context, lane, user, state);
             }
         }
 
         return next(context);
     }
 
-    private async Task ServeAsync(HttpContext context, FrontLane lane, string requestId, bool fromCaller, string? user, object? state)
+    private async Task ServeAsync(HttpContext context, FrontLane lane, string? user, object? state)
     {
-        context.Features.Set<IRequestIdFeature>(new RequestIdFeature(requestId, fromCaller));
-        context.Features.Set(new FrontLaneRequest(requestId, user));
-        context.Response.Headers[RequestId.HeaderName] = requestId;
-        RequestId.Tag(Activity.Current, requestId);
         var started = Stopwatch.GetTimestamp();
+        var serving = false;
+        var requestId = "";
+        var fromCaller = false;
         try
         {
-            await lane.ServeAsync(context, state);
-        }
-        catch (Exception ex) when (!context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
-        {
-            using (FrontLane.BeginRequestScope(_logger, context))
+            requestId = RequestIdMiddleware.ReadRequestId(context.Request, out fromCaller)!;
+            context.Features.Set<IRequestIdFeature>(new RequestIdFeature(requestId, fromCaller));
+            context.Response.Headers[RequestId.HeaderName] = requestId;
+            using var scope = RequestId.BeginScope(requestId);
+            using var idScope = _access.BeginScope(new AttributeLogScope(RequestId.AttributeName, requestId));
+            using var userScope = user is null ? null : _access.BeginScope(new AttributeLogScope(ShoppeAttributes.EndUser, user));
+            serving = true;
+            try
+            {
+                await lane.ServeAsync(context, state);
+            }
+            catch (Exception) when (context.RequestAborted.IsCancellationRequested)
+            {
+                // The client left: nothing to answer, as the pipeline's exception handler does for it.
+                context.Response.StatusCode = StatusCodes.Status499ClientClosedRequest;
+            }
+            catch (Exception ex) when (!context.Response.HasStarted)
             {
                 LogFailed(_logger, ex, context.Request.Method, context.Request.Path, lane.EndpointName);
+                context.Response.Clear();
+                context.Response.StatusCode = StatusCodes.Status500InternalServerError;
+                context.Response.Headers[RequestId.HeaderName] = requestId;
+                await Results.Problem(statusCode: StatusCodes.Status500InternalServerError, title: "An error occurred while processing your request.",
+                    detail: $"Request id {requestId} finds its log records.").ExecuteAsync(context);
             }
-
-            context.Response.Clear();
-            context.Response.StatusCode = StatusCodes.Status500InternalServerError;
-            await Results.Problem(statusCode: StatusCodes.Status500InternalServerError, title: "Internal error",
-                detail: $"The request failed inside the service; request id {requestId} finds its log records.").ExecuteAsync(context);
         }
         finally
         {
+            if (!serving)
+            {
+                lane.Release(state);
+            }
+
             RequestIdMiddleware.RecordAccess(_access, summaries, context, requestId, fromCaller, user, lane.EndpointName,
                 Stopwatch.GetElapsedTime(started).TotalMilliseconds, openRequestScope: true);
         }

@@ -91,6 +91,13 @@ internal sealed partial class RequestIdMiddleware(RequestDelegate next, ILoggerF
         path.StartsWithSegments("/health", StringComparison.OrdinalIgnoreCase)
         || path.StartsWithSegments("/alive", StringComparison.OrdinalIgnoreCase);
 
+    /// <summary>Whether the caller sent a request id header that is not a valid one (the middleware answers 400).</summary>
+    internal static bool HasMalformedRequestId(HttpRequest request)
+    {
+        var headers = request.Headers[RequestId.HeaderName];
+        return headers.Count > 0 && (headers.Count != 1 || !RequestId.IsValid(headers[0]));
+    }
+
     /// <returns>The request id, or null when the caller sent a malformed one.</returns>
     internal static string? ReadRequestId(HttpRequest request, out bool fromCaller)
     {

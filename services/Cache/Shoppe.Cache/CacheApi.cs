@@ -200,10 +200,7 @@ internal static partial class CacheApi
         {
             response.Headers.Remove("Content-Range");
             response.ContentLength = null;
-            using (FrontLane.BeginRequestScope(logger, context))
-            {
-                LogOriginDown(logger, path.Value, ex.Message);
-            }
+            LogOriginDown(logger, path.Value, ex.Message);
 
             await Problem(StatusCodes.Status502BadGateway, "Origin unavailable", $"The requested bytes of {path} are not cached and origin {lease.Origin.Name} failed: {ex.Message}").ExecuteAsync(context);
             return;
@@ -239,10 +236,7 @@ internal static partial class CacheApi
         catch (Exception ex) when (ex is OriginUnavailableException or CacheFullException or IOException)
         {
             // Headers are gone: all that is left is to cut the connection, so the client sees a short body.
-            using (FrontLane.BeginRequestScope(logger, context))
-            {
-                LogCutShort(logger, path.Value, sent.Bytes, ex.Message);
-            }
+            LogCutShort(logger, path.Value, sent.Bytes, ex.Message);
 
             context.Abort();
             return;
@@ -279,10 +273,7 @@ internal static partial class CacheApi
         // the access line, and a second line for it halved the small-read rate (docs/performance.md, "Cache").
         if (sent.Waited > 0)
         {
-            using (FrontLane.BeginRequestScope(logger, context))
-            {
-                LogServed(logger, sent.Bytes, path.Value, sent.Hits, sent.Waited, lease.Origin.Name);
-            }
+            LogServed(logger, sent.Bytes, path.Value, sent.Hits, sent.Waited, lease.Origin.Name);
         }
         else
         {

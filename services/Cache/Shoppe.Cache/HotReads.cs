@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Routing.Patterns;
 using Microsoft.Extensions.Options;
 using Shoppe.Security;
@@ -10,20 +11,23 @@ namespace Shoppe.Cache;
 /// <summary>
 /// The front lane for repeat reads (<see cref="FrontLane"/>): a <c>GET</c> of blocks that are all on disk, of a
 /// file validated against its origin lately, by a caller whose exact <c>Authorization</c> header the whole pipeline
-/// authorized for the read endpoint within the last <see cref="RememberFor"/> (never past the token's expiry). It
+/// authorized for the read endpoint while the token handler still takes the token on trust (a minute from its last
+/// validation: <see cref="RememberingTokenHandler.RememberFor"/>; never past the token's expiry). It
 /// is answered by the same code as the read endpoint, without routing, authentication and authorization again,
 /// which cost two fifths of a cached 64 KiB read (docs/performance.md, "Cache"). Everything else — a first read
 /// with a token, a miss, a precondition, an unknown or refused caller, a bad path, another endpoint — takes the
 /// pipeline as before.
 /// </summary>
 internal sealed class HotReads(BlockCache cache, OriginRouter router, IOptions<CacheOptions> options, CacheMetrics metrics,
-    ILogger<BlockCache> logger, EndpointDataSource endpoints, TimeProvider time) : FrontLane
+    ILogger<BlockCache> logger, EndpointDataSource endpoints, TimeProvider time, IOptionsMonitor<JwtBearerOptions> jwt) : FrontLane
 {
+    private readonly Lazy<RememberingTokenHandler?> _tokens = new(() =>
+        jwt.Get(JwtBearerDefaults.AuthenticationScheme).TokenHandlers.OfType<RememberingTokenHandler>().SingleOrDefault());
+    private readonly Lazy<Endpoint?> _readEndpoint = new(() =>
+        endpoints.Endpoints.FirstOrDefault(e => e.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName == ReadEndpoint));
+
     /// <summary>The read endpoint's name (in access lines too).</summary>
     public const string ReadEndpoint = "ReadThroughCache";
-
-    /// <summary>The longest an authorization is taken on trust: as long as the token handler remembers a token.</summary>
-    public static readonly TimeSpan RememberFor = RememberingTokenHandler.RememberFor;
 
     /// <summary>The most callers remembered; past it the memory starts afresh.</summary>
     public const int MaxRemembered = 10_000;
@@ -50,31 +54,39 @@ internal sealed class HotReads(BlockCache cache, OriginRouter router, IOptions<C
 
     /// <summary>
     /// Called by the read endpoint, which the pipeline reaches only once the caller is authorized for it: remembers
-    /// the caller's <c>Authorization</c> header, word for word, until the token expires or for
-    /// <see cref="RememberFor"/>, whichever is sooner.
+    /// the caller's <c>Authorization</c> header, word for word, until the token expires or the token handler would
+    /// validate it again, whichever is sooner.
     /// </summary>
     public void Remember(HttpContext context)
     {
         var header = context.Request.Headers.Authorization;
-        if (header.Count != 1 || header[0] is not { Length: > 0 } value || context.User.Identity?.IsAuthenticated != true
+        if (header.Count != 1 || header[0] is not { Length: > 7 } value || !value.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+            || context.User.Identity?.IsAuthenticated != true
             || !long.TryParse(context.User.FindFirst("exp")?.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var expires))
         {
             return;
         }
 
-        var now = time.GetUtcNow();
-        var until = DateTimeOffset.FromUnixTimeSeconds(Math.Min(expires, DateTimeOffset.MaxValue.ToUnixTimeSeconds()));
-        if (until > now + RememberFor)
-        {
-            until = now + RememberFor;
-        }
-
-        if (until <= now || (_grants.TryGetValue(value, out var known) && known.Until >= until))
+        // No longer than the token handler itself takes the token on trust (it asks again, and may then refuse it,
+        // a minute after it last validated it), nor than the token lives.
+        if (_tokens.Value is not { } handler || !handler.TryGetRemembered(value[7..].Trim(), out var until))
         {
             return;
         }
 
-        if (_grants.Count >= MaxRemembered)
+        var expiry = DateTimeOffset.FromUnixTimeSeconds(Math.Min(expires, DateTimeOffset.MaxValue.ToUnixTimeSeconds()));
+        if (expiry < until)
+        {
+            until = expiry;
+        }
+
+        var known = _grants.TryGetValue(value, out var grant);
+        if (until <= time.GetUtcNow() || (known && grant.Until >= until))
+        {
+            return;
+        }
+
+        if (!known && _grants.Count >= MaxRemembered)
         {
             _grants.Clear();
         }
@@ -131,11 +143,16 @@ internal sealed class HotReads(BlockCache cache, OriginRouter router, IOptions<C
     }
 
     /// <inheritdoc />
+    public override void Release(object? state) => (state as Taken)?.Lease.Dispose();
+
+    /// <inheritdoc />
     public override async Task ServeAsync(HttpContext context, object? state)
     {
         var taken = (Taken)state!;
         using (taken.Lease)
         {
+            // The read endpoint's, for what reads it after (the route in request metrics and span names).
+            context.SetEndpoint(_readEndpoint.Value);
             Interlocked.Increment(ref _served);
             await CacheApi.ServeFileAsync(context, taken.Lease, taken.Path, _options, metrics, logger);
         }

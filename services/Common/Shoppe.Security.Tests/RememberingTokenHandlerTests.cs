@@ -87,6 +87,29 @@ public sealed class RememberingTokenHandlerTests : IDisposable
     }
 
     [Fact]
+    public async Task WhatIsRemembered_AndUntilWhen_IsToldToWhoeverKeepsDecisionsOnIt()
+    {
+        var clock = new Clock();
+        var handler = new RememberingTokenHandler(clock) { MapInboundClaims = false };
+        var token = Issue("alice", TimeSpan.FromHours(1));
+        Assert.False(handler.TryGetRemembered(token, out _));
+
+        await handler.ValidateTokenAsync(token, _parameters);
+        Assert.True(handler.TryGetRemembered(token, out var until));
+        Assert.Equal(clock.Now + RememberingTokenHandler.RememberFor, until);
+        Assert.False(handler.TryGetRemembered(token + "x", out _));
+
+        // Asked again by a remembered validation, the answer does not move: the minute runs from the last real one.
+        clock.Now += TimeSpan.FromSeconds(50);
+        await handler.ValidateTokenAsync(token, _parameters);
+        Assert.True(handler.TryGetRemembered(token, out var later));
+        Assert.Equal(until, later);
+
+        clock.Now += TimeSpan.FromSeconds(10);
+        Assert.False(handler.TryGetRemembered(token, out _));
+    }
+
+    [Fact]
     public async Task AnInvalidToken_IsNeverRemembered()
     {
         var handler = new RememberingTokenHandler(TimeProvider.System) { MapInboundClaims = false };

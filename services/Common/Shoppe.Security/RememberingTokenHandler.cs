@@ -26,6 +26,23 @@ public sealed class RememberingTokenHandler(TimeProvider time) : JsonWebTokenHan
     /// <summary>Full validations done (a remembered token costs none).</summary>
     public long Validations => Interlocked.Read(ref _validations);
 
+    /// <summary>
+    /// Whether <paramref name="token"/> is remembered as valid, and until when it is taken on trust without being
+    /// validated again (for callers that keep decisions of their own on it: never keep one longer).
+    /// </summary>
+    public bool TryGetRemembered(string token, out DateTimeOffset until)
+    {
+        ArgumentNullException.ThrowIfNull(token);
+        until = default;
+        if (!_valid.TryGetValue(token, out var known) || time.GetUtcNow() >= known.Until)
+        {
+            return false;
+        }
+
+        until = known.Until;
+        return true;
+    }
+
     /// <inheritdoc />
     public override async Task<TokenValidationResult> ValidateTokenAsync(string token, TokenValidationParameters validationParameters)
     {
