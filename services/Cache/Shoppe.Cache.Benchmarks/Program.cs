@@ -11,9 +11,11 @@ using Shoppe.Cache.Benchmarks;
 // the same client for all of them, in one run on loopback:
 //   warm-up: each system first reads a file of its own (cold, twice warm, random ranges), untimed: a long-running
 //     cache has long since compiled its code (.NET's tiered JIT takes seconds of each new kind of request),
-//   cold: read the file set once through the empty cache (the origin's files are in the page cache),
-//   warm: read it again, one stream, three times (the median),
-//   random: 16 concurrent readers of 64 KiB random ranges for a fixed time (throughput, p50/p99 latency);
+//   cold: read the file set once through the empty cache (the origin's files are in the page cache), each system
+//     in turn; all then stay up, and
+//   warm: read the set again, one stream, and
+//   random: 16 concurrent readers of 64 KiB random ranges for a fixed time (throughput, p50/p99 latency),
+//     go round the systems in turns, three rounds (the median of each): a slow minute falls on all alike;
 //   then cold again, each cache fresh, with the origin behind a link of a WAN's rate (ThrottledLink).
 // Usage: dotnet run -c Release --project services/Cache/Shoppe.Cache.Benchmarks -- [set MiB] [files] [random seconds] [folder] [link Mbit/s]
 // Needs the test peers (eng/install-test-deps.sh) and root (the peers run as their own users).
@@ -65,23 +67,42 @@ var systems = new List<(string Name, Func<Task<string>> Start, Func<Task> Stop)>
 using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = Readers * 2, UseCookies = false, AutomaticDecompression = DecompressionMethods.None };
 using var client = new HttpClient(handler) { Timeout = TimeSpan.FromMinutes(10) };
 client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", peers.ShoppeToken);
-var results = new List<Result>();
-foreach (var (name, start, stop) in systems)
+// Cold: each system fresh, in turn. Then all of them stay up and the warm and random phases go round them in
+// turns (three rounds), so a slow minute of this shared machine falls on every system alike.
+var urls = new List<string>();
+var colds = new List<double>();
+foreach (var (name, start, _) in systems)
 {
     var url = await start();
     await WarmUpAsync(url, randomSeconds);
     var cold = await ReadSetAsync(client, url, names, fileSize);
-    List<double> warmRuns = [];
-    for (var i = 0; i < 3; i++)
-    {
-        warmRuns.Add(await ReadSetAsync(client, url, names, fileSize));
-    }
+    urls.Add(url);
+    colds.Add(cold);
+    Console.WriteLine($"{name,-20} cold {cold,7:N0} MiB/s");
+}
 
-    var warm = warmRuns.Order().ElementAt(1);
-    var random = await RandomRangesAsync(client, url, names, fileSize, Path.Combine(data, names[0]), TimeSpan.FromSeconds(randomSeconds));
-    var result = new Result(name, cold, warm, random.MiBps, random.P50, random.P99);
-    results.Add(result);
-    Console.WriteLine($"{name,-20} cold {cold,7:N0} MiB/s  warm {warm,7:N0} MiB/s ({string.Join(" ", warmRuns.Select(w => w.ToString("F0", CultureInfo.InvariantCulture)))})  random {random.MiBps,6:N0} MiB/s  p50 {random.P50,6:N2} ms  p99 {random.P99,6:N2} ms");
+var warmRuns = systems.Select(_ => new List<double>()).ToList();
+var randomRuns = systems.Select(_ => new List<(double MiBps, double P50, double P99)>()).ToList();
+for (var round = 0; round < 3; round++)
+{
+    for (var i = 0; i < systems.Count; i++)
+    {
+        warmRuns[i].Add(await ReadSetAsync(client, urls[i], names, fileSize));
+        randomRuns[i].Add(await RandomRangesAsync(client, urls[i], names, fileSize, Path.Combine(data, names[0]), TimeSpan.FromSeconds(randomSeconds)));
+    }
+}
+
+var results = new List<Result>();
+for (var i = 0; i < systems.Count; i++)
+{
+    var warm = warmRuns[i].Order().ElementAt(1);
+    var random = randomRuns[i].OrderBy(r => r.MiBps).ElementAt(1);
+    results.Add(new Result(systems[i].Name, colds[i], warm, random.MiBps, random.P50, random.P99));
+    Console.WriteLine($"{systems[i].Name,-20} cold {colds[i],7:N0} MiB/s  warm {warm,7:N0} MiB/s ({string.Join(" ", warmRuns[i].Select(w => w.ToString("F0", CultureInfo.InvariantCulture)))})  random {random.MiBps,6:N0} MiB/s ({string.Join(" ", randomRuns[i].Select(r => r.MiBps.ToString("F0", CultureInfo.InvariantCulture)))})  p50 {random.P50,6:N2} ms  p99 {random.P99,6:N2} ms");
+}
+
+foreach (var (_, _, stop) in systems)
+{
     await stop();
 }
 
