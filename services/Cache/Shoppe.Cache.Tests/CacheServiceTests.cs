@@ -9,36 +9,18 @@ using Shoppe.Security;
 
 namespace Shoppe.Cache.Tests;
 
-public sealed class CacheServiceTests : IAsyncLifetime
+public sealed class CacheServiceTests : CacheTestBase
 {
-    private const int MiB = 1 << 20;
-    private readonly string _dataRoot = Directory.CreateTempSubdirectory("shoppe-cache-").FullName;
-    private readonly TestOrigin _origin = new();
-    private readonly byte[] _file = RandomNumberGenerator.GetBytes((5 * MiB) + 12345);
-
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    public async ValueTask InitializeAsync()
-    {
-        _origin.Write("store/run1/nano.parquet", _file);
-        await _origin.StartAsync();
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _origin.DisposeAsync();
-        await TestFolders.DeleteAsync(_dataRoot);
-    }
 
     private CacheServiceFactory Cache(IDictionary<string, string?>? extra = null, bool kestrel = false, string? root = null)
     {
-        var settings = CacheServiceFactory.Origin("xrd", url: _origin.Url + "/store", prefix: "/store");
+        var settings = CacheServiceFactory.Origin("xrd", url: OriginServer.Url + "/store", prefix: "/store");
         foreach (var (k, v) in extra ?? new Dictionary<string, string?>())
         {
             settings[k] = v;
         }
 
-        return new CacheServiceFactory(root ?? _dataRoot, settings, kestrel);
+        return new CacheServiceFactory(root ?? DataRoot, settings, kestrel);
     }
 
     private static async Task<byte[]> GetAsync(HttpClient client, string path, string? range = null, HttpStatusCode expected = HttpStatusCode.OK)
@@ -60,16 +42,16 @@ public sealed class CacheServiceTests : IAsyncLifetime
         await using var cache = Cache();
         using var client = cache.ClientFor("alice");
 
-        Assert.Equal(SHA256.HashData(_file), SHA256.HashData(await GetAsync(client, "/store/run1/nano.parquet")));
-        Assert.Equal(_file[100..200], await GetAsync(client, "/store/run1/nano.parquet", "bytes=100-199", HttpStatusCode.PartialContent));
+        Assert.Equal(SHA256.HashData(FileBytes), SHA256.HashData(await GetAsync(client, "/store/run1/nano.parquet")));
+        Assert.Equal(FileBytes[100..200], await GetAsync(client, "/store/run1/nano.parquet", "bytes=100-199", HttpStatusCode.PartialContent));
         // Across a block boundary, a suffix range and an open range.
-        Assert.Equal(_file[(MiB - 10)..(MiB + 10)], await GetAsync(client, "/store/run1/nano.parquet", $"bytes={MiB - 10}-{MiB + 9}", HttpStatusCode.PartialContent));
-        Assert.Equal(_file[^500..], await GetAsync(client, "/store/run1/nano.parquet", "bytes=-500", HttpStatusCode.PartialContent));
-        Assert.Equal(_file[(4 * MiB)..], await GetAsync(client, "/store/run1/nano.parquet", $"bytes={4 * MiB}-", HttpStatusCode.PartialContent));
+        Assert.Equal(FileBytes[(MiB - 10)..(MiB + 10)], await GetAsync(client, "/store/run1/nano.parquet", $"bytes={MiB - 10}-{MiB + 9}", HttpStatusCode.PartialContent));
+        Assert.Equal(FileBytes[^500..], await GetAsync(client, "/store/run1/nano.parquet", "bytes=-500", HttpStatusCode.PartialContent));
+        Assert.Equal(FileBytes[(4 * MiB)..], await GetAsync(client, "/store/run1/nano.parquet", $"bytes={4 * MiB}-", HttpStatusCode.PartialContent));
 
         using var head = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/store/run1/nano.parquet"), Ct);
         Assert.Equal(HttpStatusCode.OK, head.StatusCode);
-        Assert.Equal(_file.Length, head.Content.Headers.ContentLength);
+        Assert.Equal(FileBytes.Length, head.Content.Headers.ContentLength);
         Assert.Equal("bytes", head.Headers.AcceptRanges.Single());
         Assert.NotNull(head.Headers.ETag);
         Assert.NotNull(head.Content.Headers.LastModified);
@@ -84,7 +66,7 @@ public sealed class CacheServiceTests : IAsyncLifetime
     {
         await using var cache = Cache();
         using var client = cache.ClientFor("alice");
-        (long From, long To)[] asked = [(0, 9), (2 * MiB, (2 * MiB) + 65535), (_file.Length - 3, _file.Length - 1)];
+        (long From, long To)[] asked = [(0, 9), (2 * MiB, (2 * MiB) + 65535), (FileBytes.Length - 3, FileBytes.Length - 1)];
         using var request = new HttpRequestMessage(HttpMethod.Get, "/store/run1/nano.parquet");
         request.Headers.TryAddWithoutValidation("Range", "bytes=" + string.Join(',', asked.Select(r => $"{r.From}-{r.To}")));
 
@@ -100,10 +82,10 @@ public sealed class CacheServiceTests : IAsyncLifetime
         {
             var section = await reader.ReadNextSectionAsync(Ct);
             Assert.NotNull(section);
-            Assert.Equal($"bytes {from}-{to}/{_file.Length}", section.Headers!["Content-Range"].ToString());
+            Assert.Equal($"bytes {from}-{to}/{FileBytes.Length}", section.Headers!["Content-Range"].ToString());
             using var part = new MemoryStream();
             await section.Body.CopyToAsync(part, Ct);
-            Assert.Equal(_file[(int)from..(int)(to + 1)], part.ToArray());
+            Assert.Equal(FileBytes[(int)from..(int)(to + 1)], part.ToArray());
         }
 
         Assert.Null(await reader.ReadNextSectionAsync(Ct));
@@ -115,12 +97,12 @@ public sealed class CacheServiceTests : IAsyncLifetime
         await using var cache = Cache();
         using var client = cache.ClientFor("alice");
         using var request = new HttpRequestMessage(HttpMethod.Get, "/store/run1/nano.parquet");
-        request.Headers.TryAddWithoutValidation("Range", $"bytes={_file.Length}-{_file.Length + 10}");
+        request.Headers.TryAddWithoutValidation("Range", $"bytes={FileBytes.Length}-{FileBytes.Length + 10}");
 
         using var response = await client.SendAsync(request, Ct);
 
         Assert.Equal(HttpStatusCode.RequestedRangeNotSatisfiable, response.StatusCode);
-        Assert.Equal($"bytes */{_file.Length}", response.Content.Headers.ContentRange?.ToString());
+        Assert.Equal($"bytes */{FileBytes.Length}", response.Content.Headers.ContentRange?.ToString());
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
     }
 
@@ -142,19 +124,7 @@ public sealed class CacheServiceTests : IAsyncLifetime
 
         // Refused (400), or — where the server itself resolved the dots first — not found inside the origin.
         Assert.True(status is 400 or 404, $"{target} answered {status}");
-        Assert.DoesNotContain(_origin.Requests, r => r.Path.Contains("etc", StringComparison.Ordinal) || r.Path.Contains("..", StringComparison.Ordinal));
-    }
-
-    /// <summary>Sends the request target exactly as given (HttpClient would normalise it).</summary>
-    private static async Task<int> RawStatusAsync(int port, string target)
-    {
-        using var socket = new TcpClient();
-        await socket.ConnectAsync(IPAddress.Loopback, port, Ct);
-        var stream = socket.GetStream();
-        await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"), Ct);
-        using var reader = new StreamReader(stream);
-        var statusLine = await reader.ReadLineAsync(Ct) ?? "";
-        return int.Parse(statusLine.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.DoesNotContain(OriginServer.Requests, r => r.Path.Contains("etc", StringComparison.Ordinal) || r.Path.Contains("..", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -168,7 +138,7 @@ public sealed class CacheServiceTests : IAsyncLifetime
             Directory.CreateSymbolicLink(Path.Combine(folder, "up"), "/");
             Directory.CreateDirectory(Path.Combine(folder, "sub"));
             File.CreateSymbolicLink(Path.Combine(folder, "sub", "relative.txt"), "../inside.txt");
-            await using var cache = new CacheServiceFactory(_dataRoot, CacheServiceFactory.Origin("local", directory: folder));
+            await using var cache = new CacheServiceFactory(DataRoot, CacheServiceFactory.Origin("local", directory: folder));
             using var client = cache.ClientFor("alice");
 
             Assert.Equal("inside"u8.ToArray(), await GetAsync(client, "/inside.txt"));
@@ -190,14 +160,14 @@ public sealed class CacheServiceTests : IAsyncLifetime
             using var anonymous = cache.CreateClient();
             using var response = await anonymous.GetAsync("/store/run1/nano.parquet", Ct);
             Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
-            Assert.Empty(_origin.Requests);
+            Assert.Empty(OriginServer.Requests);
             Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/v1/stats", Ct)).StatusCode);
         }
 
         await using (var open = Cache(new Dictionary<string, string?> { ["Cache:AllowAnonymousReads"] = "true" }))
         {
             using var anonymous = open.CreateClient();
-            Assert.Equal(_file.Length, (await GetAsync(anonymous, "/store/run1/nano.parquet")).Length);
+            Assert.Equal(FileBytes.Length, (await GetAsync(anonymous, "/store/run1/nano.parquet")).Length);
             // Operations still need a token.
             Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.DeleteAsync("/v1/cache/store/run1/nano.parquet", Ct)).StatusCode);
         }
@@ -211,21 +181,21 @@ public sealed class CacheServiceTests : IAsyncLifetime
 
         await GetAsync(client, "/store/run1/nano.parquet", "bytes=0-99", HttpStatusCode.PartialContent);
 
-        Assert.NotEmpty(_origin.Requests);
-        Assert.All(_origin.Requests, r => Assert.Equal("Bearer cache-own-token", r.Authorization));
+        Assert.NotEmpty(OriginServer.Requests);
+        Assert.All(OriginServer.Requests, r => Assert.Equal("Bearer cache-own-token", r.Authorization));
     }
 
     [Fact]
     public async Task ConcurrentMisses_OnOneBlock_FetchItFromTheOriginOnce()
     {
         await using var cache = Cache(new Dictionary<string, string?> { ["Cache:ReadAheadBlocks"] = "0" });
-        _origin.BytesPerSecond = 20 * MiB; // slow enough that the readers overlap
+        OriginServer.BytesPerSecond = 20 * MiB; // slow enough that the readers overlap
         var clients = Enumerable.Range(0, 16).Select(_ => cache.ClientFor("alice")).ToList();
 
         var reads = await Task.WhenAll(clients.Select(c => GetAsync(c, "/store/run1/nano.parquet", $"bytes={2 * MiB}-{(2 * MiB) + 4095}", HttpStatusCode.PartialContent)));
 
-        Assert.All(reads, r => Assert.Equal(_file[(2 * MiB)..((2 * MiB) + 4096)], r));
-        Assert.Equal(1, _origin.GetsOf("/store/run1/nano.parquet"));
+        Assert.All(reads, r => Assert.Equal(FileBytes[(2 * MiB)..((2 * MiB) + 4096)], r));
+        Assert.Equal(1, OriginServer.GetsOf("/store/run1/nano.parquet"));
         clients.ForEach(c => c.Dispose());
     }
 
@@ -236,9 +206,9 @@ public sealed class CacheServiceTests : IAsyncLifetime
         using var client = cache.ClientFor("alice");
         await GetAsync(client, "/store/run1/nano.parquet", "bytes=0-1000", HttpStatusCode.PartialContent);
 
-        await _origin.StopAsync();
+        await OriginServer.StopAsync();
 
-        Assert.Equal(_file[..1001], await GetAsync(client, "/store/run1/nano.parquet", "bytes=0-1000", HttpStatusCode.PartialContent));
+        Assert.Equal(FileBytes[..1001], await GetAsync(client, "/store/run1/nano.parquet", "bytes=0-1000", HttpStatusCode.PartialContent));
         using var uncached = new HttpRequestMessage(HttpMethod.Get, "/store/run1/nano.parquet");
         uncached.Headers.Range = new RangeHeaderValue(3 * MiB, (3 * MiB) + 10);
         using var failed = await client.SendAsync(uncached, Ct);
@@ -251,7 +221,7 @@ public sealed class CacheServiceTests : IAsyncLifetime
     {
         await using var cache = Cache(new Dictionary<string, string?> { ["Cache:OriginTimeout"] = "00:00:01", ["Cache:ReadAheadBlocks"] = "0" });
         using var client = cache.ClientFor("alice");
-        _origin.StallRangeRequests = true;
+        OriginServer.StallRangeRequests = true;
         var watch = System.Diagnostics.Stopwatch.StartNew();
 
         using var request = new HttpRequestMessage(HttpMethod.Get, "/store/run1/nano.parquet");
@@ -260,8 +230,8 @@ public sealed class CacheServiceTests : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"took {watch.Elapsed}");
-        _origin.StallRangeRequests = false;
-        Assert.Equal(_file[..100], await GetAsync(client, "/store/run1/nano.parquet", "bytes=0-99", HttpStatusCode.PartialContent));
+        OriginServer.StallRangeRequests = false;
+        Assert.Equal(FileBytes[..100], await GetAsync(client, "/store/run1/nano.parquet", "bytes=0-99", HttpStatusCode.PartialContent));
     }
 
     [Fact]
@@ -273,15 +243,15 @@ public sealed class CacheServiceTests : IAsyncLifetime
             await GetAsync(client, "/store/run1/nano.parquet");
         }
 
-        var fetched = _origin.GetsOf("/store/run1/nano.parquet");
-        await _origin.StopAsync();
+        var fetched = OriginServer.GetsOf("/store/run1/nano.parquet");
+        await OriginServer.StopAsync();
 
         await using var restarted = Cache();
         using var again = restarted.ClientFor("alice");
-        Assert.Equal(SHA256.HashData(_file), SHA256.HashData(await GetAsync(again, "/store/run1/nano.parquet")));
+        Assert.Equal(SHA256.HashData(FileBytes), SHA256.HashData(await GetAsync(again, "/store/run1/nano.parquet")));
         var stats = await again.GetFromJsonAsync<CacheStats>("/v1/stats", Ct);
-        Assert.Equal(_file.Length, stats!.CachedBytes);
-        Assert.Equal(fetched, _origin.GetsOf("/store/run1/nano.parquet"));
+        Assert.Equal(FileBytes.Length, stats!.CachedBytes);
+        Assert.Equal(fetched, OriginServer.GetsOf("/store/run1/nano.parquet"));
     }
 
     [Fact]
@@ -292,8 +262,8 @@ public sealed class CacheServiceTests : IAsyncLifetime
         await GetAsync(client, "/store/run1/nano.parquet");
 
         var changed = RandomNumberGenerator.GetBytes(3 * MiB);
-        _origin.Write("store/run1/nano.parquet", changed);
-        File.SetLastWriteTimeUtc(Path.Combine(_origin.Folder, "store/run1/nano.parquet"), DateTime.UtcNow.AddMinutes(1));
+        OriginServer.Write("store/run1/nano.parquet", changed);
+        File.SetLastWriteTimeUtc(Path.Combine(OriginServer.Folder, "store/run1/nano.parquet"), DateTime.UtcNow.AddMinutes(1));
 
         Assert.Equal(SHA256.HashData(changed), SHA256.HashData(await GetAsync(client, "/store/run1/nano.parquet")));
     }
@@ -306,9 +276,9 @@ public sealed class CacheServiceTests : IAsyncLifetime
         await GetAsync(client, "/store/run1/nano.parquet", "bytes=0-99", HttpStatusCode.PartialContent);
 
         // Same length, new bytes: only the validators tell.
-        var changed = RandomNumberGenerator.GetBytes(_file.Length);
-        _origin.Write("store/run1/nano.parquet", changed);
-        File.SetLastWriteTimeUtc(Path.Combine(_origin.Folder, "store/run1/nano.parquet"), DateTime.UtcNow.AddMinutes(5));
+        var changed = RandomNumberGenerator.GetBytes(FileBytes.Length);
+        OriginServer.Write("store/run1/nano.parquet", changed);
+        File.SetLastWriteTimeUtc(Path.Combine(OriginServer.Folder, "store/run1/nano.parquet"), DateTime.UtcNow.AddMinutes(5));
 
         using (var mixed = new HttpRequestMessage(HttpMethod.Get, "/store/run1/nano.parquet"))
         {
@@ -326,7 +296,7 @@ public sealed class CacheServiceTests : IAsyncLifetime
     {
         foreach (var name in new[] { "a", "b", "c" })
         {
-            _origin.Write($"store/{name}.bin", RandomNumberGenerator.GetBytes(2 * MiB));
+            OriginServer.Write($"store/{name}.bin", RandomNumberGenerator.GetBytes(2 * MiB));
         }
 
         await using var cache = Cache(new Dictionary<string, string?>
@@ -346,9 +316,9 @@ public sealed class CacheServiceTests : IAsyncLifetime
         var stats = await client.GetFromJsonAsync<CacheStats>("/v1/stats", Ct);
         Assert.True(stats!.CachedBytes <= 5 * MiB / 2, $"{stats.CachedBytes} bytes cached");
         Assert.Equal(2, stats.Evictions);
-        var before = _origin.GetsOf("/store/c.bin");
+        var before = OriginServer.GetsOf("/store/c.bin");
         await GetAsync(client, "/store/c.bin");
-        Assert.Equal(before, _origin.GetsOf("/store/c.bin")); // the file being read was never evicted
+        Assert.Equal(before, OriginServer.GetsOf("/store/c.bin")); // the file being read was never evicted
     }
 
     [Fact]

@@ -12,29 +12,11 @@ namespace Shoppe.Cache.Tests;
 /// The front lane for repeat reads (HotReads): it answers exactly as the read endpoint does, and only for callers,
 /// files and blocks the whole pipeline would serve; everything else is left to the pipeline.
 /// </summary>
-public sealed class HotReadsTests : IAsyncLifetime
+public sealed class HotReadsTests : CacheTestBase
 {
-    private const int MiB = 1 << 20;
     private const string FilePath = "/store/run1/nano.parquet";
-    private readonly string _dataRoot = Directory.CreateTempSubdirectory("shoppe-hot-").FullName;
-    private readonly TestOrigin _origin = new();
-    private readonly byte[] _file = RandomNumberGenerator.GetBytes((5 * MiB) + 12345);
 
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    public async ValueTask InitializeAsync()
-    {
-        _origin.Write("store/run1/nano.parquet", _file);
-        await _origin.StartAsync();
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _origin.DisposeAsync();
-        await TestFolders.DeleteAsync(_dataRoot);
-    }
-
-    private CacheServiceFactory Cache(bool anonymous = false) => new(_dataRoot, new Dictionary<string, string?>(CacheServiceFactory.Origin("xrd", url: _origin.Url + "/store", prefix: "/store"))
+    private CacheServiceFactory Cache(bool anonymous = false) => new(DataRoot, new Dictionary<string, string?>(CacheServiceFactory.Origin("xrd", url: OriginServer.Url + "/store", prefix: "/store"))
     {
         ["Cache:AllowAnonymousReads"] = anonymous ? "true" : "false",
     }, kestrel: true);
@@ -81,7 +63,7 @@ public sealed class HotReadsTests : IAsyncLifetime
         using var client = cache.CreateClient();
         using (var fill = await client.SendAsync(Get(cache.Token("filler")), Ct))
         {
-            Assert.Equal(_file, await fill.Content.ReadAsByteArrayAsync(Ct));
+            Assert.Equal(FileBytes, await fill.Content.ReadAsByteArrayAsync(Ct));
         }
 
         string?[] ranges = [null, "bytes=100-199", $"bytes={MiB - 10}-{MiB + 9}", "bytes=-500", $"bytes={4 * MiB}-", "bytes=0-9,2000000-2000099", "bytes=0-0,0-0"];
@@ -97,7 +79,7 @@ public sealed class HotReadsTests : IAsyncLifetime
         }
 
         using var some = await client.SendAsync(Get(cache.Token("reader0"), "bytes=100-199"), Ct);
-        Assert.Equal(_file[100..200], await some.Content.ReadAsByteArrayAsync(Ct));
+        Assert.Equal(FileBytes[100..200], await some.Content.ReadAsByteArrayAsync(Ct));
     }
 
     [Fact]
@@ -112,7 +94,7 @@ public sealed class HotReadsTests : IAsyncLifetime
         }
 
         var served = Served(cache);
-        var forged = new TokenIssuer(new ShoppeSecurityOptions { SigningKeyFile = Path.Combine(_dataRoot, "other-keys", "other.key") }, TimeProvider.System).Issue("alice", [], TimeSpan.FromHours(1));
+        var forged = new TokenIssuer(new ShoppeSecurityOptions { SigningKeyFile = Path.Combine(DataRoot, "other-keys", "other.key") }, TimeProvider.System).Issue("alice", [], TimeSpan.FromHours(1));
         foreach (var token in new[] { forged, alice + "x", alice[..^2], "" })
         {
             for (var attempt = 0; attempt < 2; attempt++)
@@ -164,20 +146,20 @@ public sealed class HotReadsTests : IAsyncLifetime
 
         using (var again = await client.SendAsync(Get(alice, "bytes=0-99"), Ct))
         {
-            Assert.Equal(_file[..100], await again.Content.ReadAsByteArrayAsync(Ct));
+            Assert.Equal(FileBytes[..100], await again.Content.ReadAsByteArrayAsync(Ct));
         }
 
         var served = Served(cache);
         Assert.Equal(1, served);
 
         // A block not yet cached goes to the origin through the pipeline.
-        var originRequests = _origin.Requests.Count;
+        var originRequests = OriginServer.Requests.Count;
         using (var miss = await client.SendAsync(Get(alice, $"bytes={4 * MiB}-{(4 * MiB) + 99}"), Ct))
         {
-            Assert.Equal(_file[(4 * MiB)..((4 * MiB) + 100)], await miss.Content.ReadAsByteArrayAsync(Ct));
+            Assert.Equal(FileBytes[(4 * MiB)..((4 * MiB) + 100)], await miss.Content.ReadAsByteArrayAsync(Ct));
         }
 
-        Assert.True(_origin.Requests.Count > originRequests);
+        Assert.True(OriginServer.Requests.Count > originRequests);
 
         // Another endpoint, even one whose path could be a file's.
         using (var stats = await client.SendAsync(Get(alice, path: "/v1/stats"), Ct))
@@ -227,12 +209,12 @@ public sealed class HotReadsTests : IAsyncLifetime
         }
 
         Assert.Equal(served, Served(cache));
-        Assert.DoesNotContain(_origin.Requests, r => r.Path.Contains("etc", StringComparison.Ordinal) || r.Path.Contains("..", StringComparison.Ordinal));
+        Assert.DoesNotContain(OriginServer.Requests, r => r.Path.Contains("etc", StringComparison.Ordinal) || r.Path.Contains("..", StringComparison.Ordinal));
         // Dots the server resolves within the namespace name the file itself, in the lane as in the pipeline.
         Assert.Equal(200, await RawStatusAsync(client.BaseAddress!.Port, "/store/x/../run1/nano.parquet"));
         Assert.Equal(served + 1, Served(cache));
         served++;
-        using var unsatisfiable = await client.SendAsync(Get(alice, $"bytes={_file.Length}-"), Ct);
+        using var unsatisfiable = await client.SendAsync(Get(alice, $"bytes={FileBytes.Length}-"), Ct);
         Assert.Equal(HttpStatusCode.RequestedRangeNotSatisfiable, unsatisfiable.StatusCode);
         Assert.Equal(served, Served(cache));
     }
@@ -253,16 +235,5 @@ public sealed class HotReadsTests : IAsyncLifetime
         {
             Assert.False(lane.IsReserved(path), path);
         }
-    }
-
-    private static async Task<int> RawStatusAsync(int port, string target)
-    {
-        using var socket = new TcpClient();
-        await socket.ConnectAsync(IPAddress.Loopback, port, Ct);
-        var stream = socket.GetStream();
-        await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"), Ct);
-        using var reader = new StreamReader(stream);
-        var statusLine = await reader.ReadLineAsync(Ct) ?? "";
-        return int.Parse(statusLine.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
     }
 }
