@@ -72,36 +72,42 @@ internal sealed partial class FrontLaneMiddleware(RequestDelegate next, IEnumera
 
     private async Task ServeAsync(HttpContext context, FrontLane lane, string? user, object? state)
     {
-        var started = Stopwatch.GetTimestamp();
         var serving = false;
-        var requestId = "";
-        var fromCaller = false;
         try
         {
-            requestId = RequestIdMiddleware.ReadRequestId(context.Request, out fromCaller)!;
-            context.Features.Set<IRequestIdFeature>(new RequestIdFeature(requestId, fromCaller));
-            context.Response.Headers[RequestId.HeaderName] = requestId;
-            using var scope = RequestId.BeginScope(requestId);
-            using var idScope = _access.BeginScope(new AttributeLogScope(RequestId.AttributeName, requestId));
-            using var userScope = user is null ? null : _access.BeginScope(new AttributeLogScope(ShoppeAttributes.EndUser, user));
+            var requestId = RequestIdMiddleware.ReadRequestId(context.Request, out var fromCaller)!;
+            using var scopes = RequestIdMiddleware.Enter(context, _access, requestId, fromCaller);
+            var started = Stopwatch.GetTimestamp();
             serving = true;
             try
             {
-                await lane.ServeAsync(context, state);
+                // The user's scope ends before the access line, which opens its own.
+                using (user is null ? null : _access.BeginScope(new AttributeLogScope(ShoppeAttributes.EndUser, user)))
+                {
+                    try
+                    {
+                        await lane.ServeAsync(context, state);
+                    }
+                    catch (Exception) when (context.RequestAborted.IsCancellationRequested)
+                    {
+                        // The client left: nothing to answer, as the pipeline's exception handler does for it.
+                        context.Response.StatusCode = StatusCodes.Status499ClientClosedRequest;
+                    }
+                    catch (Exception ex) when (!context.Response.HasStarted)
+                    {
+                        LogFailed(_logger, ex, context.Request.Method, context.Request.Path, lane.EndpointName);
+                        context.Response.Clear();
+                        context.Response.StatusCode = StatusCodes.Status500InternalServerError;
+                        context.Response.Headers[RequestId.HeaderName] = requestId;
+                        await Results.Problem(statusCode: StatusCodes.Status500InternalServerError, title: "An error occurred while processing your request.",
+                            detail: $"Request id {requestId} finds its log records.").ExecuteAsync(context);
+                    }
+                }
             }
-            catch (Exception) when (context.RequestAborted.IsCancellationRequested)
+            finally
             {
-                // The client left: nothing to answer, as the pipeline's exception handler does for it.
-                context.Response.StatusCode = StatusCodes.Status499ClientClosedRequest;
-            }
-            catch (Exception ex) when (!context.Response.HasStarted)
-            {
-                LogFailed(_logger, ex, context.Request.Method, context.Request.Path, lane.EndpointName);
-                context.Response.Clear();
-                context.Response.StatusCode = StatusCodes.Status500InternalServerError;
-                context.Response.Headers[RequestId.HeaderName] = requestId;
-                await Results.Problem(statusCode: StatusCodes.Status500InternalServerError, title: "An error occurred while processing your request.",
-                    detail: $"Request id {requestId} finds its log records.").ExecuteAsync(context);
+                RequestIdMiddleware.RecordAccess(_access, summaries, context, requestId, fromCaller, user, lane.EndpointName,
+                    Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             }
         }
         finally
@@ -110,9 +116,6 @@ internal sealed partial class FrontLaneMiddleware(RequestDelegate next, IEnumera
             {
                 lane.Release(state);
             }
-
-            RequestIdMiddleware.RecordAccess(_access, summaries, context, requestId, fromCaller, user, lane.EndpointName,
-                Stopwatch.GetElapsedTime(started).TotalMilliseconds, openRequestScope: true);
         }
     }
 

@@ -38,11 +38,7 @@ internal sealed partial class RequestIdMiddleware(RequestDelegate next, ILoggerF
             return;
         }
 
-        context.Features.Set<IRequestIdFeature>(new RequestIdFeature(requestId, fromCaller));
-        context.Response.Headers[RequestId.HeaderName] = requestId;
-
-        using var scope = RequestId.BeginScope(requestId);
-        using var logScope = _logger.BeginScope(new AttributeLogScope(RequestId.AttributeName, requestId));
+        using var scopes = Enter(context, _logger, requestId, fromCaller);
         var started = Stopwatch.GetTimestamp();
         try
         {
@@ -65,11 +61,31 @@ internal sealed partial class RequestIdMiddleware(RequestDelegate next, ILoggerF
     }
 
     /// <summary>
-    /// The access line of one request: counted into its summary when <paramref name="summarizedAs"/> names the
-    /// endpoint and it succeeded, else written now under the request's scopes (the request id's own opened here
-    /// when <paramref name="openRequestScope"/>: a request that never took this middleware has none).
+    /// Gives a request its id: as a request feature, in the response header, on the activity, in baggage and
+    /// <see cref="RequestId.Current"/>, and in the logging scope, until the scopes are disposed.
     /// </summary>
-    internal static void RecordAccess(ILogger logger, AccessSummaries summaries, HttpContext context, string requestId, bool fromCaller, string? user, string? summarizedAs, double elapsedMs, bool openRequestScope = false)
+    internal static RequestScopes Enter(HttpContext context, ILogger logger, string requestId, bool fromCaller)
+    {
+        context.Features.Set<IRequestIdFeature>(new RequestIdFeature(requestId, fromCaller));
+        context.Response.Headers[RequestId.HeaderName] = requestId;
+        return new RequestScopes(RequestId.BeginScope(requestId), logger.BeginScope(new AttributeLogScope(RequestId.AttributeName, requestId)));
+    }
+
+    /// <summary>The scopes <see cref="Enter"/> opened.</summary>
+    internal readonly struct RequestScopes(IDisposable requestId, IDisposable? logScope) : IDisposable
+    {
+        public void Dispose()
+        {
+            logScope?.Dispose();
+            requestId.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The access line of one request: counted into its summary when <paramref name="summarizedAs"/> names the
+    /// endpoint and it succeeded, else written now under the request's scopes.
+    /// </summary>
+    internal static void RecordAccess(ILogger logger, AccessSummaries summaries, HttpContext context, string requestId, bool fromCaller, string? user, string? summarizedAs, double elapsedMs)
     {
         var status = context.Response.StatusCode;
         if (status < 400 && summarizedAs is not null
@@ -78,7 +94,6 @@ internal sealed partial class RequestIdMiddleware(RequestDelegate next, ILoggerF
             return;
         }
 
-        using var requestScope = openRequestScope ? logger.BeginScope(new AttributeLogScope(RequestId.AttributeName, requestId)) : null;
         using var userScope = user is not null ? logger.BeginScope(new AttributeLogScope(ShoppeAttributes.EndUser, user)) : null;
         LogAccess(logger, context.Request.Method, context.Request.Path, status, elapsedMs, requestId, fromCaller ? "caller" : "created");
     }

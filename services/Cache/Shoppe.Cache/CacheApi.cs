@@ -128,7 +128,11 @@ internal static partial class CacheApi
         }
     }
 
-    internal static async Task ServeFileAsync(HttpContext context, FileLease lease, CachePath path, CacheOptions options, CacheMetrics metrics, ILogger logger)
+    /// <summary>The ranges a request asks for, as <see cref="Ranges"/> found them, and whether the answer is partial.</summary>
+    internal sealed record AskedRanges(List<ByteRange> Ranges, bool Partial);
+
+    /// <summary>Answers a read of a file the cache holds; <paramref name="asked"/>: its ranges, where the caller has found them already.</summary>
+    internal static async Task ServeFileAsync(HttpContext context, FileLease lease, CachePath path, CacheOptions options, CacheMetrics metrics, ILogger logger, AskedRanges? asked = null)
     {
         var file = lease.File;
         var length = file.Length;
@@ -156,7 +160,9 @@ internal static partial class CacheApi
             return;
         }
 
-        var ranges = Ranges(request, requestHeaders, etag, file.Content.LastModified, length, options.MaxRanges, out var partial, out var rangeError);
+        string? rangeError = null;
+        var partial = asked?.Partial ?? false;
+        var ranges = asked?.Ranges ?? Ranges(request, requestHeaders, etag, file.Content.LastModified, length, options.MaxRanges, out partial, out rangeError);
         if (rangeError is not null)
         {
             response.Headers.ContentRange = $"bytes */{length}";

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Globalization;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Routing.Patterns;
 using Microsoft.Extensions.Options;
@@ -25,6 +24,7 @@ internal sealed class HotReads(BlockCache cache, OriginRouter router, IOptions<C
         jwt.Get(JwtBearerDefaults.AuthenticationScheme).TokenHandlers.OfType<RememberingTokenHandler>().SingleOrDefault());
     private readonly Lazy<Endpoint?> _readEndpoint = new(() =>
         endpoints.Endpoints.FirstOrDefault(e => e.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName == ReadEndpoint));
+    private readonly Lazy<Reserved> _reserved = new(() => ReservedFirstSegments(endpoints));
 
     /// <summary>The read endpoint's name (in access lines too).</summary>
     public const string ReadEndpoint = "ReadThroughCache";
@@ -34,7 +34,6 @@ internal sealed class HotReads(BlockCache cache, OriginRouter router, IOptions<C
 
     private readonly ConcurrentDictionary<string, Grant> _grants = new(StringComparer.Ordinal);
     private readonly CacheOptions _options = options.Value;
-    private Reserved? _reserved;
     private long _served;
 
     /// <summary>An <c>Authorization</c> header's standing: who it is, until when.</summary>
@@ -43,8 +42,8 @@ internal sealed class HotReads(BlockCache cache, OriginRouter router, IOptions<C
     /// <summary>The first path segments of other endpoints' routes (<see cref="Everything"/>: one begins with a parameter).</summary>
     private sealed record Reserved(HashSet<string> Segments, bool Everything);
 
-    /// <summary>A request taken: its file, pinned, and path.</summary>
-    private sealed record Taken(FileLease Lease, CachePath Path);
+    /// <summary>A request taken: its file, pinned, its path and the ranges it asks for.</summary>
+    private sealed record Taken(FileLease Lease, CachePath Path, CacheApi.AskedRanges Asked);
 
     /// <inheritdoc />
     public override string EndpointName => ReadEndpoint;
@@ -60,24 +59,13 @@ internal sealed class HotReads(BlockCache cache, OriginRouter router, IOptions<C
     public void Remember(HttpContext context)
     {
         var header = context.Request.Headers.Authorization;
+        // No longer than the token handler itself takes the token on trust: it asks again a minute after it last
+        // validated it (and may then refuse it), and never trusts a token past its expiry.
         if (header.Count != 1 || header[0] is not { Length: > 7 } value || !value.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
             || context.User.Identity?.IsAuthenticated != true
-            || !long.TryParse(context.User.FindFirst("exp")?.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var expires))
+            || _tokens.Value is not { } handler || !handler.TryGetRemembered(value[7..].Trim(), out var until))
         {
             return;
-        }
-
-        // No longer than the token handler itself takes the token on trust (it asks again, and may then refuse it,
-        // a minute after it last validated it), nor than the token lives.
-        if (_tokens.Value is not { } handler || !handler.TryGetRemembered(value[7..].Trim(), out var until))
-        {
-            return;
-        }
-
-        var expiry = DateTimeOffset.FromUnixTimeSeconds(Math.Min(expires, DateTimeOffset.MaxValue.ToUnixTimeSeconds()));
-        if (expiry < until)
-        {
-            until = expiry;
         }
 
         var known = _grants.TryGetValue(value, out var grant);
@@ -131,14 +119,14 @@ internal sealed class HotReads(BlockCache cache, OriginRouter router, IOptions<C
         }
 
         var file = lease.File;
-        var ranges = CacheApi.Ranges(request, null, file.Content.EntityTag, file.Content.LastModified, file.Length, _options.MaxRanges, out _, out var error);
+        var ranges = CacheApi.Ranges(request, null, file.Content.EntityTag, file.Content.LastModified, file.Length, _options.MaxRanges, out var partial, out var error);
         if (error is not null || file.Length == 0 || !AllPresent(file, ranges))
         {
             lease.Dispose();
             return false;
         }
 
-        state = new Taken(lease, located.Path);
+        state = new Taken(lease, located.Path, new CacheApi.AskedRanges(ranges, partial));
         return true;
     }
 
@@ -154,7 +142,7 @@ internal sealed class HotReads(BlockCache cache, OriginRouter router, IOptions<C
             // The read endpoint's, for what reads it after (the route in request metrics and span names).
             context.SetEndpoint(_readEndpoint.Value);
             Interlocked.Increment(ref _served);
-            await CacheApi.ServeFileAsync(context, taken.Lease, taken.Path, _options, metrics, logger);
+            await CacheApi.ServeFileAsync(context, taken.Lease, taken.Path, _options, metrics, logger, taken.Asked);
         }
     }
 
@@ -180,7 +168,7 @@ internal sealed class HotReads(BlockCache cache, OriginRouter router, IOptions<C
     /// </summary>
     internal bool IsReserved(string path)
     {
-        var reserved = _reserved ??= ReservedFirstSegments();
+        var reserved = _reserved.Value;
         var start = path.StartsWith('/') ? 1 : 0;
         var end = path.IndexOf('/', start);
         var first = end < 0 ? path.AsSpan(start) : path.AsSpan(start, end - start);
@@ -191,7 +179,7 @@ internal sealed class HotReads(BlockCache cache, OriginRouter router, IOptions<C
     /// The literal first segments of every other endpoint's route; were one to begin with a parameter, any path
     /// could be its, and the lane takes nothing.
     /// </summary>
-    private Reserved ReservedFirstSegments()
+    private static Reserved ReservedFirstSegments(EndpointDataSource endpoints)
     {
         var reserved = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         var everything = false;

@@ -12,41 +12,20 @@ namespace Shoppe.Transfer.Tests;
 /// a real server could give: a head that comes in pieces and a body that trickles, a redirect and a chunked body
 /// (left to HttpClient), a body cut short, an error, a head too large.
 /// </summary>
-public sealed class SplicePullTests : IAsyncLifetime
+public sealed class SplicePullTests : EndpointPairTestBase
 {
-    private readonly string _work = Directory.CreateTempSubdirectory("shoppe-splice-").FullName;
-    private TransferServiceFactory _a = null!;
-    private TransferServiceFactory _b = null!;
-
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    public ValueTask InitializeAsync()
-    {
-        var key = Path.Combine(_work, "signing.key");
-        _a = new TransferServiceFactory(Path.Combine(_work, "a"), key);
-        _b = new TransferServiceFactory(Path.Combine(_work, "b"), key);
-        return ValueTask.CompletedTask;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _a.DisposeAsync();
-        await _b.DisposeAsync();
-        await TestFolders.DeleteAsync(_work);
-    }
-
     private async Task<string> PullAsync(string source, string target = "/in.bin")
     {
-        using var client = _b.ClientWith("storage.modify:/");
+        using var client = B.ClientWith("storage.modify:/");
         using var request = new HttpRequestMessage(new HttpMethod("COPY"), target);
         request.Headers.TryAddWithoutValidation("Source", source);
-        request.Headers.TryAddWithoutValidation("TransferHeaderAuthorization", "Bearer " + _a.Token("alice", "storage.read:/"));
+        request.Headers.TryAddWithoutValidation("TransferHeaderAuthorization", "Bearer " + A.Token("alice", "storage.read:/"));
         using var response = await client.SendAsync(request, Ct);
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         return await response.Content.ReadAsStringAsync(Ct);
     }
 
-    private string Stored(string name = "in.bin") => Path.Combine(_b.Storage, name);
+    private string Stored(string name = "in.bin") => Path.Combine(B.Storage, name);
 
     /// <summary>A server that answers each connection with what <paramref name="answer"/> writes to its stream.</summary>
     private static (int Port, Task Serving) Serve(Func<NetworkStream, Task> answer, int connections = 1)
@@ -84,11 +63,11 @@ public sealed class SplicePullTests : IAsyncLifetime
     public async Task Pull_PlainHttpSource_IsSplicedIntoTheFile()
     {
         var data = RandomNumberGenerator.GetBytes(12_345_678);
-        Directory.CreateDirectory(_a.Storage);
-        await File.WriteAllBytesAsync(Path.Combine(_a.Storage, "big.bin"), data, Ct);
+        Directory.CreateDirectory(A.Storage);
+        await File.WriteAllBytesAsync(Path.Combine(A.Storage, "big.bin"), data, Ct);
         var before = SplicePull.SplicedBytes;
 
-        var body = await PullAsync(new Uri(_a.Url, "/big.bin").ToString());
+        var body = await PullAsync(new Uri(A.Url, "/big.bin").ToString());
 
         Assert.EndsWith("success: Created\n", body, StringComparison.Ordinal);
         Assert.Equal(data, await File.ReadAllBytesAsync(Stored(), Ct));
@@ -164,7 +143,7 @@ public sealed class SplicePullTests : IAsyncLifetime
         await serving;
 
         Assert.Contains("failure: Remote side closed the connection 600000 bytes before the end of the file", body, StringComparison.Ordinal);
-        Assert.False(Directory.Exists(_b.Storage) && Directory.EnumerateFiles(_b.Storage, "*", SearchOption.AllDirectories).Any());
+        Assert.False(Directory.Exists(B.Storage) && Directory.EnumerateFiles(B.Storage, "*", SearchOption.AllDirectories).Any());
     }
 
     [Fact]
@@ -191,7 +170,7 @@ public sealed class SplicePullTests : IAsyncLifetime
         });
         Assert.Contains("failure: Remote side sent more than 65536 bytes of headers", await PullAsync($"http://127.0.0.1:{port}/huge"), StringComparison.Ordinal);
         await serving;
-        Assert.False(Directory.Exists(_b.Storage) && Directory.EnumerateFiles(_b.Storage, "*", SearchOption.AllDirectories).Any());
+        Assert.False(Directory.Exists(B.Storage) && Directory.EnumerateFiles(B.Storage, "*", SearchOption.AllDirectories).Any());
     }
 
     [Theory]

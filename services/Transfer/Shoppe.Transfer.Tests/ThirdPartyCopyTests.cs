@@ -5,29 +5,8 @@ using Shoppe.Cache.Tests;
 namespace Shoppe.Transfer.Tests;
 
 /// <summary>COPY in pull and push mode between two instances of the service and from a plain HTTP origin: markers, the last line, no partial files.</summary>
-public sealed class ThirdPartyCopyTests : IAsyncLifetime
+public sealed class ThirdPartyCopyTests : EndpointPairTestBase
 {
-    private readonly string _work = Directory.CreateTempSubdirectory("shoppe-tpc-").FullName;
-    private TransferServiceFactory _a = null!;
-    private TransferServiceFactory _b = null!;
-
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    public ValueTask InitializeAsync()
-    {
-        var key = Path.Combine(_work, "signing.key");
-        _a = new TransferServiceFactory(Path.Combine(_work, "a"), key);
-        _b = new TransferServiceFactory(Path.Combine(_work, "b"), key);
-        return ValueTask.CompletedTask;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _a.DisposeAsync();
-        await _b.DisposeAsync();
-        await TestFolders.DeleteAsync(_work);
-    }
-
     private static async Task<string> CopyAsync(HttpClient client, string path, IDictionary<string, string> headers, HttpStatusCode expected = HttpStatusCode.Accepted)
     {
         using var request = new HttpRequestMessage(new HttpMethod("COPY"), path);
@@ -54,13 +33,13 @@ public sealed class ThirdPartyCopyTests : IAsyncLifetime
     public async Task Pull_FromAnotherEndpoint_WithForwardedToken_CopiesTheFile()
     {
         var data = RandomNumberGenerator.GetBytes(5_000_000);
-        Put(_a, "/src/f.bin", data);
-        using var b = _b.ClientWith("storage.modify:/");
-        var readToken = _a.Token("alice", "storage.read:/src");
+        Put(A, "/src/f.bin", data);
+        using var b = B.ClientWith("storage.modify:/");
+        var readToken = A.Token("alice", "storage.read:/src");
 
         var body = await CopyAsync(b, "/dst/f.bin", new Dictionary<string, string>
         {
-            ["Source"] = new Uri(_a.Url, "/src/f.bin").AbsoluteUri,
+            ["Source"] = new Uri(A.Url, "/src/f.bin").AbsoluteUri,
             ["TransferHeaderAuthorization"] = "Bearer " + readToken,
             ["Credential"] = "none",
             ["RequireChecksumVerification"] = "true",
@@ -70,25 +49,25 @@ public sealed class ThirdPartyCopyTests : IAsyncLifetime
         Assert.Contains("Stripe Index: 0\nStripe Bytes Transferred: ", body, StringComparison.Ordinal);
         Assert.Contains("Total Stripe Count: 1\nRemoteConnections: tcp:127.0.0.1:", body, StringComparison.Ordinal);
         Assert.EndsWith("End\nsuccess: Created\n", body, StringComparison.Ordinal);
-        Assert.Equal(data, File.ReadAllBytes(Path.Combine(_b.Storage, "dst", "f.bin")));
+        Assert.Equal(data, File.ReadAllBytes(Path.Combine(B.Storage, "dst", "f.bin")));
     }
 
     [Fact]
     public async Task Push_ToAnotherEndpoint_CopiesTheFile()
     {
         var data = RandomNumberGenerator.GetBytes(2_000_000);
-        Put(_a, "/src/p.bin", data);
-        using var a = _a.ClientWith("storage.read:/");
+        Put(A, "/src/p.bin", data);
+        using var a = A.ClientWith("storage.read:/");
 
         var body = await CopyAsync(a, "/src/p.bin", new Dictionary<string, string>
         {
-            ["Destination"] = new Uri(_b.Url, "/in/p.bin").AbsoluteUri,
-            ["TransferHeaderAuthorization"] = "Bearer " + _b.Token("alice", "storage.create:/in"),
+            ["Destination"] = new Uri(B.Url, "/in/p.bin").AbsoluteUri,
+            ["TransferHeaderAuthorization"] = "Bearer " + B.Token("alice", "storage.create:/in"),
         });
 
         Assert.EndsWith("success: Created\n", body, StringComparison.Ordinal);
         Assert.DoesNotContain("RemoteConnections", body, StringComparison.Ordinal);
-        Assert.Equal(data, File.ReadAllBytes(Path.Combine(_b.Storage, "in", "p.bin")));
+        Assert.Equal(data, File.ReadAllBytes(Path.Combine(B.Storage, "in", "p.bin")));
     }
 
     [Fact]
@@ -98,7 +77,7 @@ public sealed class ThirdPartyCopyTests : IAsyncLifetime
         origin.Write("slow.bin", RandomNumberGenerator.GetBytes(600_000));
         origin.BytesPerSecond = 600_000; // about a second
         await origin.StartAsync();
-        using var b = _b.ClientWith("storage.modify:/");
+        using var b = B.ClientWith("storage.modify:/");
 
         var body = await CopyAsync(b, "/slow.bin", new Dictionary<string, string> { ["Source"] = origin.Url + "/slow.bin" });
 
@@ -114,32 +93,32 @@ public sealed class ThirdPartyCopyTests : IAsyncLifetime
     {
         await using var origin = new TestOrigin();
         await origin.StartAsync();
-        using var b = _b.ClientWith("storage.modify:/ storage.read:/");
+        using var b = B.ClientWith("storage.modify:/ storage.read:/");
 
         var missing = await CopyAsync(b, "/x.bin", new Dictionary<string, string> { ["Source"] = origin.Url + "/missing.bin" });
         Assert.EndsWith("failure: Remote side failed with status code 404\n", missing, StringComparison.Ordinal);
 
         var closed = await CopyAsync(b, "/x.bin", new Dictionary<string, string> { ["Source"] = $"http://127.0.0.1:{Loopback.FreePort()}/f" });
         Assert.Contains("\nfailure: ", closed, StringComparison.Ordinal);
-        Assert.False(Directory.Exists(_b.Storage) && Directory.EnumerateFiles(_b.Storage, "*", SearchOption.AllDirectories).Any());
+        Assert.False(Directory.Exists(B.Storage) && Directory.EnumerateFiles(B.Storage, "*", SearchOption.AllDirectories).Any());
 
         origin.Write("bad.bin", new byte[1000]);
         var badDigest = await CopyAsync(b, "/x.bin", new Dictionary<string, string> { ["Source"] = origin.Url + "/bad.bin", ["RequireChecksumVerification"] = "true" });
         Assert.EndsWith("failure: Checksum verification was asked for, and the remote gave no adler32 digest\n", badDigest, StringComparison.Ordinal);
-        Assert.False(Directory.EnumerateFiles(_b.Storage, "*", SearchOption.AllDirectories).Any());
+        Assert.False(Directory.EnumerateFiles(B.Storage, "*", SearchOption.AllDirectories).Any());
 
         await CopyAsync(b, "/x.bin", new Dictionary<string, string>(), HttpStatusCode.BadRequest); // neither Source nor Destination
         await CopyAsync(b, "/x.bin", new Dictionary<string, string> { ["Source"] = "file:///etc/passwd" }, HttpStatusCode.BadRequest);
         await CopyAsync(b, "/x.bin", new Dictionary<string, string> { ["Source"] = origin.Url + "/bad.bin", ["Credential"] = "gridsite" }, HttpStatusCode.BadRequest);
 
-        Put(_b, "/exists.bin", [1, 2, 3]);
+        Put(B, "/exists.bin", [1, 2, 3]);
         await CopyAsync(b, "/exists.bin", new Dictionary<string, string> { ["Source"] = origin.Url + "/bad.bin", ["Overwrite"] = "F" }, HttpStatusCode.PreconditionFailed);
-        Assert.Equal([1, 2, 3], File.ReadAllBytes(Path.Combine(_b.Storage, "exists.bin")));
+        Assert.Equal([1, 2, 3], File.ReadAllBytes(Path.Combine(B.Storage, "exists.bin")));
 
-        using var readOnly = _b.ClientWith("storage.read:/");
+        using var readOnly = B.ClientWith("storage.read:/");
         await CopyAsync(readOnly, "/y.bin", new Dictionary<string, string> { ["Source"] = origin.Url + "/bad.bin" }, HttpStatusCode.Forbidden);
         // An empty Destination header beside a Source is still a pull: it needs write scope.
         await CopyAsync(readOnly, "/exists.bin", new Dictionary<string, string> { ["Source"] = origin.Url + "/bad.bin", ["Destination"] = "" }, HttpStatusCode.Forbidden);
-        Assert.Equal([1, 2, 3], File.ReadAllBytes(Path.Combine(_b.Storage, "exists.bin")));
+        Assert.Equal([1, 2, 3], File.ReadAllBytes(Path.Combine(B.Storage, "exists.bin")));
     }
 }

@@ -7,30 +7,8 @@ using Shoppe.Transfer.Queue;
 namespace Shoppe.Transfer.Tests;
 
 /// <summary>The transfer queue: copies between two real endpoints, retries of failures that may pass, history, owners.</summary>
-public sealed class TransfersApiTests : IAsyncLifetime
+public sealed class TransfersApiTests() : EndpointPairTestBase(new Dictionary<string, string?> { ["Transfer:RetryDelay"] = "00:00:00.100" })
 {
-    private readonly string _work = Directory.CreateTempSubdirectory("shoppe-transfers-").FullName;
-    private TransferServiceFactory _a = null!;
-    private TransferServiceFactory _b = null!;
-
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    public ValueTask InitializeAsync()
-    {
-        var key = Path.Combine(_work, "signing.key");
-        var fast = new Dictionary<string, string?> { ["Transfer:RetryDelay"] = "00:00:00.100" };
-        _a = new TransferServiceFactory(Path.Combine(_work, "a"), key, fast);
-        _b = new TransferServiceFactory(Path.Combine(_work, "b"), key, fast);
-        return ValueTask.CompletedTask;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _a.DisposeAsync();
-        await _b.DisposeAsync();
-        await TestFolders.DeleteAsync(_work);
-    }
-
     private static async Task<TransferJob> WaitAsync(HttpClient client, string id)
     {
         var until = DateTime.UtcNow + TimeSpan.FromSeconds(60);
@@ -58,17 +36,17 @@ public sealed class TransfersApiTests : IAsyncLifetime
     public async Task Transfer_BetweenTwoEndpoints_IsDoneWithItsBytes()
     {
         var data = RandomNumberGenerator.GetBytes(4_000_000);
-        Directory.CreateDirectory(_a.Storage);
-        File.WriteAllBytes(Path.Combine(_a.Storage, "f.bin"), data);
-        using var client = _a.ClientWith(null);
+        Directory.CreateDirectory(A.Storage);
+        File.WriteAllBytes(Path.Combine(A.Storage, "f.bin"), data);
+        using var client = A.ClientWith(null);
 
         var (status, job, body) = await SubmitAsync(client, new
         {
-            source = new Uri(_a.Url, "/f.bin").AbsoluteUri,
-            destination = new Uri(_b.Url, "/copies/f.bin").AbsoluteUri,
+            source = new Uri(A.Url, "/f.bin").AbsoluteUri,
+            destination = new Uri(B.Url, "/copies/f.bin").AbsoluteUri,
             verifyChecksum = true,
-            sourceToken = _a.Token("alice", "storage.read:/"),
-            destinationToken = _b.Token("alice", "storage.create:/copies"),
+            sourceToken = A.Token("alice", "storage.read:/"),
+            destinationToken = B.Token("alice", "storage.create:/copies"),
         });
 
         Assert.True(status == HttpStatusCode.Created, body);
@@ -76,43 +54,43 @@ public sealed class TransfersApiTests : IAsyncLifetime
         var done = await WaitAsync(client, job.RequestId);
         Assert.Equal("done", done.State);
         Assert.Equal((1, data.Length), (done.Attempts, done.Bytes));
-        Assert.Equal(data, File.ReadAllBytes(Path.Combine(_b.Storage, "copies", "f.bin")));
+        Assert.Equal(data, File.ReadAllBytes(Path.Combine(B.Storage, "copies", "f.bin")));
         Assert.Equal(done.RequestId, Assert.Single((await client.GetFromJsonAsync<TransferJob[]>("/v1/transfers", Ct))!).RequestId);
     }
 
     [Fact]
     public async Task Transfer_DestinationDown_IsRetriedThenFailed_AndAMissingSourceIsRefused()
     {
-        Directory.CreateDirectory(_a.Storage);
-        File.WriteAllBytes(Path.Combine(_a.Storage, "f.bin"), [1, 2, 3]);
-        using var client = _a.ClientWith(null);
-        var readToken = _a.Token("alice", "storage.read:/");
+        Directory.CreateDirectory(A.Storage);
+        File.WriteAllBytes(Path.Combine(A.Storage, "f.bin"), [1, 2, 3]);
+        using var client = A.ClientWith(null);
+        var readToken = A.Token("alice", "storage.read:/");
 
-        var (_, job, _) = await SubmitAsync(client, new { source = new Uri(_a.Url, "/f.bin").AbsoluteUri, destination = $"http://127.0.0.1:{Loopback.FreePort()}/f.bin", sourceToken = readToken });
+        var (_, job, _) = await SubmitAsync(client, new { source = new Uri(A.Url, "/f.bin").AbsoluteUri, destination = $"http://127.0.0.1:{Loopback.FreePort()}/f.bin", sourceToken = readToken });
         var failed = await WaitAsync(client, job!.RequestId);
         Assert.Equal("failed", failed.State);
         Assert.Equal(3, failed.Attempts); // may pass: tried MaxAttempts times
         Assert.Contains("could not be reached", failed.Error, StringComparison.Ordinal);
 
-        var (missing, _, body) = await SubmitAsync(client, new { source = new Uri(_a.Url, "/nope.bin").AbsoluteUri, destination = new Uri(_b.Url, "/x").AbsoluteUri, sourceToken = readToken });
+        var (missing, _, body) = await SubmitAsync(client, new { source = new Uri(A.Url, "/nope.bin").AbsoluteUri, destination = new Uri(B.Url, "/x").AbsoluteUri, sourceToken = readToken });
         Assert.Equal(HttpStatusCode.UnprocessableEntity, missing);
         Assert.Contains("404", body, StringComparison.Ordinal);
 
-        var (bad, _, _) = await SubmitAsync(client, new { source = "root://eos/f", destination = new Uri(_b.Url, "/x").AbsoluteUri });
+        var (bad, _, _) = await SubmitAsync(client, new { source = "root://eos/f", destination = new Uri(B.Url, "/x").AbsoluteUri });
         Assert.Equal(HttpStatusCode.BadRequest, bad);
     }
 
     [Fact]
     public async Task Transfers_AreTheirOwnersOnly()
     {
-        Directory.CreateDirectory(_a.Storage);
-        File.WriteAllBytes(Path.Combine(_a.Storage, "f.bin"), [1]);
-        using var alice = _a.ClientWith(null);
-        using var bob = _a.CreateClient();
-        bob.DefaultRequestHeaders.Authorization = new("Bearer", _a.Token("bob", null));
-        using var anonymous = _a.CreateClient();
+        Directory.CreateDirectory(A.Storage);
+        File.WriteAllBytes(Path.Combine(A.Storage, "f.bin"), [1]);
+        using var alice = A.ClientWith(null);
+        using var bob = A.CreateClient();
+        bob.DefaultRequestHeaders.Authorization = new("Bearer", A.Token("bob", null));
+        using var anonymous = A.CreateClient();
 
-        var (_, job, _) = await SubmitAsync(alice, new { source = new Uri(_a.Url, "/f.bin").AbsoluteUri, destination = new Uri(_b.Url, "/g.bin").AbsoluteUri, sourceToken = _a.Token("alice", "storage.read:/"), destinationToken = _b.Token("alice", "storage.create:/") });
+        var (_, job, _) = await SubmitAsync(alice, new { source = new Uri(A.Url, "/f.bin").AbsoluteUri, destination = new Uri(B.Url, "/g.bin").AbsoluteUri, sourceToken = A.Token("alice", "storage.read:/"), destinationToken = B.Token("alice", "storage.create:/") });
 
         Assert.Equal(HttpStatusCode.Forbidden, (await bob.GetAsync($"/v1/transfers/{job!.RequestId}", Ct)).StatusCode);
         Assert.Empty((await bob.GetFromJsonAsync<TransferJob[]>("/v1/transfers", Ct))!);
@@ -124,21 +102,21 @@ public sealed class TransfersApiTests : IAsyncLifetime
     public async Task ShoppeTransfer_QueuesFollowsAndReports()
     {
         var data = RandomNumberGenerator.GetBytes(1_000_000);
-        Directory.CreateDirectory(_a.Storage);
-        File.WriteAllBytes(Path.Combine(_a.Storage, "cli.bin"), data);
+        Directory.CreateDirectory(A.Storage);
+        File.WriteAllBytes(Path.Combine(A.Storage, "cli.bin"), data);
         var output = new StringWriter();
         var console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings { Ansi = Spectre.Console.AnsiSupport.No, ColorSystem = Spectre.Console.ColorSystemSupport.NoColors, Out = new Spectre.Console.AnsiConsoleOutput(output) });
         console.Profile.Width = 200;
 
         var exit = await Shoppe.Cli.ShoppeCli.RunAsync(
-            ["transfer", new Uri(_a.Url, "/cli.bin").AbsoluteUri, new Uri(_b.Url, "/cli-copy.bin").AbsoluteUri, "--verify",
-             "--source-token", _a.Token("alice", "storage.read:/"), "--destination-token", _b.Token("alice", "storage.create:/"),
-             "--url", _a.Url.AbsoluteUri, "--token", _a.Token("alice", null)],
+            ["transfer", new Uri(A.Url, "/cli.bin").AbsoluteUri, new Uri(B.Url, "/cli-copy.bin").AbsoluteUri, "--verify",
+             "--source-token", A.Token("alice", "storage.read:/"), "--destination-token", B.Token("alice", "storage.create:/"),
+             "--url", A.Url.AbsoluteUri, "--token", A.Token("alice", null)],
             console, httpHandler: null, Ct); // the service listens on a real port: the CLI talks to it as it would
 
         Assert.True(exit == 0, output.ToString());
         Assert.Matches("Request [0-9a-f]{32}\\. Its logs: shoppe logs [0-9a-f]{32}", output.ToString());
         Assert.Contains("done: 1000000 bytes after 1 attempt(s)", output.ToString(), StringComparison.Ordinal);
-        Assert.Equal(data, File.ReadAllBytes(Path.Combine(_b.Storage, "cli-copy.bin")));
+        Assert.Equal(data, File.ReadAllBytes(Path.Combine(B.Storage, "cli-copy.bin")));
     }
 }
