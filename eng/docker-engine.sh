@@ -14,6 +14,8 @@ if [ -e "$root" ] && [ ! -O "$root" ]; then echo "$root is not yours: refusing t
 sock="$root/docker.sock"
 image="${SHOPPE_BASE_IMAGE:-shoppe/runtime-deps:bookworm}"
 export DOCKER_HOST="unix://$sock" DOCKER_API_VERSION=1.41
+# shellcheck source=lib/install.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib/install.sh"
 
 if [ "${1:-}" = "stop" ]; then
   [ -f "$root/dockerd.pid" ] && kill "$(cat "$root/dockerd.pid")" 2>/dev/null || true
@@ -24,8 +26,7 @@ need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 if [ "${#need[@]}" -gt 0 ]; then
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+  apt_install "${need[@]}" >&2
 fi
 
 mkdir -p "$root"
@@ -40,10 +41,14 @@ if ! docker image inspect "$image" >/dev/null 2>&1; then
   # The mirror apt uses here (no registry is reachable, Debian's mirror is).
   mirror=$( { grep -h '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}'; \
              grep -h '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | awk '{print $2}'; } | grep -v security | head -1 || true)
-  rm -rf "$root/rootfs"
-  # What a self-contained .NET app needs beside itself (as Microsoft's runtime-deps images carry).
-  debootstrap --variant=minbase --include=ca-certificates,libssl3,tzdata,zlib1g,libstdc++6,libgcc-s1 \
-    bookworm "$root/rootfs" "${mirror:-http://deb.debian.org/debian}" >&2
+  # What a self-contained .NET app needs beside itself (as Microsoft's runtime-deps images carry). A dropped
+  # download fails debootstrap as a whole: it starts again from an empty folder.
+  bootstrap() {
+    rm -rf "$root/rootfs"
+    debootstrap --variant=minbase --include=ca-certificates,libssl3,tzdata,zlib1g,libstdc++6,libgcc-s1 \
+      bookworm "$root/rootfs" "${mirror:-http://deb.debian.org/debian}" >&2
+  }
+  retry 3 15 bootstrap >&2
   tar -C "$root/rootfs" -c . | docker import - "$image" >&2
   rm -rf "$root/rootfs"
 fi

@@ -2,6 +2,9 @@
 # Installs what the test suite needs on a fresh Debian machine, idempotently: each step checks first.
 # The .NET SDK and Node.js come with the machine; everything else is installed here, never by hand.
 set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=lib/install.sh
+. "$here/lib/install.sh"
 
 need_apt=()
 # python3 runs the notebook helper's tests and the tutorials (tutorials/python).
@@ -24,12 +27,9 @@ command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 # (later issues add theirs: chromium...)
 
 if [ "${#need_apt[@]}" -gt 0 ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+  apt_install "${need_apt[@]}"
 fi
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 mkdir -p "$here/peers/bin"
 if [ ! -f "$here/peers/bin/bindlo.so" ] || [ "$here/peers/bindlo.c" -nt "$here/peers/bin/bindlo.so" ]; then
   gcc -shared -fPIC -O2 -o "$here/peers/bin/bindlo.so" "$here/peers/bindlo.c" -ldl
@@ -39,5 +39,5 @@ fi
 # installed from npm's lock file beside the replay server.
 replay="$here/../stack/Shoppe.Release.Tests/github-replay"
 if [ ! -d "$replay/node_modules/@octokit/fixtures-server" ] || [ "$replay/package-lock.json" -nt "$replay/node_modules/.package-lock.json" ]; then
-  (cd "$replay" && npm ci --silent --no-audit --no-fund)
+  (cd "$replay" && retry 4 10 npm ci --silent --no-audit --no-fund)
 fi
