@@ -3,10 +3,9 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -21,7 +20,6 @@ using OpenTelemetry.Trace;
 using Shoppe.ServiceDefaults;
 using Shoppe.ServiceDefaults.Health;
 using Shoppe.ServiceDefaults.RequestIds;
-using Shoppe.ServiceDefaults.SendFile;
 using Shoppe.ServiceDefaults.Versioning;
 
 namespace Microsoft.Extensions.Hosting;
@@ -82,10 +80,9 @@ public static class ShoppeServiceDefaultsExtensions
             }
         });
         builder.Services.AddTransient<IStartupFilter, ServiceDefaultsStartupFilter>();
-        builder.Services.AddSingleton<AccessSummaries>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<AccessSummaries>());
-        // File bytes leave by sendfile(2) on plain HTTP/1.x connections (ZeroCopySendFile says when, and why).
-        builder.Services.Configure<KestrelServerOptions>(kestrel => kestrel.ConfigureEndpointDefaults(listen => listen.UseZeroCopySendFile()));
+        builder.Services.AddSingleton<RequestAccessLog>();
+        // One clock for the whole service, so tests can move it instead of sleeping.
+        builder.Services.TryAddSingleton(TimeProvider.System);
 
         builder.Services.AddServiceDiscovery();
         builder.Services.AddTransient<RequestIdPropagationHandler>();
@@ -222,30 +219,13 @@ public static class ShoppeServiceDefaultsExtensions
     }
 
     /// <summary>
-    /// Puts the shared middleware at the front of every service's pipeline, so no service can forget it: the
-    /// service's front lanes (<see cref="FrontLane"/>), problem details for exceptions and empty error responses,
-    /// then the request-id thread.
+    /// Puts the shared middleware at the front of every service's pipeline, so no service can forget it: problem
+    /// details for exceptions and empty error responses, then the request-id thread.
     /// </summary>
     private sealed class ServiceDefaultsStartupFilter : IStartupFilter
     {
         public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
         {
-            // A service's lanes for its hottest requests come first: they answer only what they need none of the rest for.
-            if (app.ApplicationServices.GetService<IEnumerable<FrontLane>>()?.Any() == true)
-            {
-                app.UseMiddleware<FrontLaneMiddleware>();
-            }
-
-            // Results.File, PhysicalFile and static files send without a copy where the connection allows it.
-            app.Use((context, nextMiddleware) =>
-            {
-                if (ZeroCopySendFile.IsZeroCopy(context))
-                {
-                    context.Features.Set<IHttpResponseBodyFeature>(new ZeroCopyResponseBodyFeature(context.Features.GetRequiredFeature<IHttpResponseBodyFeature>(), context));
-                }
-
-                return nextMiddleware(context);
-            });
             app.UseExceptionHandler();
             app.UseStatusCodePages();
             app.UseMiddleware<RequestIdMiddleware>();

@@ -18,10 +18,4 @@ public sealed class ShoppeHostOptions
     [Required]
     public string DataRoot { get; set; } = "";
 
-    /// <summary>
-    /// How often the summarized access lines of high-rate endpoints are written (<see cref="RequestIds.SummarizedAccessLog"/>):
-    /// one line per request id and user, counting that endpoint's requests since the last.
-    /// </summary>
-    [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00")]
-    public TimeSpan AccessSummaryInterval { get; set; } = TimeSpan.FromSeconds(5);
 }

@@ -1,4 +1,3 @@
-using Shoppe.Cache.Tests;
 
 namespace Shoppe.Conformance.Tests;
 
@@ -56,7 +55,7 @@ public sealed class HardwareTests
     [Fact]
     public void GatesFile_InTheRepository_IsValid_AndBadOnesAreRefusedWithTheReason()
     {
-        var set = GateSet.Load(Path.Combine(Loopback.RepoRoot(), "conformance", "gates.json"));
+        var set = GateSet.Load(Path.Combine(Repository.Root, "conformance", "gates.json"));
         Assert.True(set.Version >= 1);
         Assert.Contains(set.Gates, g => g.Requires.Contains("nvme"));
 
@@ -86,7 +85,7 @@ public sealed class HardwareTests
         try
         {
             await using var containers = new ContainerEnvironment(folder, folder, Path.Combine(folder, "run"), "0.1.0", "unix:///nonexistent/docker.sock");
-            var gates = GateSet.Load(Path.Combine(Loopback.RepoRoot(), "conformance", "gates.json"));
+            var gates = GateSet.Load(Path.Combine(Repository.Root, "conformance", "gates.json"));
             var report = await ConformanceRun.RunAsync(containers, null, gates, folder, new Progress<string>(), TestContext.Current.CancellationToken);
             var only = Assert.Single(report.Checks);
             Assert.Equal(Outcome.NotApplicable, only.Outcome);

@@ -1,5 +1,4 @@
 using System.Xml.Linq;
-using Shoppe.Cache.Tests;
 
 namespace Shoppe.Conformance.Tests;
 
@@ -12,7 +11,7 @@ public sealed class LocalFacilityTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static string StackVersion => File.ReadAllText(Path.Combine(Loopback.RepoRoot(), "VERSION")).Trim();
+    private static string StackVersion => File.ReadAllText(Path.Combine(Repository.Root, "VERSION")).Trim();
 
     [Fact]
     public async Task LocalFacility_PassesEveryCheck_AndGatesReportRatiosOnTheDetectedProfile()
@@ -23,9 +22,9 @@ public sealed class LocalFacilityTests
         {
             var expected = new ExpectedRelease(StackVersion, null,
                 FacilityComponents.Services.ToDictionary(c => c.Name, _ => StackVersion, StringComparer.Ordinal));
-            var gates = GateSet.Load(Path.Combine(Loopback.RepoRoot(), "conformance", "gates.json")) with { SampleMiB = 64 };
+            var gates = GateSet.Load(Path.Combine(Repository.Root, "conformance", "gates.json")) with { SampleMiB = 64 };
             ConformanceReport report;
-            await using (var facility = LocalProcessEnvironment.FromBuild(Loopback.RepoRoot(), "Release", Path.Combine(run, "local")))
+            await using (var facility = LocalProcessEnvironment.FromBuild(Repository.Root, "Release", Path.Combine(run, "local")))
             {
                 report = await ConformanceRun.RunAsync(facility, expected, gates, Path.Combine(run, "scratch"), progress, Ct);
 
@@ -33,7 +32,7 @@ public sealed class LocalFacilityTests
                 var token = facility.Token("site-admin", "storage.read:/conformance storage.create:/conformance storage.modify:/conformance");
                 await using var site = new DeploymentEnvironment(facility.Services["portal"], facility.Services, token)
                 {
-                    CacheProbePath = "/nanoaod/" + Path.GetFileName(Directory.GetFiles(Path.Combine(Loopback.RepoRoot(), "conformance", "data", "nanoaod"), "*.parquet")[0]),
+                    CacheProbePath = "/nanoaod/" + Path.GetFileName(Directory.GetFiles(Path.Combine(Repository.Root, "conformance", "data", "nanoaod"), "*.parquet")[0]),
                 };
                 var siteReport = await ConformanceRun.RunAsync(site, expected, gates, Path.Combine(run, "scratch"), progress, Ct, runGates: false);
                 var siteFailures = siteReport.Checks.Where(c => c.Outcome == Outcome.Failed).Select(c => $"{c.Suite}: {c.Name}: {c.Message}");

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Shoppe.Cache.Tests;
 
 namespace Shoppe.Release.Tests;
 
@@ -17,7 +16,7 @@ public sealed class GitHubReplay : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        var folder = Path.Combine(Loopback.RepoRoot(), "stack", "Shoppe.Release.Tests", "github-replay");
+        var folder = Path.Combine(Repository.Root, "stack", "Shoppe.Release.Tests", "github-replay");
         if (!Directory.Exists(Path.Combine(folder, "node_modules", "@octokit", "fixtures-server")))
         {
             throw new InvalidOperationException($"The GitHub replay is not installed in {folder}: run eng/install-test-deps.sh.");

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text;
-using Shoppe.Cache.Tests;
 
 namespace Shoppe.Release.Tests;
 
@@ -11,7 +10,7 @@ namespace Shoppe.Release.Tests;
 /// </summary>
 internal static class Walkthrough
 {
-    public static string Cli => Path.Combine(Loopback.RepoRoot(), "stack", "Shoppe.Cli", "bin", "Release", "net10.0", "shoppe.dll");
+    public static string Cli => Path.Combine(Repository.Root, "stack", "Shoppe.Cli", "bin", "Release", "net10.0", "shoppe.dll");
 
     /// <summary>The <c>shoppe</c> lines of <paramref name="doc"/>'s bash blocks.</summary>
     public static List<string> Commands(string doc)
@@ -130,7 +129,7 @@ internal static class Walkthrough
     public static async Task<string> CloneAsync(string folder)
     {
         var target = Path.Combine(folder, "repo");
-        var (code, output) = await Processes.RunAsync("git", ["clone", "-q", Loopback.RepoRoot(), target], folder, TestContext.Current.CancellationToken);
+        var (code, output) = await Processes.RunAsync("git", ["clone", "-q", Repository.Root, target], folder, TestContext.Current.CancellationToken);
         Assert.True(code == 0, output);
         foreach (var (key, value) in new[] { ("user.email", "release-manager@example.org"), ("user.name", "Release Manager") })
         {

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Json.Schema;
-using Shoppe.Cache.Tests;
 using Shoppe.Conformance;
 
 namespace Shoppe.Release.Tests;
@@ -19,7 +18,7 @@ public sealed class WalkthroughTests
             var repo = await Walkthrough.CloneAsync(folder);
             var env = new Dictionary<string, string> { ["SHOPPE_RELEASE_KEY"] = Path.Combine(folder, "release.key"), ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1" };
             var outputs = new Dictionary<string, string>();
-            var commands = Walkthrough.Commands(Path.Combine(Loopback.RepoRoot(), "docs", "release-process.md"));
+            var commands = Walkthrough.Commands(Path.Combine(Repository.Root, "docs", "release-process.md"));
             Assert.Equal(["cut", "certify", "verify", "notes", "badge", "publish"], commands.Select(c => Walkthrough.Split(c)[2]));
             foreach (var command in commands)
             {
@@ -32,7 +31,7 @@ public sealed class WalkthroughTests
 
             // The manifest: valid against its schema, every component, signed, certified with the profile it ran on.
             var manifestJson = File.ReadAllText(layout.Manifest(version));
-            var schema = JsonSchema.FromFile(Path.Combine(Loopback.RepoRoot(), "docs", "schemas", "release-manifest.schema.json"));
+            var schema = JsonSchema.FromFile(Path.Combine(Repository.Root, "docs", "schemas", "release-manifest.schema.json"));
             var validation = schema.Evaluate(JsonDocument.Parse(manifestJson).RootElement, new EvaluationOptions { OutputFormat = OutputFormat.List });
             Assert.True(validation.IsValid, string.Join("\n", (validation.Details ?? []).Where(d => d.Errors is not null).SelectMany(d => d.Errors!.Select(e => $"{d.InstanceLocation}: {e.Value}"))));
             var manifest = ManifestJson.Deserialize(File.ReadAllBytes(layout.Manifest(version)));
@@ -153,7 +152,7 @@ public sealed class WalkthroughTests
         var folder = Directory.CreateTempSubdirectory("shoppe-site-").FullName;
         try
         {
-            await using var facility = LocalProcessEnvironment.FromBuild(Loopback.RepoRoot(), "Release", Path.Combine(folder, "facility"));
+            await using var facility = LocalProcessEnvironment.FromBuild(Repository.Root, "Release", Path.Combine(folder, "facility"));
             await facility.StartAsync(new SyncProgress([]), Ct);
 
             // A large file in the site's storage for the cache gates, as a site admin would name one.
@@ -178,7 +177,7 @@ public sealed class WalkthroughTests
             {
                 ["SHOPPE_TOKEN"] = facility.Token("site-admin", "storage.read:/conformance storage.create:/conformance storage.modify:/conformance"),
             };
-            var command = Assert.Single(Walkthrough.Commands(Path.Combine(Loopback.RepoRoot(), "docs", "conformance.md")));
+            var command = Assert.Single(Walkthrough.Commands(Path.Combine(Repository.Root, "docs", "conformance.md")));
             var (code, output) = await Walkthrough.RunAsync(command, folder, env, placeholders);
 
             var results = Path.Combine(folder, "site-certification");
@@ -191,7 +190,7 @@ public sealed class WalkthroughTests
             Assert.Contains(report.Checks, c => c is { Name: "transfer.pull", Outcome: Outcome.NotApplicable });
             Assert.Equal(report.Certifies ? 0 : 1, code);
             var badge = File.ReadAllText(Path.Combine(results, "badge.svg"));
-            Assert.Contains("example-site · Coffea Shoppe " + File.ReadAllText(Path.Combine(Loopback.RepoRoot(), "VERSION")).Trim(), badge, StringComparison.Ordinal);
+            Assert.Contains("example-site · Coffea Shoppe " + File.ReadAllText(Path.Combine(Repository.Root, "VERSION")).Trim(), badge, StringComparison.Ordinal);
             Assert.Contains(report.Certifies ? "certified" : "failed", badge, StringComparison.Ordinal);
             Assert.Contains(report.Certifies ? "certified" : "not certified", output, StringComparison.Ordinal);
             Assert.True(File.Exists(Path.Combine(results, "junit.xml")));

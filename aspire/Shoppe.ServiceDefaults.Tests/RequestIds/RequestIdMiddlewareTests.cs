@@ -64,7 +64,7 @@ public sealed class RequestIdMiddlewareTests
 
         var record = Assert.Single(host.Logs.Records, r => r.Message == "working on it");
         Assert.Equal("scope-check-1", record.Scope[RequestId.AttributeName]);
-        var access = Assert.Single(host.Logs.Records, r => r.Category == RequestIdMiddleware.AccessLogCategory);
+        var access = Assert.Single(host.Logs.Records, r => r.Category == RequestAccessLog.Category);
         Assert.Contains("GET /echo -> 200", access.Message, StringComparison.Ordinal);
         Assert.Contains("scope-check-1", access.Message, StringComparison.Ordinal);
         Assert.Equal("scope-check-1", access.Scope[RequestId.AttributeName]);

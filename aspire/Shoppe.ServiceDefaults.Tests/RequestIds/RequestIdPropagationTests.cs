@@ -40,7 +40,7 @@ public sealed class RequestIdPropagationTests
         Assert.Equal("thread-through-1", header);
         Assert.Contains($"{RequestId.AttributeName}=thread-through-1", baggage, StringComparison.Ordinal);
         // The downstream service logged its access line under the same id.
-        Assert.Contains(downstream.Logs.Records, r => r.Category == RequestIdMiddleware.AccessLogCategory
+        Assert.Contains(downstream.Logs.Records, r => r.Category == RequestAccessLog.Category
                                                      && Equals(r.Scope.GetValueOrDefault(RequestId.AttributeName), "thread-through-1"));
     }
 

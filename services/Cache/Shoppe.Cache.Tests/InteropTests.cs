@@ -15,10 +15,8 @@ public sealed class InteropTests : IAsyncLifetime
 {
     private const int MiB = 1 << 20;
     private readonly string _work = Directory.CreateTempSubdirectory("shoppe-interop-").FullName;
-    private readonly List<Process> _peers = [];
+    private readonly List<IAsyncDisposable> _peers = [];
     private readonly byte[] _file = RandomNumberGenerator.GetBytes((3 * MiB) + 4321);
-    private int _nginxPort;
-    private int _xrootdHttpPort;
     private CacheServiceFactory? _cache;
     private string _cacheUrl = "";
     private string _token = "";
@@ -38,19 +36,19 @@ public sealed class InteropTests : IAsyncLifetime
         }
 
         File.SetUnixFileMode(Path.Combine(Data, "store", "mc", "nano.root"), (UnixFileMode)0b110_100_100);
-        StartNginx();
-        StartXrootd();
-        await WaitListeningAsync(_nginxPort);
-        await WaitListeningAsync(_xrootdHttpPort);
+        var nginx = await NginxPeer.ServeFolderAsync(_work, "nginx", Data, Ct);
+        _peers.Add(nginx);
+        var xrootd = await XrootdPeer.StartAsync(_work, new XrootdOptions { Name = "xrootd", Data = Data }, Ct);
+        _peers.Add(xrootd);
 
         var settings = new Dictionary<string, string?>
         {
             ["Cache:Origins:0:Name"] = "nginx",
             ["Cache:Origins:0:Prefix"] = "/nginx",
-            ["Cache:Origins:0:Url"] = $"http://127.0.0.1:{_nginxPort}",
+            ["Cache:Origins:0:Url"] = nginx.Url,
             ["Cache:Origins:1:Name"] = "xrootd",
             ["Cache:Origins:1:Prefix"] = "/xrootd",
-            ["Cache:Origins:1:Url"] = $"http://127.0.0.1:{_xrootdHttpPort}",
+            ["Cache:Origins:1:Url"] = xrootd.Url,
         };
         _cache = new CacheServiceFactory(Path.Combine(_work, "cache"), settings, kestrel: true);
         using var client = _cache.CreateClient();
@@ -67,105 +65,17 @@ public sealed class InteropTests : IAsyncLifetime
 
         foreach (var peer in _peers)
         {
-            if (!peer.HasExited)
-            {
-                peer.Kill(entireProcessTree: true);
-                await peer.WaitForExitAsync();
-            }
-
-            peer.Dispose();
+            await peer.DisposeAsync();
         }
 
         await TestFolders.DeleteAsync(_work);
     }
 
 
-
-    private Process Start(string file, IEnumerable<string> args, IDictionary<string, string>? env = null)
-    {
-        var start = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var (k, v) in env ?? new Dictionary<string, string>())
-        {
-            start.Environment[k] = v;
-        }
-
-        var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        _peers.Add(process);
-        return process;
-    }
-
-    private void StartNginx()
-    {
-        _nginxPort = Loopback.FreePort();
-        var run = Directory.CreateDirectory(Path.Combine(_work, "nginx")).FullName;
-        var config = Path.Combine(run, "nginx.conf");
-        File.WriteAllText(config, $$"""
-            daemon off;
-            pid {{run}}/nginx.pid;
-            error_log {{run}}/error.log;
-            events { worker_connections 256; }
-            http {
-                access_log off;
-                client_body_temp_path {{run}}/body;
-                proxy_temp_path {{run}}/proxy;
-                fastcgi_temp_path {{run}}/fastcgi;
-                uwsgi_temp_path {{run}}/uwsgi;
-                scgi_temp_path {{run}}/scgi;
-                server { listen 127.0.0.1:{{_nginxPort}}; root {{Data}}; }
-            }
-            """);
-        Start(Loopback.Tool("nginx"), ["-c", config, "-p", run]);
-    }
-
-    private void StartXrootd()
-    {
-        _xrootdHttpPort = Loopback.FreePort();
-        var run = Directory.CreateDirectory(Path.Combine(_work, "xrootd")).FullName;
-        File.SetUnixFileMode(_work, (UnixFileMode)0b111_111_111);
-        File.SetUnixFileMode(run, (UnixFileMode)0b111_111_111);
-        var config = Path.Combine(run, "xrootd.cfg");
-        File.WriteAllText(config, $"""
-            all.role server
-            all.export /
-            oss.localroot {Data}
-            all.adminpath {run}/admin
-            all.pidpath {run}
-            xrd.port {Loopback.FreePort()}
-            xrd.protocol XrdHttp:{_xrootdHttpPort} libXrdHttp.so
-            """);
-        var shim = Path.Combine(Loopback.RepoRoot(), "eng", "peers", "bin", "bindlo.so");
-        Assert.True(File.Exists(shim), $"{shim} is missing: eng/install-test-deps.sh builds it.");
-        Start(Loopback.Tool("xrootd"), ["-c", config, "-l", Path.Combine(run, "xrootd.log"), "-R", "xrootd", "-n", "shoppe-interop"],
-            new Dictionary<string, string> { ["LD_PRELOAD"] = shim });
-    }
-
-    private async Task WaitListeningAsync(int port)
-    {
-        for (var i = 0; i < 200; i++)
-        {
-            try
-            {
-                using var probe = new TcpClient();
-                await probe.ConnectAsync(IPAddress.Loopback, port, Ct);
-                return;
-            }
-            catch (SocketException)
-            {
-                await Task.Delay(50, Ct);
-            }
-        }
-
-        Assert.Fail($"No peer came up on 127.0.0.1:{port}; logs under {_work}.");
-    }
-
     private async Task<byte[]> RunClientAsync(string tool, params string[] args)
     {
         var output = Path.Combine(_work, $"out-{Guid.NewGuid():N}");
-        var start = new ProcessStartInfo(Loopback.Tool(tool), [.. args, "-o", output])
+        var start = new ProcessStartInfo(Repository.Tool(tool), [.. args, "-o", output])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using Shoppe.Cache.Blocks;
 
 namespace Shoppe.Cache;
 

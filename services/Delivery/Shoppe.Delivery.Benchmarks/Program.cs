@@ -11,7 +11,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using DuckDB.NET.Data;
-using Shoppe.Cache.Tests;
+using Shoppe.Testing;
 using Shoppe.Columnar;
 using Shoppe.Columnar.Generation;
 using Shoppe.Columnar.Io;

@@ -1,5 +1,4 @@
 using Shoppe.Cli;
-using Shoppe.Columnar.Tests;
 using Spectre.Console;
 
 namespace Shoppe.Delivery.Tests;

@@ -1,6 +1,4 @@
 using System.Net.Http.Json;
-using Shoppe.Cache.Tests;
-using Shoppe.Columnar.Tests;
 using Shoppe.Delivery.Transforms;
 
 namespace Shoppe.Delivery.Tests;

@@ -1,8 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Shoppe.Cache.Tests;
-using Shoppe.Columnar.Tests;
 using Shoppe.Delivery.Transforms;
 
 namespace Shoppe.Delivery.Tests;

@@ -14,53 +14,12 @@ namespace Shoppe.Logs.Tests;
 /// The real logs service (its Program, its SQLite store in a temporary folder, the facility's token model
 /// with a key of its own), in memory or on a loopback socket.
 /// </summary>
-public sealed class LogsServiceFactory : WebApplicationFactory<Program>
+public sealed class LogsServiceFactory(string? dataRoot = null, IDictionary<string, string?>? settings = null, bool kestrel = false)
+    : ShoppeServiceFactory<Program>(dataRoot ?? Directory.CreateTempSubdirectory("shoppe-logs-").FullName,
+        new Dictionary<string, string?> { ["Logs:Query:FollowPollInterval"] = "00:00:00.100" }, settings, port: kestrel ? 0 : null)
 {
-    private readonly Dictionary<string, string?> _settings;
-
-    public LogsServiceFactory(string? dataRoot = null, IDictionary<string, string?>? settings = null, bool kestrel = false)
-    {
-        _ownsDataRoot = dataRoot is null;
-        DataRoot = dataRoot ?? Directory.CreateTempSubdirectory("shoppe-logs-").FullName;
-        KeyFile = Path.Combine(DataRoot, "keys", "signing.key");
-        _settings = new Dictionary<string, string?>
-        {
-            ["Shoppe:DataRoot"] = DataRoot,
-            ["Shoppe:Security:SigningKeyFile"] = KeyFile,
-            ["Logs:Query:FollowPollInterval"] = "00:00:00.100",
-        };
-        foreach (var (k, v) in settings ?? new Dictionary<string, string?>())
-        {
-            _settings[k] = v;
-        }
-
-        if (kestrel)
-        {
-            UseKestrel(0);
-        }
-    }
-
-    public string DataRoot { get; }
-
-    public string KeyFile { get; }
-
-    protected override void ConfigureWebHost(IWebHostBuilder builder)
-    {
-        foreach (var (k, v) in _settings)
-        {
-            builder.UseSetting(k, v);
-        }
-    }
-
-    public string Token(string user, params string[] roles) =>
-        new TokenIssuer(new ShoppeSecurityOptions { SigningKeyFile = KeyFile }, TimeProvider.System).Issue(user, roles, TimeSpan.FromHours(1));
-
-    public HttpClient ClientFor(string user, params string[] roles)
-    {
-        var client = CreateClient();
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token(user, roles));
-        return client;
-    }
+    // A folder the factory made is the factory's to remove; one a test passed in is the test's.
+    private readonly bool _ownsDataRoot = dataRoot is null;
 
     public HttpClient ServiceClient() => ClientFor("delivery", ShoppeClaims.ServiceRole);
 
@@ -74,13 +33,10 @@ public sealed class LogsServiceFactory : WebApplicationFactory<Program>
         Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
     }
 
-    private readonly bool _ownsDataRoot;
-
     public override async ValueTask DisposeAsync()
     {
         await base.DisposeAsync();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        // A folder the factory made is the factory's to remove; one a test passed in is the test's.
         if (_ownsDataRoot && Directory.Exists(DataRoot))
         {
             Directory.Delete(DataRoot, recursive: true);

@@ -7,9 +7,8 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
-using Shoppe.Cache.Tests;
 using Shoppe.Security;
-using Shoppe.Transfer.Tests;
+using Shoppe.Testing;
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 var bigMiB = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 1024;
@@ -24,8 +23,8 @@ if (Directory.Exists(work))
 
 Directory.CreateDirectory(work);
 Console.WriteLine($"Transfer benchmark: {bigMiB} MiB file, {smallCount} x 1 MiB files ({Concurrency} at a time), pull copies on loopback; {Environment.ProcessorCount} cores");
-await using var xrdA = await XrootdPeer.StartAsync(work, "xrdA", default);
-await using var xrdB = await XrootdPeer.StartAsync(work, "xrdB", default);
+await using var xrdA = await XrootdPeer.StartAsync(work, new XrootdOptions { Name = "xrdA", ThirdPartyCopy = true });
+await using var xrdB = await XrootdPeer.StartAsync(work, new XrootdOptions { Name = "xrdB", ThirdPartyCopy = true });
 var key = Path.Combine(work, "keys", "signing.key");
 LocalSigningKey.LoadOrCreate(key);
 var issuer = new TokenIssuer(new ShoppeSecurityOptions { SigningKeyFile = key }, TimeProvider.System);

@@ -1,4 +1,3 @@
-using Shoppe.Cache.Tests;
 
 namespace Shoppe.Transfer.Tests;
 

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
-using Shoppe.Cache.Tests;
 
 namespace Shoppe.Transfer.Tests;
 
@@ -23,7 +22,7 @@ public sealed class InteropTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        _xrootd = await XrootdPeer.StartAsync(_work, "xrootd", Ct);
+        _xrootd = await XrootdPeer.StartAsync(_work, new XrootdOptions { Name = "xrootd", ThirdPartyCopy = true }, Ct);
         _ours = new TransferServiceFactory(Path.Combine(_work, "ours"), Path.Combine(_work, "signing.key"));
         _ = _ours.Url;
     }
@@ -181,7 +180,7 @@ public sealed class InteropTests : IAsyncLifetime
             (source, destination, landed) = (new Uri(_ours.Url, $"/davix-{mode}.bin").AbsoluteUri, $"{Xrootd}/davix-{mode}.bin", Path.Combine(XrootdData, $"davix-{mode}.bin"));
         }
 
-        await RunAsync(Loopback.Tool("davix-cp"), [], "-k", "--copy-mode", mode, "-H", $"Authorization: Bearer {token}", source, destination);
+        await RunAsync(Repository.Tool("davix-cp"), [], "-k", "--copy-mode", mode, "-H", $"Authorization: Bearer {token}", source, destination);
 
         Assert.Equal(data, File.ReadAllBytes(landed));
     }
@@ -207,7 +206,7 @@ public sealed class InteropTests : IAsyncLifetime
             (source, destination, landed) = (new Uri(_ours.Url, $"/gfal-{mode}.bin").AbsoluteUri, $"{Xrootd}/gfal-{mode}.bin", Path.Combine(XrootdData, $"gfal-{mode}.bin"));
         }
 
-        await RunAsync(Loopback.Tool("gfal-copy"), new Dictionary<string, string> { ["GFAL_PYTHONBIN"] = "/usr/bin/python3", ["BEARER_TOKEN"] = token },
+        await RunAsync(Repository.Tool("gfal-copy"), new Dictionary<string, string> { ["GFAL_PYTHONBIN"] = "/usr/bin/python3", ["BEARER_TOKEN"] = token },
             "-f", "--copy-mode", mode, "-D", "HTTP PLUGIN:RETRIEVE_BEARER_TOKEN=false", "-D", "HTTP PLUGIN:ENABLE_FALLBACK_TPC_COPY=false", source, destination);
 
         Assert.Equal(data, File.ReadAllBytes(landed));

@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using Microsoft.Data.Sqlite;
-using Shoppe.Cache.Tests;
 using Shoppe.Transfer.Queue;
 
 namespace Shoppe.Transfer.Tests;

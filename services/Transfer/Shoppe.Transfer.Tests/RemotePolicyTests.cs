@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Json;
-using Shoppe.Cache.Tests;
 using Shoppe.Transfer.Remotes;
 
 namespace Shoppe.Transfer.Tests;

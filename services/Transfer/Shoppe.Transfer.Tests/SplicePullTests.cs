@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
-using Shoppe.Cache.Tests;
 using Shoppe.Transfer.Tpc;
 
 namespace Shoppe.Transfer.Tests;

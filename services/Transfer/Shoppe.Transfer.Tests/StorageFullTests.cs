@@ -1,6 +1,5 @@
 using System.Net;
 using System.Security.Cryptography;
-using Shoppe.Cache.Tests;
 
 namespace Shoppe.Transfer.Tests;
 

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
-using Shoppe.Cache.Tests;
 using Shoppe.Transfer.Queue;
 
 namespace Shoppe.Transfer.Tests;

@@ -3,7 +3,6 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Xml.Linq;
-using Shoppe.Cache.Tests;
 using Shoppe.Transfer.Storage;
 
 namespace Shoppe.Transfer.Tests;

@@ -14,6 +14,8 @@ using Shoppe.Transfer.Tpc;
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddShoppeAuthentication();
+// WebDAV GETs send file bytes by sendfile(2).
+builder.AddZeroCopySendFile();
 builder.Services.AddOptions<TransferOptions>().BindConfiguration(TransferOptions.SectionName)
     .Validate(o => o.MarkerInterval > TimeSpan.Zero && o.RemoteTimeout > TimeSpan.Zero && o.RetryDelay >= TimeSpan.Zero, "Transfer:MarkerInterval and RemoteTimeout must be positive, RetryDelay not negative.")
     .Validate(o => o.MaxPerEndpointPair is >= 1 and <= 1000 && o.MaxAttempts is >= 1 and <= 100, "Transfer:MaxPerEndpointPair (1-1000) and MaxAttempts (1-100) are out of range.")

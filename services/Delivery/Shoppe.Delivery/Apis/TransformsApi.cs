@@ -7,6 +7,7 @@ using Shoppe.Columnar.Io;
 using Shoppe.Columnar.Selection;
 using Shoppe.Delivery.Transforms;
 using Shoppe.Security;
+using Shoppe.Http;
 using Shoppe.ServiceDefaults;
 using Shoppe.ServiceDefaults.RequestIds;
 

@@ -27,9 +27,10 @@ internal static class DeliveryServiceExtensions
         builder.Services.AddHostedService<StoreInitializer>();
         builder.Services.AddSingleton<FairScheduler>();
         builder.Services.AddSingleton<DeliveryInputs>();
-        builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<TransformRunner>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TransformRunner>());
+        // Output files are downloaded by sendfile(2) where the connection allows it.
+        builder.AddZeroCopySendFile();
         return builder;
     }
 

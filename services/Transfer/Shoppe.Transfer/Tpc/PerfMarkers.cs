@@ -20,7 +20,7 @@ public static class PerfMarkers
     {
         ArgumentNullException.ThrowIfNull(body);
         // A marker stream is a few hundred bytes a marker: a remote that sends far more is cut off, not buffered.
-        using var reader = new StreamReader(new Shoppe.ServiceDefaults.ReadLimitStream(body, MaxBodyBytes));
+        using var reader = new StreamReader(new Shoppe.Http.ReadLimitStream(body, MaxBodyBytes));
         var markers = new List<PerfMarker>();
         Dictionary<string, string>? fields = null;
         while (await reader.ReadLineAsync(cancellationToken) is { } raw)
