@@ -6,7 +6,7 @@ using Shoppe.Delivery.Transforms;
 namespace Shoppe.Delivery.Tests;
 
 /// <summary>The delivery service end to end on the real NanoAOD samples: submit, follow, download, compare with DuckDB.</summary>
-public sealed class TransformsApiTests : IAsyncLifetime
+public sealed partial class TransformsApiTests : IAsyncLifetime
 {
     private readonly string _dataRoot = Directory.CreateTempSubdirectory("shoppe-delivery-").FullName;
 
@@ -139,7 +139,7 @@ public sealed class TransformsApiTests : IAsyncLifetime
         await using var origin = new TestOrigin();
         origin.Write("nanoaod/nano_dy.parquet", await File.ReadAllBytesAsync(Samples.DrellYan, Ct));
         await origin.StartAsync();
-        await using var service = Service();
+        await using var service = Service(LoopbackAllowed);
         using var client = service.ClientFor("alice");
 
         var id = await SubmitAsync(client, Request(new[] { origin.Url + "/nanoaod/nano_dy.parquet" }, ["MET_pt"], "MET_pt > 20"));
@@ -159,7 +159,7 @@ public sealed class TransformsApiTests : IAsyncLifetime
         await using var origin = new TestOrigin();
         origin.Write("nano_dy.parquet", await File.ReadAllBytesAsync(Samples.DrellYan, Ct));
         await origin.StartAsync();
-        await using var service = Service();
+        await using var service = Service(LoopbackAllowed);
         using var client = service.ClientFor("alice");
         // The schema check at submission reads the file; then the origin fails the worker's first try.
         var id = await SubmitAsync(client, Request(new[] { origin.Url + "/nano_dy.parquet" }, ["MET_pt"]));
@@ -203,7 +203,7 @@ public sealed class TransformsApiTests : IAsyncLifetime
     [Fact]
     public async Task Submit_BadRequests_AreClearProblemsAndLeaveNothingBehind()
     {
-        await using var service = Service(new Dictionary<string, string?> { ["Delivery:Datasets:dy:0"] = Samples.DrellYan });
+        await using var service = Service(new Dictionary<string, string?> { ["Delivery:Datasets:dy:0"] = Samples.DrellYan, ["Delivery:AllowedRemotes:0"] = "127.0.0.1" });
         using var client = service.ClientFor("alice");
         var notParquet = Path.Combine(Samples.Folder, "LICENSE-coffea-samples");
 

@@ -49,4 +49,7 @@ public sealed class DeliveryOptions
     /// <summary>Most output columns in one request.</summary>
     [Range(1, 100_000)]
     public int MaxColumns { get; set; } = 5_000;
+
+    // AllowedRemotes, the remotes users' URLs may reach (public addresses only by default), is bound from this
+    // section by the shared remote policy (Shoppe.Security.Remotes; Extensions/DeliveryServiceExtensions.cs).
 }

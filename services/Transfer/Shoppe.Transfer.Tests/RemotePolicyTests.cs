@@ -1,10 +1,12 @@
 using System.Net;
 using System.Net.Http.Json;
-using Shoppe.Transfer.Remotes;
 
 namespace Shoppe.Transfer.Tests;
 
-/// <summary>Transfer:AllowedRemotes: the rules, and copies refused before and at connection time.</summary>
+/// <summary>
+/// Transfer:AllowedRemotes: copies refused before and at connection time (the rules themselves are the shared
+/// policy's, tested in Shoppe.Security.Tests/Remotes).
+/// </summary>
 public sealed class RemotePolicyTests : IAsyncLifetime
 {
     private readonly string _work = Directory.CreateTempSubdirectory("shoppe-remotes-").FullName;
@@ -14,61 +16,6 @@ public sealed class RemotePolicyTests : IAsyncLifetime
     public ValueTask InitializeAsync() => ValueTask.CompletedTask;
 
     public async ValueTask DisposeAsync() => await TestFolders.DeleteAsync(_work);
-
-    private static RemotePolicy Policy(params string[] rules)
-    {
-        var policy = new RemotePolicy(rules, out var errors);
-        Assert.Empty(errors);
-        return policy;
-    }
-
-    [Fact]
-    public void Allows_NoRules_EverythingButLinkLocal()
-    {
-        var policy = Policy();
-        Assert.True(policy.Allows("127.0.0.1", IPAddress.Loopback));
-        Assert.True(policy.Allows("se.example.org", IPAddress.Parse("192.0.2.7")));
-        Assert.False(policy.Allows("169.254.169.254", IPAddress.Parse("169.254.169.254")));
-        Assert.False(policy.Allows("metadata.internal", IPAddress.Parse("fe80::1")));
-        Assert.False(policy.Allows("x", IPAddress.Parse("::ffff:169.254.1.1")));
-    }
-
-    [Fact]
-    public void Allows_Rules_NamesWildcardsAndRanges()
-    {
-        var policy = Policy("se1.example.org", "*.grid.example", "192.0.2.0/24", "2001:db8::/32", "127.0.0.1");
-        Assert.True(policy.Allows("se1.example.org", IPAddress.Parse("198.51.100.1")));
-        Assert.True(policy.Allows("SE1.Example.org", IPAddress.Parse("198.51.100.1")));
-        Assert.True(policy.Allows("a.b.grid.example", IPAddress.Parse("198.51.100.1")));
-        Assert.False(policy.Allows("grid.example", IPAddress.Parse("198.51.100.1")));
-        Assert.False(policy.Allows("evilgrid.example", IPAddress.Parse("198.51.100.1")));
-        Assert.True(policy.Allows("anything", IPAddress.Parse("192.0.2.200")));
-        Assert.False(policy.Allows("anything", IPAddress.Parse("192.0.3.1")));
-        Assert.True(policy.Allows("v6", IPAddress.Parse("2001:db8:1::5")));
-        Assert.True(policy.Allows("localhost", IPAddress.Parse("::ffff:127.0.0.1")));
-        Assert.False(policy.Allows("localhost", IPAddress.Parse("127.0.0.2")));
-        // A listed name pointed at a link-local address is still refused.
-        Assert.False(policy.Allows("se1.example.org", IPAddress.Parse("169.254.169.254")));
-    }
-
-    [Fact]
-    public void Constructor_BadRules_AreNamed()
-    {
-        _ = new RemotePolicy(["10.0.0.0/33", "not a host!", "ok.example"], out var errors);
-        Assert.Equal(2, errors.Count);
-        Assert.Contains(errors, e => e.Contains("10.0.0.0/33", StringComparison.Ordinal));
-    }
-
-    [Fact]
-    public void Check_AddressOrListedNames_DecidesBeforeConnecting()
-    {
-        Assert.NotNull(Policy().Check(new Uri("http://169.254.169.254/latest/meta-data")));
-        Assert.Null(Policy().Check(new Uri("http://127.0.0.1:1/f")));
-        Assert.NotNull(Policy("se.example.org").Check(new Uri("http://other.example.org/f")));
-        Assert.Null(Policy("se.example.org").Check(new Uri("https://se.example.org/f")));
-        // Names beside ranges can only be judged by where they resolve.
-        Assert.Null(Policy("10.0.0.0/8").Check(new Uri("http://localhost/f")));
-    }
 
     [Fact]
     public async Task Copy_ToALinkLocalSource_IsRefusedWith403()

@@ -30,9 +30,6 @@ public sealed class TransferOptions
     /// <summary>Wait before a queued copy's retry (doubled each time).</summary>
     public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>
-    /// The remote endpoints copies may reach: host names (<c>se1.example.org</c>, <c>*.example.org</c>) and address
-    /// ranges (<c>192.0.2.0/24</c>). Empty: any remote but link-local addresses (<see cref="Remotes.RemotePolicy"/>).
-    /// </summary>
-    public List<string> AllowedRemotes { get; set; } = [];
+    // AllowedRemotes, the remotes copies may reach, is bound from this section by the shared remote policy
+    // (Shoppe.Security.Remotes; Extensions/TransferServiceExtensions.cs).
 }

@@ -8,6 +8,7 @@ using Shoppe.Columnar.Selection;
 using Shoppe.Delivery.Transforms;
 using Shoppe.Security;
 using Shoppe.Http;
+using Shoppe.Security.Remotes;
 using Shoppe.ServiceDefaults;
 using Shoppe.ServiceDefaults.RequestIds;
 
@@ -125,6 +126,11 @@ public static partial class TransformsApi
             return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Bad selection",
                 detail: $"{(ex.Where ?? "selection")}: {ex.Message}",
                 extensions: new Dictionary<string, object?> { ["where"] = ex.Where, ["position"] = ex.Position + 1, ["column"] = ex.Column, ["expression"] = ex.Text });
+        }
+        catch (ColumnarInputException ex) when (RemoteNotAllowedException.FindIn(ex) is not null)
+        {
+            // Its name passed the first look; where it led (its addresses, a redirect) is not allowed.
+            return Problem(StatusCodes.Status403Forbidden, "Remote not allowed", $"The first file of the dataset could not be read: {ex.Message}");
         }
         catch (ColumnarInputException ex)
         {

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using Shoppe.Delivery.Transforms;
+using Shoppe.Security.Remotes;
 using Shoppe.ServiceDefaults;
 
 namespace Shoppe.Delivery.Extensions;
@@ -11,6 +12,9 @@ internal static class DeliveryServiceExtensions
         builder.Services.AddOptions<DeliveryOptions>().BindConfiguration(DeliveryOptions.SectionName).ValidateDataAnnotations()
             .Validate(o => o.Store is "sqlite" or "postgres", "Delivery:Store must be sqlite or postgres.")
             .ValidateOnStart();
+        // Users' URLs reach public addresses only, unless Delivery:AllowedRemotes says otherwise; the cache and the
+        // named datasets are the facility's own and are read whatever it says (DeliveryInputs).
+        builder.Services.AddRemotePolicy(DeliveryOptions.SectionName, RemoteDefaults.PublicOnly);
         builder.Services.AddSingleton(sp =>
         {
             var options = sp.GetRequiredService<IOptions<DeliveryOptions>>().Value;

@@ -2,6 +2,7 @@ using System.Net.Http.Headers;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Shoppe.Columnar.Io;
+using Shoppe.Security.Remotes;
 using Shoppe.ServiceDefaults.RequestIds;
 
 namespace Shoppe.Delivery.Transforms;
@@ -20,22 +21,42 @@ public sealed class DeliveryRequestException(int status, string title, string de
 /// read through the cache), or a local path or file:// URL under one of the configured local roots. Nothing else
 /// is read: no relative paths, no <c>..</c>, nothing outside the roots.
 /// </summary>
-public sealed class DeliveryInputs(IOptions<DeliveryOptions> options) : IDisposable
+/// <remarks>
+/// A URL a user names is read only where <c>Delivery:AllowedRemotes</c> allows (<paramref name="policy"/>: by
+/// default public addresses only), judged before the request is taken where its host is an address, and on every
+/// connection (redirects included) otherwise. The facility's own reads are not the user's to restrict: the cache
+/// (<see cref="DeliveryOptions.CacheUrl"/>, where the facility's storage is read) and the files of the named
+/// datasets the operator configured go through a client of their own, whatever the list says.
+/// </remarks>
+public sealed class DeliveryInputs(IOptions<DeliveryOptions> options, RemotePolicy policy) : IDisposable
 {
     private readonly DeliveryOptions _options = options.Value;
+    private readonly RemotePolicy _policy = policy;
+
+    // The facility's own reads (the cache, the named datasets): whatever Delivery:AllowedRemotes says.
+    private readonly HttpClient _facility = Client(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(10) });
+
+    // Users' URLs: every connection, a redirect's too, only to an address Delivery:AllowedRemotes allows.
+    private readonly HttpClient _users = Client(policy.Handler(TimeSpan.FromSeconds(10)));
+
+    // The named datasets' URLs, as Check makes them: the operator's choice, read like the cache whoever names them.
+    private readonly HashSet<string> _namedUrls = [.. options.Value.Datasets.Values.SelectMany(d => d)
+        .Select(e => Uri.TryCreate(e, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" ? uri.AbsoluteUri : null)
+        .OfType<string>()];
 
     // Parquet reads are synchronous (ParquetSharp pulls from a Stream), so remote reads use HttpClient.Send on a
     // handler that supports it: the request id still travels (the propagation handler covers Send too).
-    private readonly HttpClient _http = new(new RequestIdPropagationHandler
+    private static HttpClient Client(SocketsHttpHandler handler)
     {
-        InnerHandler = new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(10), PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1) },
-    })
-    { Timeout = TimeSpan.FromMinutes(5) };
+        handler.PooledConnectionIdleTimeout = TimeSpan.FromMinutes(1);
+        return new(new RequestIdPropagationHandler { InnerHandler = handler }) { Timeout = TimeSpan.FromMinutes(5) };
+    }
 
     /// <summary>The files of a request's dataset, each checked and made absolute.</summary>
     public IReadOnlyList<string> Resolve(JsonElement dataset, out string description)
     {
         IList<string> entries;
+        var configured = false;
         switch (dataset.ValueKind)
         {
             case JsonValueKind.String:
@@ -48,6 +69,7 @@ public sealed class DeliveryInputs(IOptions<DeliveryOptions> options) : IDisposa
 
                 entries = named;
                 description = name;
+                configured = true;
                 break;
             case JsonValueKind.Array:
                 entries = [];
@@ -76,10 +98,11 @@ public sealed class DeliveryInputs(IOptions<DeliveryOptions> options) : IDisposa
             throw new DeliveryRequestException(400, "Empty dataset", "The dataset names no files.");
         }
 
-        return entries.Select((e, i) => Check(e, i)).ToList();
+        return entries.Select((e, i) => Check(e, i, configured)).ToList();
     }
 
-    private string Check(string entry, int index)
+    /// <summary>Checks one entry and makes it absolute; <paramref name="configured"/>: it comes from a named dataset (the operator's).</summary>
+    private string Check(string entry, int index, bool configured)
     {
         var where = $"Dataset entry {index + 1} ('{Shorten(entry)}')";
         if (entry.Length > 4096)
@@ -92,6 +115,11 @@ public sealed class DeliveryInputs(IOptions<DeliveryOptions> options) : IDisposa
             if (uri.Segments.Any(s => s.TrimEnd('/') is ".." or "%2e%2e" or "%2E%2E"))
             {
                 throw new DeliveryRequestException(400, "Bad file location", $"{where} climbs out of its folder ('..').");
+            }
+
+            if (!configured && !IsFacility(uri) && _policy.Check(uri) is { } refusal)
+            {
+                throw new DeliveryRequestException(403, "Remote not allowed", $"{where}: {refusal}.");
             }
 
             return uri.AbsoluteUri;
@@ -149,7 +177,15 @@ public sealed class DeliveryInputs(IOptions<DeliveryOptions> options) : IDisposa
 
     private static string Shorten(string text) => text.Length <= 200 ? text : text[..200] + "...";
 
-    /// <summary>Opens one input; a remote one with range requests (the cache's token goes to the cache only).</summary>
+    /// <summary>Whether <paramref name="uri"/> is on the facility's cache (scheme, host and port).</summary>
+    private bool IsFacility(Uri uri) => _options.CacheUrl is { } cache
+        && Uri.Compare(uri, cache, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) == 0;
+
+    /// <summary>
+    /// Opens one input; a remote one with range requests (the cache's token goes to the cache only). A user's URL
+    /// that leads to a remote the policy refuses fails with a <see cref="ColumnarInputException"/> carrying the
+    /// <see cref="RemoteNotAllowedException"/>.
+    /// </summary>
     public Task<ColumnarFile> OpenAsync(string location, CancellationToken cancellationToken)
     {
         if (!location.StartsWith("http://", StringComparison.Ordinal) && !location.StartsWith("https://", StringComparison.Ordinal))
@@ -157,16 +193,19 @@ public sealed class DeliveryInputs(IOptions<DeliveryOptions> options) : IDisposa
             return ColumnarFile.OpenAsync(location, null, cancellationToken);
         }
 
-        AuthenticationHeaderValue? authorization = null;
-        if (_options.CacheToken is { Length: > 0 } token && _options.CacheUrl is { } cache
-            && Uri.TryCreate(location, UriKind.Absolute, out var uri)
-            && Uri.Compare(uri, cache, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) == 0)
+        var uri = new Uri(location);
+        if (IsFacility(uri))
         {
-            authorization = new AuthenticationHeaderValue("Bearer", token);
+            var authorization = _options.CacheToken is { Length: > 0 } token ? new AuthenticationHeaderValue("Bearer", token) : null;
+            return ColumnarFile.OpenAsync(location, _facility, authorization, cancellationToken);
         }
 
-        return ColumnarFile.OpenAsync(location, _http, authorization, cancellationToken);
+        return ColumnarFile.OpenAsync(location, _namedUrls.Contains(uri.AbsoluteUri) ? _facility : _users, null, cancellationToken);
     }
 
-    public void Dispose() => _http.Dispose();
+    public void Dispose()
+    {
+        _facility.Dispose();
+        _users.Dispose();
+    }
 }

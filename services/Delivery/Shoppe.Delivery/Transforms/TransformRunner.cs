@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Shoppe.Columnar;
 using Shoppe.Columnar.Io;
 using Shoppe.Columnar.Selection;
+using Shoppe.Security.Remotes;
 using Shoppe.ServiceDefaults;
 using Shoppe.ServiceDefaults.RequestIds;
 
@@ -235,7 +236,8 @@ public sealed partial class TransformRunner : BackgroundService
         catch (ColumnarInputException ex)
         {
             error = ex.Message;
-            retry = ex.IsTransient;
+            // A remote Delivery:AllowedRemotes refuses stays refused: no second try.
+            retry = ex.IsTransient && RemoteNotAllowedException.FindIn(ex) is null;
         }
         catch (Exception ex) when (ex is SelectionException or ColumnarDataException)
         {
@@ -249,7 +251,7 @@ public sealed partial class TransformRunner : BackgroundService
         catch (HttpRequestException ex)
         {
             error = ex.Message;
-            retry = true;
+            retry = RemoteNotAllowedException.FindIn(ex) is null;
         }
 #pragma warning disable CA1031 // one file's unexpected failure is that file's error, reported to its user; the worker goes on
         catch (Exception ex) when (ex is not OperationCanceledException)

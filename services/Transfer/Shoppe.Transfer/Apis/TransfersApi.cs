@@ -1,9 +1,9 @@
 using System.Security.Claims;
 using System.Text.Json;
 using Shoppe.Security;
+using Shoppe.Security.Remotes;
 using Shoppe.ServiceDefaults.RequestIds;
 using Shoppe.Transfer.Queue;
-using Shoppe.Transfer.Remotes;
 
 namespace Shoppe.Transfer.Apis;
 

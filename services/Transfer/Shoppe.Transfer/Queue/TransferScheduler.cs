@@ -2,9 +2,9 @@ using System.Collections.Concurrent;
 using System.Net.Http.Headers;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.DataProtection;
+using Shoppe.Security.Remotes;
 using Shoppe.ServiceDefaults;
 using Shoppe.ServiceDefaults.RequestIds;
-using Shoppe.Transfer.Remotes;
 using Shoppe.Transfer.Tpc;
 
 namespace Shoppe.Transfer.Queue;

@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
-using Shoppe.Transfer.Remotes;
+using Shoppe.Security.Remotes;
 using Shoppe.Transfer.Storage;
 
 namespace Shoppe.Transfer.Tpc;

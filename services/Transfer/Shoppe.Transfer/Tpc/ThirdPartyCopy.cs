@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Text;
-using Shoppe.Transfer.Remotes;
+using Shoppe.Security.Remotes;
 using Shoppe.Transfer.Storage;
 
 namespace Shoppe.Transfer.Tpc;
