@@ -103,15 +103,10 @@ internal static partial class CacheApi
         var (path, origin, relative) = located;
 
         var aborted = context.RequestAborted;
-        FileLease lease;
+        FileLease? lease;
         try
         {
             lease = await cache.OpenAsync(origin, relative, aborted);
-        }
-        catch (OriginFileNotFoundException)
-        {
-            await Problem(StatusCodes.Status404NotFound, "Not found", $"{path} does not exist at origin {origin.Name}.").ExecuteAsync(context);
-            return;
         }
         catch (OriginUnavailableException ex)
         {
@@ -122,6 +117,12 @@ internal static partial class CacheApi
         catch (CacheFullException ex)
         {
             await Problem(StatusCodes.Status507InsufficientStorage, "Cache full", ex.Message).ExecuteAsync(context);
+            return;
+        }
+
+        if (lease is null)
+        {
+            await Problem(StatusCodes.Status404NotFound, "Not found", $"{path} does not exist at origin {origin.Name}.").ExecuteAsync(context);
             return;
         }
 
@@ -173,10 +174,27 @@ internal static partial class CacheApi
             return;
         }
 
+        // One range is nearly every read: its answer needs no part headers (and no allocation for them).
         var boundary = ranges.Count > 1 ? Convert.ToHexStringLower(Guid.NewGuid().ToByteArray()) : null;
-        var parts = ranges.Select(r => boundary is null ? "" : PartHeader(boundary, r, length)).ToList();
+        string[]? parts = null;
         var closing = boundary is null ? "" : $"\r\n--{boundary}--\r\n";
-        response.ContentLength = ranges.Sum(r => r.Length) + parts.Sum(p => (long)p.Length) + closing.Length;
+        var contentLength = (long)closing.Length;
+        for (var i = 0; i < ranges.Count; i++)
+        {
+            contentLength += ranges[i].Length;
+        }
+
+        if (boundary is not null)
+        {
+            parts = new string[ranges.Count];
+            for (var i = 0; i < ranges.Count; i++)
+            {
+                parts[i] = PartHeader(boundary, ranges[i], length);
+                contentLength += parts[i].Length;
+            }
+        }
+
+        response.ContentLength = contentLength;
         if (boundary is not null)
         {
             response.StatusCode = StatusCodes.Status206PartialContent;
@@ -227,7 +245,7 @@ internal static partial class CacheApi
         {
             for (var i = 0; i < ranges.Count; i++)
             {
-                if (boundary is not null)
+                if (parts is not null)
                 {
                     await response.BodyWriter.WriteAsync(Encoding.ASCII.GetBytes(parts[i]), context.RequestAborted);
                 }

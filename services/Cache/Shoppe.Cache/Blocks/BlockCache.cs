@@ -7,9 +7,6 @@ using Shoppe.Cache.Origins;
 
 namespace Shoppe.Cache.Blocks;
 
-/// <summary>The origin has no such file (404 to the client).</summary>
-public sealed class OriginFileNotFoundException(string message) : Exception(message);
-
 /// <summary>The disk is full and eviction could not make room (507 to the client).</summary>
 public sealed class CacheFullException(string message, Exception? inner = null) : Exception(message, inner);
 
@@ -26,6 +23,7 @@ public sealed partial class BlockCache : IDisposable
     private readonly CacheOptions _options;
     private readonly CacheMetrics _metrics;
     private readonly ILogger<BlockCache> _logger;
+    private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<string, CachedFile> _files = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _originSlots;
     private readonly CancellationTokenSource _stopping = new();
@@ -33,12 +31,13 @@ public sealed partial class BlockCache : IDisposable
     private long _usedBytes;
 
     /// <summary>Opens the cache in <paramref name="root"/>, taking up every block map found there.</summary>
-    public BlockCache(string root, IOptions<CacheOptions> options, CacheMetrics metrics, ILogger<BlockCache> logger)
+    public BlockCache(string root, IOptions<CacheOptions> options, CacheMetrics metrics, ILogger<BlockCache> logger, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options.Value;
         _metrics = metrics;
         _logger = logger;
+        _time = time;
         Root = Path.GetFullPath(root);
         Directory.CreateDirectory(Root);
         _originSlots = new SemaphoreSlim(_options.MaxOriginRequests);
@@ -98,9 +97,9 @@ public sealed partial class BlockCache : IDisposable
     /// <see cref="CacheOptions.RevalidateAfter"/>), else a fresh one. With the origin down, what is cached of
     /// a file is still served.
     /// </summary>
-    /// <exception cref="OriginFileNotFoundException">The origin has no such file.</exception>
+    /// <returns>The file, pinned; null when the origin has no such file (an answer, not a failure: no exception).</returns>
     /// <exception cref="OriginUnavailableException">The origin is down and nothing of the file is cached.</exception>
-    internal async Task<FileLease> OpenAsync(IOrigin origin, string relativePath, CancellationToken cancellationToken)
+    internal async Task<FileLease?> OpenAsync(IOrigin origin, string relativePath, CancellationToken cancellationToken)
     {
         var name = NameOf(origin.Name, relativePath);
         while (true)
@@ -115,9 +114,10 @@ public sealed partial class BlockCache : IDisposable
 
                 try
                 {
-                    if (DateTimeOffset.UtcNow - file.ValidatedAt > _options.RevalidateAfter)
+                    if (_time.GetUtcNow() - file.ValidatedAt > _options.RevalidateAfter && !await RevalidateAsync(origin, file, cancellationToken))
                     {
-                        await RevalidateAsync(origin, file, cancellationToken);
+                        file.Unpin();
+                        return null;
                     }
 
                     return new FileLease(this, origin, file);
@@ -129,10 +129,13 @@ public sealed partial class BlockCache : IDisposable
                 }
             }
 
-            var content = await origin.StatAsync(relativePath, cancellationToken)
-                ?? throw new OriginFileNotFoundException($"{origin.Name} has no file {relativePath}.");
+            if (await origin.StatAsync(relativePath, cancellationToken) is not { } content)
+            {
+                return null;
+            }
+
             var key = KeyOf(origin.Name, relativePath);
-            var created = new CachedFile(key, origin.Name, relativePath, DataPathOf(key), _options.BlockSize, content) { ValidatedAt = DateTimeOffset.UtcNow };
+            var created = new CachedFile(key, origin.Name, relativePath, DataPathOf(key), _options.BlockSize, content) { ValidatedAt = _time.GetUtcNow() };
             created.TryPin();
             if (_files.TryAdd(name, created))
             {
@@ -160,7 +163,7 @@ public sealed partial class BlockCache : IDisposable
     internal FileLease? TryOpenFresh(IOrigin origin, string relativePath)
     {
         if (!_files.TryGetValue(NameOf(origin.Name, relativePath), out var file)
-            || DateTimeOffset.UtcNow - file.ValidatedAt > _options.RevalidateAfter
+            || _time.GetUtcNow() - file.ValidatedAt > _options.RevalidateAfter
             || !file.TryPin())
         {
             return null;
@@ -169,7 +172,8 @@ public sealed partial class BlockCache : IDisposable
         return new FileLease(this, origin, file);
     }
 
-    private async Task RevalidateAsync(IOrigin origin, CachedFile file, CancellationToken cancellationToken)
+    /// <summary>Asks the origin whether a cached file is still its content; false when the origin no longer has it.</summary>
+    private async Task<bool> RevalidateAsync(IOrigin origin, CachedFile file, CancellationToken cancellationToken)
     {
         OriginFile? now;
         try
@@ -185,13 +189,13 @@ public sealed partial class BlockCache : IDisposable
 
             // Serve what is cached; ask again next time.
             LogServingStale(_logger, file.RelativePath, origin.Name, ex.Message);
-            return;
+            return true;
         }
 
         if (now is null)
         {
             // Left for eviction; every open asks the origin again until then.
-            throw new OriginFileNotFoundException($"{origin.Name} no longer has {file.RelativePath}.");
+            return false;
         }
 
         if (!now.SameContentAs(file.Content))
@@ -201,14 +205,15 @@ public sealed partial class BlockCache : IDisposable
             {
                 // Someone is still reading or filling the old content: they finish on it, this reader too, and
                 // the next open asks the origin again.
-                return;
+                return true;
             }
 
             LogChanged(_logger, file.RelativePath, origin.Name);
             Interlocked.Add(ref _usedBytes, -dropped);
         }
 
-        file.ValidatedAt = DateTimeOffset.UtcNow;
+        file.ValidatedAt = _time.GetUtcNow();
+        return true;
     }
 
     /// <summary>

@@ -17,7 +17,7 @@ internal static class CacheServiceExtensions
         {
             var options = sp.GetRequiredService<IOptions<CacheOptions>>();
             var root = options.Value.Root ?? Path.Combine(sp.GetRequiredService<IOptions<ShoppeHostOptions>>().Value.DataRoot, "blocks");
-            return new BlockCache(root, options, sp.GetRequiredService<CacheMetrics>(), sp.GetRequiredService<ILogger<BlockCache>>());
+            return new BlockCache(root, options, sp.GetRequiredService<CacheMetrics>(), sp.GetRequiredService<ILogger<BlockCache>>(), sp.GetRequiredService<TimeProvider>());
         });
         builder.Services.AddSingleton(sp => CreateRouter(sp.GetRequiredService<IOptions<CacheOptions>>().Value));
         builder.Services.AddHostedService<CacheMaintenance>();
