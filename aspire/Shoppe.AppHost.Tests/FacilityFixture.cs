@@ -8,7 +8,8 @@ namespace Shoppe.AppHost.Tests;
 
 /// <summary>
 /// The whole facility, started once for the test assembly exactly as <c>dotnet run --project
-/// aspire/Shoppe.AppHost</c> starts it, with its data under a fresh temporary folder.
+/// aspire/Shoppe.AppHost</c> starts it, with its data (and its facility file, so the user's own is left alone) under
+/// a fresh temporary folder.
 /// </summary>
 public sealed class FacilityFixture : IAsyncLifetime
 {
@@ -24,6 +25,9 @@ public sealed class FacilityFixture : IAsyncLifetime
 
     public string DataRoot => _dataRoot;
 
+    /// <summary>Where this facility writes its discovery file (the CLI's is left alone).</summary>
+    public string FacilityFile => Path.Combine(_dataRoot, "facility.json");
+
     /// <summary>Each service's running instance (its console output is kept under that id).</summary>
     public IReadOnlyDictionary<string, string> InstanceIds { get; private set; } = new Dictionary<string, string>();
 
@@ -31,7 +35,7 @@ public sealed class FacilityFixture : IAsyncLifetime
     {
         using var cts = new CancellationTokenSource(StartTimeout);
         var builder = await DistributedApplicationTestingBuilder
-            .CreateAsync<Projects.Shoppe_AppHost>([$"--Shoppe:DataRoot={_dataRoot}"], cts.Token)
+            .CreateAsync<Projects.Shoppe_AppHost>([$"--Shoppe:DataRoot={_dataRoot}", $"--Shoppe:FacilityFile={FacilityFile}"], cts.Token)
             .WaitAsync(StartTimeout, cts.Token);
         _app = await builder.BuildAsync(cts.Token).WaitAsync(StartTimeout, cts.Token);
         await _app.StartAsync(cts.Token).WaitAsync(StartTimeout, cts.Token);

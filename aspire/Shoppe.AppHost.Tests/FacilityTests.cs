@@ -6,6 +6,7 @@ using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Aspire.Hosting.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Shoppe.Security;
 
 namespace Shoppe.AppHost.Tests;
 
@@ -42,6 +43,38 @@ public sealed class FacilityTests(FacilityFixture facility)
         foreach (var name in FacilityFixture.Services)
         {
             Assert.True(Directory.Exists(Path.Combine(facility.DataRoot, name)), $"{name} has no folder under {facility.DataRoot}");
+        }
+    }
+
+    [Fact]
+    public async Task FacilityFile_NamesTheDataRootTheKeyEveryServiceTakesAndEachServicesUrl()
+    {
+        // Written once every service is ready, which may be a moment after the fixture saw them healthy.
+        var deadline = DateTime.UtcNow + CallTimeout;
+        while (!File.Exists(facility.FacilityFile) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(100), Ct);
+        }
+
+        var written = LocalFacility.Read(facility.FacilityFile);
+        Assert.NotNull(written);
+        Assert.Equal(facility.DataRoot, written.DataRoot);
+        Assert.Equal(FacilityFixture.Services.Order(), written.Services.Keys.Order());
+        foreach (var name in FacilityFixture.Services)
+        {
+            Assert.Equal(facility.App.GetEndpoint(name, "http"), new Uri(written.Services[name]));
+        }
+
+        // The key it names is the facility's: a token minted with it, with a storage scope, may write to the transfer
+        // service's storage at the URL it names; the same token without the scope may not.
+        var options = new ShoppeSecurityOptions { SigningKeyFile = written.SigningKeyFile };
+        using var storage = new HttpClient { BaseAddress = new Uri(written.Services["transfer"]) };
+        foreach (var (scope, expected) in new[] { ("storage.create:/facility-file", HttpStatusCode.Created), ((string?)null, HttpStatusCode.Forbidden) })
+        {
+            using var put = new HttpRequestMessage(HttpMethod.Put, $"/facility-file/{Guid.NewGuid():N}") { Content = new ByteArrayContent("x"u8.ToArray()) };
+            put.Headers.Authorization = new("Bearer", new TokenIssuer(options, TimeProvider.System).Issue("alice", [], TimeSpan.FromMinutes(5), scope));
+            using var response = await storage.SendAsync(put, Ct).WaitAsync(CallTimeout, Ct);
+            Assert.Equal(expected, response.StatusCode);
         }
     }
 

@@ -5,17 +5,19 @@ using Shoppe.Security;
 
 namespace Shoppe.AppHost;
 
-/// <summary>The one-machine facility's shared settings: where data lives and the local signing key.</summary>
+/// <summary>The one-machine facility's shared settings: where data lives, the local signing key, and the discovery file.</summary>
 /// <param name="DataRoot">Each service keeps its state in a folder of its own under this one.</param>
 /// <param name="SigningKeyFile">The local token signing key every service validates with (and the CLI mints with).</param>
-internal sealed record Facility(string DataRoot, string SigningKeyFile)
+/// <param name="FacilityFile">Where the facility says, once up, where it is (<see cref="LocalFacility"/>), for the CLI.</param>
+internal sealed record Facility(string DataRoot, string SigningKeyFile, string FacilityFile)
 {
     /// <summary>How long the service tokens minted at start-up live; a restart mints new ones.</summary>
     public static readonly TimeSpan ServiceTokenLifetime = TimeSpan.FromDays(30);
 
     /// <summary>
     /// From <c>Shoppe:DataRoot</c> (e.g. <c>dotnet run --project aspire/Shoppe.AppHost -- --Shoppe:DataRoot=/scratch/shoppe</c>);
-    /// by default <c>~/.local/share/coffea-shoppe</c>, where the <c>shoppe</c> CLI also looks for the key.
+    /// by default <c>~/.local/share/coffea-shoppe</c>. The facility file from <c>Shoppe:FacilityFile</c>, else
+    /// <c>$SHOPPE_FACILITY_FILE</c>, else <c>~/.local/share/coffea-shoppe/facility.json</c>, where the <c>shoppe</c> CLI looks.
     /// </summary>
     public static Facility FromConfiguration(IConfiguration configuration)
     {
@@ -23,7 +25,8 @@ internal sealed record Facility(string DataRoot, string SigningKeyFile)
         var root = Path.GetFullPath(string.IsNullOrWhiteSpace(configured)
             ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify), "coffea-shoppe")
             : configured);
-        return new Facility(root, Path.Combine(root, "keys", "signing.key"));
+        var facilityFile = LocalFacility.ResolveFile(configuration["Shoppe:FacilityFile"] is { Length: > 0 } file ? file : Environment.GetEnvironmentVariable(LocalFacility.FileVariable));
+        return new Facility(root, Path.Combine(root, "keys", "signing.key"), facilityFile);
     }
 
     /// <summary>
@@ -81,7 +84,7 @@ internal static partial class FacilityExtensions
             .WithEnvironment("Shoppe__Logs__Token", facility.ServiceToken(service.Resource.Name))
             .WithReference(logs);
 
-    /// <summary>Says where the facility is, once every service is ready.</summary>
+    /// <summary>Says where the facility is, once every service is ready: in the log, and in the facility file the CLI reads.</summary>
     public static void AnnounceWhenReady(this IDistributedApplicationBuilder builder, IResourceBuilder<ProjectResource> portal, Facility facility, params IResourceBuilder<ProjectResource>[] services)
     {
         var waiting = services.Length;
@@ -94,6 +97,17 @@ internal static partial class FacilityExtensions
                     var logger = ready.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Shoppe.Facility");
                     var url = portal.Resource.GetEndpoint("http").Url;
                     LogReady(logger, services.Length, url, facility.DataRoot);
+                    var urls = services.ToDictionary(s => s.Resource.Name, s => s.Resource.GetEndpoint("http").Url, StringComparer.Ordinal);
+                    try
+                    {
+                        new LocalFacility(facility.DataRoot, facility.SigningKeyFile, urls, DateTimeOffset.UtcNow).Write(facility.FacilityFile);
+                        LogFacilityFile(logger, facility.FacilityFile);
+                    }
+                    catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                    {
+                        // The facility runs on; the CLI then needs --key-file (it says so).
+                        LogFacilityFileFailed(logger, facility.FacilityFile, ex);
+                    }
                 }
 
                 return Task.CompletedTask;
@@ -104,4 +118,10 @@ internal static partial class FacilityExtensions
     [LoggerMessage(EventId = 1, Level = LogLevel.Information,
         Message = "Coffea Shoppe is up: {Count} services healthy. Portal: {PortalUrl}  Data: {DataRoot}  (the dashboard's login link is printed above)")]
     private static partial void LogReady(ILogger logger, int count, string portalUrl, string dataRoot);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "The shoppe CLI finds this facility (its signing key and service URLs) through {FacilityFile}")]
+    private static partial void LogFacilityFile(ILogger logger, string facilityFile);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Could not write {FacilityFile}: give the shoppe CLI --key-file <data root>/keys/signing.key")]
+    private static partial void LogFacilityFileFailed(ILogger logger, string facilityFile, Exception exception);
 }

@@ -40,33 +40,9 @@ public static class LocalSigningKey
         return new SymmetricSecurityKey(bytes) { KeyId = KeyIdOf(bytes) };
     }
 
-    private static void Create(string path)
-    {
-        var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(folder);
-        var temp = Path.Combine(folder, $".{Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}");
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-
-        using (var stream = new FileStream(temp, options))
-        using (var writer = new StreamWriter(stream))
-        {
-            writer.Write(Convert.ToBase64String(RandomNumberGenerator.GetBytes(KeyBytes)));
-        }
-
-        try
-        {
-            // Several services may start at once: the first rename wins, the others read its key.
-            File.Move(temp, path, overwrite: false);
-        }
-        catch (IOException) when (File.Exists(path))
-        {
-            File.Delete(temp);
-        }
-    }
+    // Several services may start at once: the first rename wins, the others read its key.
+    private static void Create(string path) =>
+        PrivateFile.WriteAtomically(path, Convert.ToBase64String(RandomNumberGenerator.GetBytes(KeyBytes)), overwrite: false);
 
     private static string KeyIdOf(byte[] key) => Convert.ToHexStringLower(SHA256.HashData(key))[..16];
 }

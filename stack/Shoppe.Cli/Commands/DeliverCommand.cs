@@ -16,7 +16,7 @@ internal static class DeliverCommand
 {
     public const string DefaultDeliveryUrl = "http://127.0.0.1:5101";
 
-    public static Command Build(IAnsiConsole console, HttpMessageHandler? handler)
+    public static Command Build(IAnsiConsole console, HttpMessageHandler? handler, CliSettings settings)
     {
         var dataset = new Option<string[]>("--dataset", "-d") { Description = "A dataset name the facility configures, or file URLs/paths (repeat, or separate with commas).", Required = true, AllowMultipleArgumentsPerToken = true };
         var columns = new Option<string[]>("--columns", "-c") { Description = "Columns or expressions to deliver, e.g. MET_pt 'Muon_pt[Muon_pt > 20]' 'ht = sum(Jet_pt)' (repeat, or separate with commas).", Required = true, AllowMultipleArgumentsPerToken = true };
@@ -25,13 +25,13 @@ internal static class DeliverCommand
         var output = new Option<string?>("--out", "-o") { Description = "Download the outputs into this directory (created if needed)." };
         var title = new Option<string?>("--title") { Description = "A title for the portal's list of your requests." };
         var noWait = new Option<bool>("--no-wait") { Description = "Submit, print the request id, and return." };
-        var url = new Option<string?>("--url") { Description = $"The delivery service (default: $SHOPPE_DELIVERY_URL or {DefaultDeliveryUrl})." };
+        var url = new Option<string?>("--url") { Description = $"The delivery service (default: $SHOPPE_DELIVERY_URL, else the running facility's, else {DefaultDeliveryUrl})." };
         var token = new Option<string?>("--token") { Description = "Your token (default: $SHOPPE_TOKEN or the saved token)." };
 
         var command = new Command("deliver", "Deliver columns of a dataset, filtered, with live progress.") { dataset, columns, filter, format, output, title, noWait, url, token };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            using var http = CliSettings.CreateClient(console, handler, parse.GetValue(url), "SHOPPE_DELIVERY_URL", DefaultDeliveryUrl, parse.GetValue(token), TimeSpan.FromMinutes(10));
+            using var http = settings.CreateClient(console, handler, parse.GetValue(url), "SHOPPE_DELIVERY_URL", "delivery", DefaultDeliveryUrl, parse.GetValue(token), TimeSpan.FromMinutes(10));
             if (http is null)
             {
                 return 2;

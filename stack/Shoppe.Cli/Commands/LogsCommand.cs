@@ -12,20 +12,20 @@ namespace Shoppe.Cli.Commands;
 /// </summary>
 internal static class LogsCommand
 {
-    public static Command Build(IAnsiConsole console, HttpMessageHandler? handler)
+    public static Command Build(IAnsiConsole console, HttpMessageHandler? handler, CliSettings settings)
     {
         var id = new Argument<string>("request-id") { Description = "The request id a service gave you (X-Shoppe-Request-Id)." };
         var follow = new Option<bool>("--follow", "-f") { Description = "Keep printing new records until the request finishes." };
         var level = new Option<string?>("--level") { Description = "Only records at or above this level: trace, debug, info, warn, error, fatal." };
         var service = new Option<string?>("--service") { Description = "Only this service's records." };
         var text = new Option<string?>("--grep") { Description = "Only records whose message has all these words." };
-        var url = new Option<string?>("--url") { Description = $"The logs service (default: $SHOPPE_LOGS_URL or {CliSettings.DefaultLogsUrl})." };
+        var url = new Option<string?>("--url") { Description = $"The logs service (default: $SHOPPE_LOGS_URL, else the running facility's, else {CliSettings.DefaultLogsUrl})." };
         var token = new Option<string?>("--token") { Description = "Your token (default: $SHOPPE_TOKEN or the saved token)." };
 
         var command = new Command("logs", "Show a request's logs.") { id, follow, level, service, text, url, token };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            using var http = CliSettings.CreateClient(console, handler, parse.GetValue(url), "SHOPPE_LOGS_URL", CliSettings.DefaultLogsUrl, parse.GetValue(token), Timeout.InfiniteTimeSpan); // a follow lasts as long as the request
+            using var http = settings.CreateClient(console, handler, parse.GetValue(url), "SHOPPE_LOGS_URL", "logs", CliSettings.DefaultLogsUrl, parse.GetValue(token), Timeout.InfiniteTimeSpan); // a follow lasts as long as the request
             if (http is null)
             {
                 return 2;

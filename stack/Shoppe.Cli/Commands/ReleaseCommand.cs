@@ -25,12 +25,12 @@ internal sealed class ConsoleProgress(IAnsiConsole console) : IProgress<string>
 [UnsupportedOSPlatform("windows")]
 internal static class ReleaseCommand
 {
-    public static Command Build(IAnsiConsole console, HttpMessageHandler? handler)
+    public static Command Build(IAnsiConsole console, HttpMessageHandler? handler, CliSettings settings)
     {
         var root = new Command("release", "Cut, verify, certify and publish a Coffea Shoppe release.");
         root.Subcommands.Add(Cut(console));
         root.Subcommands.Add(Verify(console));
-        root.Subcommands.Add(Certify(console));
+        root.Subcommands.Add(Certify(console, settings));
         root.Subcommands.Add(Publish(console, handler));
         root.Subcommands.Add(Notes(console));
         root.Subcommands.Add(BadgeCommand(console));
@@ -80,7 +80,7 @@ internal static class ReleaseCommand
         return command;
     }
 
-    private static Command Certify(IAnsiConsole console)
+    private static Command Certify(IAnsiConsole console, CliSettings settings)
     {
         var version = VersionArgument();
         var repository = RepositoryOption();
@@ -97,7 +97,7 @@ internal static class ReleaseCommand
         {
             var layout = ReleaseLayout.Find(parse.GetValue(repository));
             var v = ParseVersion(parse.GetValue(version)!);
-            var where = CertifyTarget.Parse(parse.GetValue(target)!, CliSettings.ResolveToken(parse.GetValue(token)), parse.GetValue(probe));
+            var where = CertifyTarget.Parse(parse.GetValue(target)!, settings.ResolveToken(parse.GetValue(token)), parse.GetValue(probe));
             var report = await new ReleaseCertifier(layout, new ConsoleProgress(console)).CertifyAsync(v, where, parse.GetValue(key), cancellationToken, parse.GetValue(gates));
             Summarize(console, report, $"Coffea Shoppe {v}", layout.Conformance(v), layout.Badge(v));
             return report.Certifies ? 0 : 1;

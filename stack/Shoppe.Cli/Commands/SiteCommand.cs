@@ -15,7 +15,7 @@ namespace Shoppe.Cli.Commands;
 [UnsupportedOSPlatform("windows")]
 internal static class SiteCommand
 {
-    public static Command Build(IAnsiConsole console)
+    public static Command Build(IAnsiConsole console, CliSettings settings)
     {
         var url = new Option<string>("--url") { Description = "The site's portal URL (the other services at the same host on the facility's ports, unless --service says otherwise).", Required = true };
         var services = new Option<string[]>("--service") { Description = "A service's URL where it is not on the portal's host: name=URL (repeatable).", AllowMultipleArgumentsPerToken = true };
@@ -38,7 +38,7 @@ internal static class SiteCommand
                 throw new ReleaseException($"'{parse.GetValue(url)}' is not an http(s) URL.");
             }
 
-            var siteToken = CliSettings.ResolveToken(parse.GetValue(token))
+            var siteToken = settings.ResolveToken(parse.GetValue(token))
                             ?? throw new ReleaseException("Certifying a site needs one of its tokens (--token or $SHOPPE_TOKEN).");
             var named = new Dictionary<string, Uri>(StringComparer.Ordinal);
             foreach (var pair in parse.GetValue(services) ?? [])

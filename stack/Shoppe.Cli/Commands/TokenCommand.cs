@@ -5,18 +5,26 @@ using Spectre.Console;
 
 namespace Shoppe.Cli.Commands;
 
-/// <summary><c>shoppe token issue --user NAME [--operator]</c>: mint a token for local use.</summary>
+/// <summary>
+/// <c>shoppe token issue --user NAME [--operator] [--scope storage.read:/ ...]</c>: mint a token for local use, with
+/// the running facility's signing key.
+/// </summary>
 internal static class TokenCommand
 {
-    public static Command Build(IAnsiConsole console)
+    public static Command Build(IAnsiConsole console, CliSettings settings)
     {
         var user = new Option<string>("--user") { Description = "The user the token is for.", Required = true };
         var op = new Option<bool>("--operator") { Description = "Give the token the operator role (reads every request)." };
+        var scope = new Option<string[]>("--scope")
+        {
+            Description = $"WLCG storage scopes for the transfer service's storage, e.g. storage.read:/ storage.modify:/data (repeat, or separate with spaces; {string.Join(", ", WlcgStorageScopes.Names)}).",
+            AllowMultipleArgumentsPerToken = true,
+        };
         var lifetime = new Option<string>("--lifetime") { Description = "How long the token lives: 30m, 12h, 7d.", DefaultValueFactory = _ => "12h" };
-        var keyFile = new Option<string?>("--key-file") { Description = "The facility's signing key (default: $SHOPPE_KEY_FILE, else the one-machine facility's)." };
+        var keyFile = new Option<string?>("--key-file") { Description = $"The facility's signing key (default: ${CliSettings.KeyFileVariable}, else the one the running facility's file names ({settings.FacilityFile}), else {ShoppeSecurityOptions.DefaultSigningKeyFile})." };
         var save = new Option<bool>("--save") { Description = $"Also write the token to {CliSettings.TokenFile}, where every shoppe command finds it." };
 
-        var issue = new Command("issue", "Mint a token with the local signing key.") { user, op, lifetime, keyFile, save };
+        var issue = new Command("issue", "Mint a token with the local signing key.") { user, op, scope, lifetime, keyFile, save };
         issue.SetAction(parse =>
         {
             if (!TryLifetime(parse.GetValue(lifetime)!, out var span))
@@ -32,9 +40,31 @@ internal static class TokenCommand
                 return 2;
             }
 
-            var options = new ShoppeSecurityOptions { SigningKeyFile = parse.GetValue(keyFile) ?? Environment.GetEnvironmentVariable("SHOPPE_KEY_FILE") };
+            if (!WlcgStorageScopes.TryParse(parse.GetValue(scope) ?? [], out var scopes, out var scopeError))
+            {
+                console.MarkupLineInterpolated($"[red]error:[/] --scope: {scopeError}");
+                return 2;
+            }
+
+            if (!settings.TryResolveSigningKey(parse.GetValue(keyFile), out var key, out var keyError))
+            {
+                console.MarkupLineInterpolated($"[red]error:[/] {keyError}");
+                return 2;
+            }
+
             var roles = parse.GetValue(op) ? new[] { ShoppeClaims.OperatorRole } : [];
-            var token = new TokenIssuer(options, TimeProvider.System).Issue(name, roles, span);
+            string token;
+            try
+            {
+                token = new TokenIssuer(new ShoppeSecurityOptions { SigningKeyFile = key }, TimeProvider.System).Issue(name, roles, span, scopes);
+            }
+            catch (InvalidOperationException ex)
+            {
+                // The file is there but is no key (not base64, too short).
+                console.MarkupLineInterpolated($"[red]error:[/] {ex.Message}");
+                return 2;
+            }
+
             if (parse.GetValue(save))
             {
                 Directory.CreateDirectory(Path.GetDirectoryName(CliSettings.TokenFile)!);

@@ -13,7 +13,7 @@ internal static class TransferCommand
 {
     public const string DefaultTransferUrl = "http://127.0.0.1:5103";
 
-    public static Command Build(IAnsiConsole console, HttpMessageHandler? handler)
+    public static Command Build(IAnsiConsole console, HttpMessageHandler? handler, CliSettings settings)
     {
         var source = new Argument<string>("source") { Description = "The file to copy: an http(s) URL of an HTTP-TPC endpoint." };
         var destination = new Argument<string>("destination") { Description = "Where it goes: an http(s) URL of an HTTP-TPC endpoint (it pulls the file)." };
@@ -21,13 +21,13 @@ internal static class TransferCommand
         var sourceToken = new Option<string?>("--source-token") { Description = "A token for the source (sent on as TransferHeaderAuthorization)." };
         var destinationToken = new Option<string?>("--destination-token") { Description = "A token for the destination." };
         var noWait = new Option<bool>("--no-wait") { Description = "Queue the copy, print its request id, and return." };
-        var url = new Option<string?>("--url") { Description = $"The transfer service (default: $SHOPPE_TRANSFER_URL or {DefaultTransferUrl})." };
+        var url = new Option<string?>("--url") { Description = $"The transfer service (default: $SHOPPE_TRANSFER_URL, else the running facility's, else {DefaultTransferUrl})." };
         var token = new Option<string?>("--token") { Description = "Your token (default: $SHOPPE_TOKEN or the saved token)." };
 
         var command = new Command("transfer", "Copy a file between two storage endpoints (HTTP third-party copy), with progress.") { source, destination, verify, sourceToken, destinationToken, noWait, url, token };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            using var http = CliSettings.CreateClient(console, handler, parse.GetValue(url), "SHOPPE_TRANSFER_URL", DefaultTransferUrl, parse.GetValue(token), TimeSpan.FromMinutes(5));
+            using var http = settings.CreateClient(console, handler, parse.GetValue(url), "SHOPPE_TRANSFER_URL", "transfer", DefaultTransferUrl, parse.GetValue(token), TimeSpan.FromMinutes(5));
             if (http is null)
             {
                 return 2;

@@ -39,9 +39,9 @@ public static class StorageScopes
                 var (name, path) = colon < 0 ? (scope, "/") : (scope[..colon], scope[(colon + 1)..]);
                 var grants = name switch
                 {
-                    "storage.read" => access == StorageAccess.Read,
-                    "storage.create" => access == StorageAccess.Create,
-                    "storage.modify" => access is StorageAccess.Create or StorageAccess.Modify,
+                    WlcgStorageScopes.Read => access == StorageAccess.Read,
+                    WlcgStorageScopes.Create => access == StorageAccess.Create,
+                    WlcgStorageScopes.Modify => access is StorageAccess.Create or StorageAccess.Modify,
                     _ => false,
                 };
                 if (grants && Covers(path, requestPath))
