@@ -51,7 +51,10 @@ internal sealed class CliRun : IDisposable
     }
 
     /// <summary>Runs <c>shoppe</c> with these settings; returns its exit code and everything it printed.</summary>
-    public async Task<(int Exit, string Output)> ShoppeAsync(params string[] args)
+    public Task<(int Exit, string Output)> ShoppeAsync(params string[] args) => ShoppeAsync(httpHandler: null, args);
+
+    /// <summary>Runs <c>shoppe</c> against an in-memory service (its test server's handler).</summary>
+    public async Task<(int Exit, string Output)> ShoppeAsync(HttpMessageHandler? httpHandler, params string[] args)
     {
         var output = new StringWriter();
         var console = AnsiConsole.Create(new AnsiConsoleSettings
@@ -61,7 +64,7 @@ internal sealed class CliRun : IDisposable
             Out = new AnsiConsoleOutput(output),
         });
         console.Profile.Width = 4096; // messages on one line, as in a pipe
-        var exit = await ShoppeCli.RunAsync(args, console, httpHandler: null, Settings, TestContext.Current.CancellationToken);
+        var exit = await ShoppeCli.RunAsync(args, console, httpHandler, Settings, TestContext.Current.CancellationToken);
         return (exit, output.ToString());
     }
 

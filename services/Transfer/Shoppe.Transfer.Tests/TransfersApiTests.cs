@@ -96,26 +96,4 @@ public sealed class TransfersApiTests() : EndpointPairTestBase(new Dictionary<st
         Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/v1/transfers", Ct)).StatusCode);
         Assert.Equal("done", (await WaitAsync(alice, job.RequestId)).State);
     }
-
-    [Fact]
-    public async Task ShoppeTransfer_QueuesFollowsAndReports()
-    {
-        var data = RandomNumberGenerator.GetBytes(1_000_000);
-        Directory.CreateDirectory(A.Storage);
-        File.WriteAllBytes(Path.Combine(A.Storage, "cli.bin"), data);
-        var output = new StringWriter();
-        var console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings { Ansi = Spectre.Console.AnsiSupport.No, ColorSystem = Spectre.Console.ColorSystemSupport.NoColors, Out = new Spectre.Console.AnsiConsoleOutput(output) });
-        console.Profile.Width = 200;
-
-        var exit = await Shoppe.Cli.ShoppeCli.RunAsync(
-            ["transfer", new Uri(A.Url, "/cli.bin").AbsoluteUri, new Uri(B.Url, "/cli-copy.bin").AbsoluteUri, "--verify",
-             "--source-token", A.Token("alice", "storage.read:/"), "--destination-token", B.Token("alice", "storage.create:/"),
-             "--url", A.Url.AbsoluteUri, "--token", A.Token("alice", null)],
-            console, httpHandler: null, Ct); // the service listens on a real port: the CLI talks to it as it would
-
-        Assert.True(exit == 0, output.ToString());
-        Assert.Matches("Request [0-9a-f]{32}\\. Its logs: shoppe logs [0-9a-f]{32}", output.ToString());
-        Assert.Contains("done: 1000000 bytes after 1 attempt(s)", output.ToString(), StringComparison.Ordinal);
-        Assert.Equal(data, File.ReadAllBytes(Path.Combine(B.Storage, "cli-copy.bin")));
-    }
 }

@@ -79,3 +79,12 @@ public abstract class ShoppeServiceFactory<TEntryPoint> : WebApplicationFactory<
         }
     }
 }
+
+/// <summary>
+/// A service as its own tests would start it, for tests of something else that talks to it (the CLI's): only the
+/// settings given, on top of a data folder and signing key of its own.
+/// </summary>
+/// <typeparam name="TEntryPoint">A type in the service's assembly (its Program).</typeparam>
+public sealed class TestService<TEntryPoint>(string dataRoot, IDictionary<string, string?>? settings = null, string? keyFile = null, int? port = null)
+    : ShoppeServiceFactory<TEntryPoint>(dataRoot, new Dictionary<string, string?>(), settings, keyFile, port)
+    where TEntryPoint : class;

@@ -1,36 +1,43 @@
-using Shoppe.Cli;
-using Spectre.Console;
-using static Shoppe.Logs.Tests.Otlp;
+extern alias logs;
 
-namespace Shoppe.Logs.Tests.Clients;
+using logs::Shoppe.Logs.Storage;
+using Microsoft.Extensions.DependencyInjection;
 
-/// <summary>`shoppe logs` and `shoppe token issue` against the real logs service.</summary>
-public sealed class CliLogsTests : IAsyncLifetime
+namespace Shoppe.Cli.Tests.Commands;
+
+/// <summary><c>shoppe logs</c> and <c>shoppe token issue</c> against the real logs service.</summary>
+public sealed class LogsCommandTests : IAsyncLifetime
 {
-    private readonly LogsServiceFactory _logs = new();
+    private static readonly DateTimeOffset T0 = new(2026, 11, 25, 12, 0, 0, TimeSpan.Zero);
 
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+    private readonly CliRun _cli = new();
+    private TestService<logs::Program> _logs = null!;
 
-    public async ValueTask InitializeAsync() => await _logs.ExportAsync(Batch("delivery",
-        new Rec("transform accepted", "cli-1", 9, "alice", 0),
-        new Rec("file 1 of 1 unreadable", "cli-1", 17, "alice", 10),
-        new Rec("transform failed", "cli-1", 17, "alice", 20, State: "failed")));
-
-    public async ValueTask DisposeAsync() => await _logs.DisposeAsync();
-
-    private async Task<(int Exit, string Output)> RunAsync(params string[] args)
+    // How the records arrive (OTLP) is the logs service's own tests' concern; these are what the CLI reads back.
+    public async ValueTask InitializeAsync()
     {
-        var output = new StringWriter();
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Ansi = AnsiSupport.No,
-            ColorSystem = ColorSystemSupport.NoColors,
-            Out = new AnsiConsoleOutput(output),
-        });
-        console.Profile.Width = 200;
-        var exit = await ShoppeCli.RunAsync(args, console, _logs.Server.CreateHandler(), Ct);
-        return (exit, output.ToString());
+        _logs = new TestService<logs::Program>(Path.Combine(_cli.Folder, "logs"));
+        // The facility's key exists, as once the facility has run: the CLI signs with it, and never makes one.
+        Shoppe.Security.LocalSigningKey.LoadOrCreate(_logs.KeyFile);
+        await _logs.Services.GetRequiredService<ILogStore>().AppendAsync(
+        [
+            Record("transform accepted", 9, 0, finishes: false),
+            Record("file 1 of 1 unreadable", 17, 10, finishes: false),
+            Record("transform failed", 17, 20, finishes: true),
+        ], TestContext.Current.CancellationToken);
     }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _logs.DisposeAsync();
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        _cli.Dispose();
+    }
+
+    private static LogRecordRow Record(string message, int severity, int offsetMs, bool finishes) =>
+        new("cli-1", (T0.AddMilliseconds(offsetMs).UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) * 100, "delivery", severity, message, null, null, null, "alice", finishes);
+
+    private Task<(int Exit, string Output)> RunAsync(params string[] args) => _cli.ShoppeAsync(_logs.Server.CreateHandler(), args);
 
     [Fact]
     public async Task Logs_PrintsTheOwnersRecords()

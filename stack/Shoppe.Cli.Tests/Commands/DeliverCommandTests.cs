@@ -1,43 +1,38 @@
-using Shoppe.Cli;
-using Spectre.Console;
+extern alias delivery;
 
-namespace Shoppe.Delivery.Tests;
+namespace Shoppe.Cli.Tests.Commands;
 
 /// <summary><c>shoppe deliver</c> against the real delivery service: progress, downloads, the request id, refusals.</summary>
-public sealed class CliDeliverTests : IAsyncLifetime
+public sealed class DeliverCommandTests : IAsyncLifetime
 {
-    private readonly string _dataRoot = Directory.CreateTempSubdirectory("shoppe-deliver-cli-").FullName;
-    private DeliveryServiceFactory _service = null!;
-
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+    private readonly CliRun _cli = new();
+    private TestService<delivery::Program> _service = null!;
 
     public ValueTask InitializeAsync()
     {
-        _service = new DeliveryServiceFactory(_dataRoot, new Dictionary<string, string?> { ["Delivery:Datasets:samples:0"] = Samples.DrellYan, ["Delivery:Datasets:samples:1"] = Samples.Dimuon });
+        _service = new TestService<delivery::Program>(Path.Combine(_cli.Folder, "delivery"), new Dictionary<string, string?>
+        {
+            ["Delivery:Workers"] = "2",
+            ["Delivery:LocalRoots:0"] = Samples.Folder,
+            ["Delivery:Datasets:samples:0"] = Samples.DrellYan,
+            ["Delivery:Datasets:samples:1"] = Samples.Dimuon,
+        });
         return ValueTask.CompletedTask;
     }
 
     public async ValueTask DisposeAsync()
     {
         await _service.DisposeAsync();
-        await Task.Delay(200);
-        Directory.Delete(_dataRoot, recursive: true);
+        _cli.Dispose();
     }
 
-    private async Task<(int Exit, string Output)> RunAsync(params string[] args)
-    {
-        var output = new StringWriter();
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Out = new AnsiConsoleOutput(output) });
-        console.Profile.Width = 200;
-        var token = _service.ClientFor("alice").DefaultRequestHeaders.Authorization!.Parameter!;
-        var exit = await ShoppeCli.RunAsync([.. args, "--url", "http://localhost", "--token", token], console, _service.Server.CreateHandler(), Ct);
-        return (exit, output.ToString());
-    }
+    private Task<(int Exit, string Output)> RunAsync(params string[] args) =>
+        _cli.ShoppeAsync(_service.Server.CreateHandler(), [.. args, "--url", "http://localhost", "--token", _service.Token("alice")]);
 
     [Fact]
     public async Task Deliver_NamedDataset_ShowsProgressAndDownloadsEveryOutput()
     {
-        var target = Path.Combine(_dataRoot, "mine");
+        var target = Path.Combine(_cli.Folder, "mine");
 
         var (exit, output) = await RunAsync("deliver", "--dataset", "samples", "--columns", "event,MET_pt", "Muon_pt[Muon_pt > 20]", "--filter", "nMuon >= 2", "--out", target);
 
@@ -65,5 +60,5 @@ public sealed class CliDeliverTests : IAsyncLifetime
 
     [Fact]
     public void Split_KeepsCommasInsideCalls() =>
-        Assert.Equal(["a", "max(a, b)", "Jet_pt[Jet_pt > 1, 2]", "c"], Shoppe.Cli.Commands.DeliverCommand.Split(["a, max(a, b)", "Jet_pt[Jet_pt > 1, 2],c"]));
+        Assert.Equal(["a", "max(a, b)", "Jet_pt[Jet_pt > 1, 2]", "c"], Cli.Commands.DeliverCommand.Split(["a, max(a, b)", "Jet_pt[Jet_pt > 1, 2],c"]));
 }
