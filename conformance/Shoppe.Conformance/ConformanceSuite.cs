@@ -24,12 +24,12 @@ public sealed partial class ConformanceSuite(FacilityEnvironment facility, Expec
     private static readonly string[] EndToEndColumns = ["event", "MET_pt", "Muon_pt[Muon_pt > 20]"];
     private static readonly string[] EventColumn = ["event"];
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
-    private readonly HttpClient http = new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(1) }) { Timeout = TimeSpan.FromMinutes(5) };
-    private readonly List<CheckResult> results = [];
-    private readonly string runId = Guid.CreateVersion7().ToString("N")[..12];
+    private readonly HttpClient _http = new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(1) }) { Timeout = TimeSpan.FromMinutes(5) };
+    private readonly List<CheckResult> _results = [];
+    private readonly string _runId = Guid.CreateVersion7().ToString("N")[..12];
 
     /// <summary>The results so far.</summary>
-    public IReadOnlyList<CheckResult> Results => results;
+    public IReadOnlyList<CheckResult> Results => _results;
 
     /// <summary>Runs every check.</summary>
     public async Task<IReadOnlyList<CheckResult>> RunAsync(CancellationToken cancellationToken)
@@ -51,7 +51,7 @@ public sealed partial class ConformanceSuite(FacilityEnvironment facility, Expec
         await CheckAsync("contract.logs", "another user's request is not found", () => LogsOwnerOnlyAsync(cancellationToken));
         await CheckAsync("contract.portal", "the page shows every service healthy", () => PortalAsync(cancellationToken));
         await CheckAsync("end-to-end", "a delivery request followed by its id through the logs service", () => EndToEndAsync(cancellationToken));
-        return results;
+        return _results;
     }
 
     /// <summary>Runs one check, recording how it ended; exceptions are failures (or not-applicable when they say so).</summary>
@@ -73,7 +73,7 @@ public sealed partial class ConformanceSuite(FacilityEnvironment facility, Expec
             result = new CheckResult(suite, name, Outcome.Failed, ex is CheckFailedException ? ex.Message : $"{ex.GetType().Name}: {ex.Message}", clock.Elapsed.TotalSeconds);
         }
 
-        results.Add(result);
+        _results.Add(result);
         progress.Report($"{Symbol(result.Outcome)} {suite}: {name}{(result.Message is null ? "" : " — " + result.Message)}");
     }
 
@@ -94,7 +94,7 @@ public sealed partial class ConformanceSuite(FacilityEnvironment facility, Expec
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         }
 
-        request.Headers.Add("X-Shoppe-Request-Id", requestId ?? $"conformance-{runId}");
+        request.Headers.Add("X-Shoppe-Request-Id", requestId ?? $"conformance-{_runId}");
         return request;
     }
 
@@ -102,7 +102,7 @@ public sealed partial class ConformanceSuite(FacilityEnvironment facility, Expec
     {
         using (request)
         {
-            return await http.SendAsync(request, completion, cancellationToken).WaitAsync(CallTimeout, cancellationToken);
+            return await _http.SendAsync(request, completion, cancellationToken).WaitAsync(CallTimeout, cancellationToken);
         }
     }
 
@@ -238,7 +238,7 @@ public sealed partial class ConformanceSuite(FacilityEnvironment facility, Expec
 
     private async Task<string?> TransferRoundTripAsync(CancellationToken cancellationToken)
     {
-        var folder = $"/conformance/{runId}";
+        var folder = $"/conformance/{_runId}";
         var token = facility.Token("conformance", StorageScope("/conformance"));
         var data = RandomNumberGenerator.GetBytes(1 << 20);
         var put = Request(HttpMethod.Put, "transfer", folder + "/a.bin", token);
@@ -293,7 +293,7 @@ public sealed partial class ConformanceSuite(FacilityEnvironment facility, Expec
         }
 
         var readOnly = facility.Token("conformance", "storage.read:/conformance");
-        var put = Request(HttpMethod.Put, "transfer", $"/conformance/{runId}-denied.bin", readOnly);
+        var put = Request(HttpMethod.Put, "transfer", $"/conformance/{_runId}-denied.bin", readOnly);
         put.Content = new ByteArrayContent([1, 2, 3]);
         using var response = await SendAsync(put, cancellationToken);
 
@@ -327,10 +327,10 @@ public sealed partial class ConformanceSuite(FacilityEnvironment facility, Expec
 
     private async Task<string?> LogsOwnerOnlyAsync(CancellationToken cancellationToken)
     {
-        using var response = await SendAsync(Request(HttpMethod.Get, "logs", $"/v1/requests/conformance-nobody-{runId}/logs", facility.Token("conformance")), cancellationToken);
+        using var response = await SendAsync(Request(HttpMethod.Get, "logs", $"/v1/requests/conformance-nobody-{_runId}/logs", facility.Token("conformance")), cancellationToken);
         Require(response.StatusCode == HttpStatusCode.NotFound, $"answered {(int)response.StatusCode}");
         Require(response.Content.Headers.ContentType?.MediaType == "application/problem+json", "the answer is not problem details");
-        using var anonymous = await SendAsync(Request(HttpMethod.Get, "logs", $"/v1/requests/conformance-nobody-{runId}/logs", null), cancellationToken);
+        using var anonymous = await SendAsync(Request(HttpMethod.Get, "logs", $"/v1/requests/conformance-nobody-{_runId}/logs", null), cancellationToken);
         Require(anonymous.StatusCode == HttpStatusCode.Unauthorized, $"without a token it answered {(int)anonymous.StatusCode}");
         return null;
     }
@@ -357,7 +357,7 @@ public sealed partial class ConformanceSuite(FacilityEnvironment facility, Expec
     {
         var user = "conformance";
         var token = facility.Token(user);
-        var requestId = $"conformance-{runId}-e2e";
+        var requestId = $"conformance-{_runId}-e2e";
         var submit = Request(HttpMethod.Post, "delivery", "/v1/transforms", token, requestId);
         submit.Content = JsonContent.Create(new
         {
@@ -450,7 +450,7 @@ public sealed partial class ConformanceSuite(FacilityEnvironment facility, Expec
     }
 
     /// <inheritdoc/>
-    public void Dispose() => http.Dispose();
+    public void Dispose() => _http.Dispose();
 }
 
 /// <summary>A check that did not hold; its message is the result's.</summary>

@@ -13,10 +13,10 @@ namespace Shoppe.Conformance;
 /// </summary>
 public sealed partial class ContainerEnvironment : OwnedFacility
 {
-    private readonly string unpackedFolder;
-    private readonly string stackVersion;
-    private readonly Dictionary<string, IFutureDockerImage> images = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, IContainer> containers = new(StringComparer.Ordinal);
+    private readonly string _unpackedFolder;
+    private readonly string _stackVersion;
+    private readonly Dictionary<string, IFutureDockerImage> _images = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, IContainer> _containers = new(StringComparer.Ordinal);
 
     /// <summary>Services from unpacked release artifacts (<c>&lt;artifacts&gt;/&lt;name&gt;/</c>).</summary>
     /// <param name="unpackedFolder">The unpacked artifacts.</param>
@@ -27,12 +27,12 @@ public sealed partial class ContainerEnvironment : OwnedFacility
     public ContainerEnvironment(string unpackedFolder, string samplesFolder, string runFolder, string stackVersion, string? dockerHost = null)
         : base(runFolder, samplesFolder)
     {
-        this.unpackedFolder = unpackedFolder;
-        this.stackVersion = stackVersion;
-        this.dockerHost = dockerHost ?? Environment.GetEnvironmentVariable("DOCKER_HOST");
+        _unpackedFolder = unpackedFolder;
+        _stackVersion = stackVersion;
+        _dockerHost = dockerHost ?? Environment.GetEnvironmentVariable("DOCKER_HOST");
     }
 
-    private readonly string? dockerHost;
+    private readonly string? _dockerHost;
 
     /// <summary>Each service's image id (<c>sha256:…</c>), once built: the manifest records them.</summary>
     public Dictionary<string, string> ImageIds { get; } = new(StringComparer.Ordinal);
@@ -44,10 +44,10 @@ public sealed partial class ContainerEnvironment : OwnedFacility
     public override string Target => "containers";
 
     /// <inheritdoc/>
-    public override string? NotApplicableReason => string.IsNullOrEmpty(dockerHost)
+    public override string? NotApplicableReason => string.IsNullOrEmpty(_dockerHost)
         ? File.Exists("/var/run/docker.sock") ? null : "no Docker engine: DOCKER_HOST is not set and /var/run/docker.sock does not exist (eng/docker-engine.sh starts one)"
-        : dockerHost.StartsWith("unix://", StringComparison.Ordinal) && !File.Exists(dockerHost["unix://".Length..])
-            ? $"no Docker engine: nothing listens at {dockerHost} (eng/docker-engine.sh starts one)"
+        : _dockerHost.StartsWith("unix://", StringComparison.Ordinal) && !File.Exists(_dockerHost["unix://".Length..])
+            ? $"no Docker engine: nothing listens at {_dockerHost} (eng/docker-engine.sh starts one)"
             : null;
 
     /// <inheritdoc/>
@@ -56,20 +56,20 @@ public sealed partial class ContainerEnvironment : OwnedFacility
         ArgumentNullException.ThrowIfNull(progress);
         foreach (var component in FacilityComponents.Services)
         {
-            var context = Path.Combine(unpackedFolder, component.Name);
+            var context = Path.Combine(_unpackedFolder, component.Name);
             await File.WriteAllTextAsync(Path.Combine(context, "Dockerfile"),
                 $"FROM {BaseImage}\nCOPY . /app\nWORKDIR /app\nENTRYPOINT [\"/app/{component.Assembly}\"]\n", cancellationToken);
             progress.Report($"Building the image of {component.Name} on {BaseImage}");
             var image = new ImageFromDockerfileBuilder()
                 .WithDockerfileDirectory(context)
                 .WithDockerfile("Dockerfile")
-                .WithName($"shoppe/{component.Name}:{stackVersion}")
+                .WithName($"shoppe/{component.Name}:{_stackVersion}")
                 .WithLogger(NullLogger.Instance) // the suite's progress lines say what happens
                 .WithCleanUp(false)
                 .WithDeleteIfExists(true)
                 .Build();
             await image.CreateAsync(cancellationToken);
-            images[component.Name] = image;
+            _images[component.Name] = image;
             ImageIds[component.Name] = await ImageIdAsync(image.FullName, cancellationToken);
         }
     }
@@ -79,7 +79,7 @@ public sealed partial class ContainerEnvironment : OwnedFacility
     {
         ArgumentNullException.ThrowIfNull(component);
         var log = Path.Combine(LogFolder, component.Name + ".log");
-        var container = new ContainerBuilder(images[component.Name])
+        var container = new ContainerBuilder(_images[component.Name])
             .WithLogger(NullLogger.Instance)
             .WithCreateParameterModifier(parameters =>
             {
@@ -93,13 +93,13 @@ public sealed partial class ContainerEnvironment : OwnedFacility
             .WithOutputConsumer(Consume.RedirectStdoutAndStderrToStream(Shared(log), Shared(log + ".err")))
             .Build();
         await container.StartAsync(cancellationToken);
-        containers[component.Name] = container;
+        _containers[component.Name] = container;
     }
 
     /// <summary>An image's id from the engine's API (<c>GET /images/{name}/json</c>), over its unix socket.</summary>
     private async Task<string> ImageIdAsync(string name, CancellationToken cancellationToken)
     {
-        var endpoint = string.IsNullOrEmpty(dockerHost) ? "unix:///var/run/docker.sock" : dockerHost;
+        var endpoint = string.IsNullOrEmpty(_dockerHost) ? "unix:///var/run/docker.sock" : _dockerHost;
         using var handler = new SocketsHttpHandler();
         var baseUrl = new Uri(endpoint.Replace("tcp://", "http://", StringComparison.Ordinal));
         if (endpoint.StartsWith("unix://", StringComparison.Ordinal))
@@ -125,17 +125,17 @@ public sealed partial class ContainerEnvironment : OwnedFacility
 
     /// <inheritdoc/>
     protected override string? Exited(string service) =>
-        containers.TryGetValue(service, out var container) && container.State == TestcontainersStates.Exited ? $"exited with code {container.GetExitCodeAsync().GetAwaiter().GetResult()}" : null;
+        _containers.TryGetValue(service, out var container) && container.State == TestcontainersStates.Exited ? $"exited with code {container.GetExitCodeAsync().GetAwaiter().GetResult()}" : null;
 
     /// <inheritdoc/>
     public override async ValueTask DisposeAsync()
     {
-        foreach (var container in containers.Values.Reverse())
+        foreach (var container in _containers.Values.Reverse())
         {
             await container.DisposeAsync();
         }
 
-        containers.Clear();
+        _containers.Clear();
         await base.DisposeAsync();
     }
 

@@ -53,8 +53,8 @@ public abstract class FacilityEnvironment : IAsyncDisposable
 /// <summary>An existing deployment: the services' URLs and a token, as a site gives them.</summary>
 public sealed class DeploymentEnvironment : FacilityEnvironment
 {
-    private readonly string token;
-    private readonly string target;
+    private readonly string _token;
+    private readonly string _target;
 
     /// <summary>
     /// <paramref name="portal"/> is the facility's portal; each service is at <paramref name="services"/>[name],
@@ -69,8 +69,8 @@ public sealed class DeploymentEnvironment : FacilityEnvironment
             throw new ArgumentException($"{portal} is not an http(s) URL.", nameof(portal));
         }
 
-        this.token = token;
-        target = portal.GetLeftPart(UriPartial.Authority);
+        _token = token;
+        _target = portal.GetLeftPart(UriPartial.Authority);
         var all = new Dictionary<string, Uri>(StringComparer.Ordinal);
         foreach (var component in FacilityComponents.Services)
         {
@@ -83,13 +83,13 @@ public sealed class DeploymentEnvironment : FacilityEnvironment
     }
 
     /// <inheritdoc/>
-    public override string Target => target;
+    public override string Target => _target;
 
     /// <inheritdoc/>
     public override Task StartAsync(IProgress<string> progress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(progress);
-        progress.Report($"Using the deployment at {target}");
+        progress.Report($"Using the deployment at {_target}");
         return Task.CompletedTask;
     }
 
@@ -97,5 +97,5 @@ public sealed class DeploymentEnvironment : FacilityEnvironment
     public override bool MintsTokens => false;
 
     /// <inheritdoc/>
-    public override string Token(string user, string? scope = null) => token;
+    public override string Token(string user, string? scope = null) => _token;
 }

@@ -5,11 +5,11 @@ namespace Shoppe.Conformance;
 /// <summary>The facility as local processes (no Docker needed), from a release's unpacked artifacts or a build's output.</summary>
 public sealed class LocalProcessEnvironment : OwnedFacility
 {
-    private readonly Func<FacilityComponent, ProcessStartInfo> launch;
-    private readonly Dictionary<string, Process> processes = new(StringComparer.Ordinal);
+    private readonly Func<FacilityComponent, ProcessStartInfo> _launch;
+    private readonly Dictionary<string, Process> _processes = new(StringComparer.Ordinal);
 
     private LocalProcessEnvironment(Func<FacilityComponent, ProcessStartInfo> launch, string runFolder, string samplesFolder)
-        : base(runFolder, samplesFolder) => this.launch = launch;
+        : base(runFolder, samplesFolder) => _launch = launch;
 
     /// <summary>Services from unpacked release artifacts: <c>&lt;artifacts&gt;/&lt;name&gt;/&lt;Assembly&gt;</c> (self-contained executables).</summary>
     public static LocalProcessEnvironment FromArtifacts(string unpackedFolder, string runFolder, string samplesFolder) =>
@@ -32,7 +32,7 @@ public sealed class LocalProcessEnvironment : OwnedFacility
     {
         ArgumentNullException.ThrowIfNull(component);
         ArgumentNullException.ThrowIfNull(environment);
-        var start = launch(component);
+        var start = _launch(component);
         var program = start.FileName == "dotnet" ? start.ArgumentList[0] : start.FileName;
         if (!File.Exists(program))
         {
@@ -54,7 +54,7 @@ public sealed class LocalProcessEnvironment : OwnedFacility
         }
 
         var process = Process.Start(start) ?? throw new InvalidOperationException($"{component.Name} did not start.");
-        processes[component.Name] = process;
+        _processes[component.Name] = process;
         var log = new StreamWriter(Path.Combine(LogFolder, component.Name + ".log")) { AutoFlush = true };
         process.OutputDataReceived += (_, e) => WriteLine(log, e.Data);
         process.ErrorDataReceived += (_, e) => WriteLine(log, e.Data);
@@ -65,13 +65,13 @@ public sealed class LocalProcessEnvironment : OwnedFacility
 
     /// <inheritdoc/>
     protected override string? Exited(string service) =>
-        processes.TryGetValue(service, out var process) && process.HasExited ? $"exited with code {process.ExitCode}" : null;
+        _processes.TryGetValue(service, out var process) && process.HasExited ? $"exited with code {process.ExitCode}" : null;
 
     /// <inheritdoc/>
     public override async ValueTask DisposeAsync()
     {
         // Stop in reverse order (the portal before what it watches, the logs service last).
-        foreach (var process in processes.Values.Reverse())
+        foreach (var process in _processes.Values.Reverse())
         {
             try
             {
@@ -89,7 +89,7 @@ public sealed class LocalProcessEnvironment : OwnedFacility
             process.Dispose();
         }
 
-        processes.Clear();
+        _processes.Clear();
         await base.DisposeAsync();
     }
 

@@ -12,12 +12,12 @@ namespace Shoppe.Conformance;
 /// </summary>
 public abstract class OwnedFacility : FacilityEnvironment
 {
-    private readonly string samplesFolder;
+    private readonly string _samplesFolder;
 
     protected OwnedFacility(string runFolder, string samplesFolder)
     {
         RunFolder = Directory.CreateDirectory(runFolder).FullName;
-        this.samplesFolder = samplesFolder;
+        _samplesFolder = samplesFolder;
         SigningKey = Path.Combine(RunFolder, "keys", "signing.key");
     }
 
@@ -134,7 +134,7 @@ public abstract class OwnedFacility : FacilityEnvironment
     {
         var target = Directory.CreateDirectory(Path.Combine(OriginFolder!, "nanoaod")).FullName;
         var paths = new List<string>();
-        foreach (var file in Directory.GetFiles(samplesFolder).Order(StringComparer.Ordinal))
+        foreach (var file in Directory.GetFiles(_samplesFolder).Order(StringComparer.Ordinal))
         {
             File.Copy(file, Path.Combine(target, Path.GetFileName(file)), overwrite: true);
             if (file.EndsWith(".parquet", StringComparison.Ordinal))

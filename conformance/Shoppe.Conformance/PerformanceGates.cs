@@ -13,10 +13,10 @@ namespace Shoppe.Conformance;
 /// </summary>
 public sealed class PerformanceGates(FacilityEnvironment facility, GateSet gates, HardwareProfile profile, HardwareLimits limits, IProgress<string> progress) : IDisposable
 {
-    private readonly HttpClient http = new() { Timeout = TimeSpan.FromMinutes(10) };
-    private readonly Dictionary<string, Task<double>> measured = new(StringComparer.Ordinal);
-    private readonly string runId = Guid.CreateVersion7().ToString("N")[..12];
-    private readonly List<string> probeFiles = [];
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromMinutes(10) };
+    private readonly Dictionary<string, Task<double>> _measured = new(StringComparer.Ordinal);
+    private readonly string _runId = Guid.CreateVersion7().ToString("N")[..12];
+    private readonly List<string> _probeFiles = [];
 
     /// <summary>How many times each figure is measured; the best counts, as for the limits.</summary>
     private const int Rounds = 2;
@@ -65,7 +65,7 @@ public sealed class PerformanceGates(FacilityEnvironment facility, GateSet gates
         }
         finally
         {
-            foreach (var probe in probeFiles)
+            foreach (var probe in _probeFiles)
             {
                 File.Delete(probe);
             }
@@ -77,7 +77,7 @@ public sealed class PerformanceGates(FacilityEnvironment facility, GateSet gates
     [UnsupportedOSPlatform("windows")]
     private Task<double> MeasureAsync(string measure, CancellationToken cancellationToken)
     {
-        if (!measured.TryGetValue(measure, out var task))
+        if (!_measured.TryGetValue(measure, out var task))
         {
             task = measure switch
             {
@@ -85,7 +85,7 @@ public sealed class PerformanceGates(FacilityEnvironment facility, GateSet gates
                 "transfer-pull" => TransferPullAsync(cancellationToken),
                 _ => throw new NotApplicableException($"this suite cannot measure '{measure}'"),
             };
-            measured[measure] = task;
+            _measured[measure] = task;
         }
 
         return task;
@@ -101,13 +101,13 @@ public sealed class PerformanceGates(FacilityEnvironment facility, GateSet gates
     [UnsupportedOSPlatform("windows")]
     private async Task<double> CacheReadsAsync(string measure, CancellationToken cancellationToken)
     {
-        cacheReads ??= MeasureCacheReadsAsync(cancellationToken);
-        var (cold, warm) = await cacheReads;
+        _cacheReads ??= MeasureCacheReadsAsync(cancellationToken);
+        var (cold, warm) = await _cacheReads;
         return measure != "cache-cold-read" ? warm
             : cold ?? throw new NotApplicableException("a cold read needs a file the suite put in the origin itself; a deployment's probe file may be cached already");
     }
 
-    private Task<(double? Cold, double Warm)>? cacheReads;
+    private Task<(double? Cold, double Warm)>? _cacheReads;
 
     [UnsupportedOSPlatform("windows")]
     private async Task<(double? Cold, double Warm)> MeasureCacheReadsAsync(CancellationToken cancellationToken)
@@ -119,8 +119,8 @@ public sealed class PerformanceGates(FacilityEnvironment facility, GateSet gates
             var folder = Directory.CreateDirectory(Path.Combine(origin, "gates")).FullName;
             for (var round = 0; round < Rounds; round++)
             {
-                var probe = Path.Combine(folder, $"probe-{runId}-{round}.bin");
-                probeFiles.Add(probe);
+                var probe = Path.Combine(folder, $"probe-{_runId}-{round}.bin");
+                _probeFiles.Add(probe);
                 await WriteRandomFileAsync(probe, SampleBytes, cancellationToken);
                 var path = "/gates/" + Path.GetFileName(probe);
                 cold = Math.Max(cold ?? 0, await ReadThroughCacheAsync(path, cancellationToken));
@@ -145,7 +145,7 @@ public sealed class PerformanceGates(FacilityEnvironment facility, GateSet gates
         using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(facility.Services["cache"], path.TrimStart('/')));
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", facility.Token("conformance"));
         var clock = Stopwatch.StartNew();
-        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
         ConformanceSuite.Require(response.StatusCode == HttpStatusCode.OK, $"GET {path} through the cache answered {(int)response.StatusCode}");
         var total = await DrainAsync(await response.Content.ReadAsStreamAsync(cancellationToken), cancellationToken);
         return HardwareLimits.MiBs(total, clock.Elapsed);
@@ -160,7 +160,7 @@ public sealed class PerformanceGates(FacilityEnvironment facility, GateSet gates
             throw new NotApplicableException("the deployment's token cannot be given storage scopes for a scratch folder");
         }
 
-        var folder = $"/conformance/gates-{runId}";
+        var folder = $"/conformance/gates-{_runId}";
         var token = facility.Token("conformance", "storage.read:/conformance storage.create:/conformance storage.modify:/conformance");
         var transfer = facility.Services["transfer"];
         try
@@ -170,7 +170,7 @@ public sealed class PerformanceGates(FacilityEnvironment facility, GateSet gates
                 put.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
                 put.Content = new StreamContent(new RandomStream(SampleBytes));
                 put.Content.Headers.ContentLength = SampleBytes;
-                using var created = await http.SendAsync(put, cancellationToken);
+                using var created = await _http.SendAsync(put, cancellationToken);
                 ConformanceSuite.Require(created.StatusCode == HttpStatusCode.Created, $"PUT of the sample answered {(int)created.StatusCode}");
             }
 
@@ -182,7 +182,7 @@ public sealed class PerformanceGates(FacilityEnvironment facility, GateSet gates
                 copy.Headers.Add("Source", new Uri(transfer, folder.TrimStart('/') + "/source.bin").ToString());
                 copy.Headers.Add("TransferHeaderAuthorization", "Bearer " + token);
                 var clock = Stopwatch.StartNew();
-                using var markers = await http.SendAsync(copy, cancellationToken);
+                using var markers = await _http.SendAsync(copy, cancellationToken);
                 var text = await markers.Content.ReadAsStringAsync(cancellationToken);
                 var elapsed = clock.Elapsed;
                 ConformanceSuite.Require(markers.StatusCode == HttpStatusCode.Accepted && text.TrimEnd().EndsWith("success: Created", StringComparison.Ordinal),
@@ -198,7 +198,7 @@ public sealed class PerformanceGates(FacilityEnvironment facility, GateSet gates
             {
                 using var delete = new HttpRequestMessage(HttpMethod.Delete, new Uri(transfer, (folder + name).TrimStart('/')));
                 delete.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-                using var _ = await http.SendAsync(delete, CancellationToken.None);
+                using var _ = await _http.SendAsync(delete, CancellationToken.None);
             }
         }
     }
@@ -233,13 +233,13 @@ public sealed class PerformanceGates(FacilityEnvironment facility, GateSet gates
     }
 
     /// <inheritdoc/>
-    public void Dispose() => http.Dispose();
+    public void Dispose() => _http.Dispose();
 
     /// <summary>A read-only stream of <c>length</c> incompressible bytes (one random MiB, repeated with a varying first word).</summary>
     private sealed class RandomStream(long length) : Stream
     {
-        private readonly byte[] block = CreateBlock();
-        private long position;
+        private readonly byte[] _block = CreateBlock();
+        private long _position;
 
         public override bool CanRead => true;
 
@@ -249,23 +249,23 @@ public sealed class PerformanceGates(FacilityEnvironment facility, GateSet gates
 
         public override long Length => length;
 
-        public override long Position { get => position; set => throw new NotSupportedException(); }
+        public override long Position { get => _position; set => throw new NotSupportedException(); }
 
         public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         public override int Read(Span<byte> buffer)
         {
-            var n = (int)Math.Min(buffer.Length, length - position);
+            var n = (int)Math.Min(buffer.Length, length - _position);
             var done = 0;
             while (done < n)
             {
-                var at = (int)((position + done) % block.Length);
-                var take = Math.Min(n - done, block.Length - at);
-                block.AsSpan(at, take).CopyTo(buffer[done..]);
+                var at = (int)((_position + done) % _block.Length);
+                var take = Math.Min(n - done, _block.Length - at);
+                _block.AsSpan(at, take).CopyTo(buffer[done..]);
                 done += take;
             }
 
-            position += n;
+            _position += n;
             return n;
         }
 

@@ -10,7 +10,7 @@ namespace Shoppe.Release.Tests;
 /// </summary>
 public sealed class GitHubReplay : IAsyncLifetime
 {
-    private Process? server;
+    private Process? _server;
 
     public Uri Url { get; private set; } = null!;
 
@@ -23,7 +23,7 @@ public sealed class GitHubReplay : IAsyncLifetime
         }
 
         var port = Loopback.FreePort();
-        server = Process.Start(new ProcessStartInfo("node", ["server.mjs", port.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+        _server = Process.Start(new ProcessStartInfo("node", ["server.mjs", port.ToString(System.Globalization.CultureInfo.InvariantCulture)])
         {
             WorkingDirectory = folder,
             RedirectStandardOutput = true,
@@ -38,7 +38,7 @@ public sealed class GitHubReplay : IAsyncLifetime
                 using var _ = await probe.GetAsync(Url); // any answer: it listens
                 return;
             }
-            catch (HttpRequestException) when (i < 150 && !server.HasExited)
+            catch (HttpRequestException) when (i < 150 && !_server.HasExited)
             {
                 await Task.Delay(200);
             }
@@ -57,12 +57,12 @@ public sealed class GitHubReplay : IAsyncLifetime
 
     public ValueTask DisposeAsync()
     {
-        if (server is { HasExited: false })
+        if (_server is { HasExited: false })
         {
-            server.Kill(entireProcessTree: true);
+            _server.Kill(entireProcessTree: true);
         }
 
-        server?.Dispose();
+        _server?.Dispose();
         return ValueTask.CompletedTask;
     }
 }

@@ -4,15 +4,15 @@ namespace Shoppe.Release.Tests;
 
 public sealed class SigningTests : IDisposable
 {
-    private readonly string folder = Directory.CreateTempSubdirectory("shoppe-signing-").FullName;
+    private readonly string _folder = Directory.CreateTempSubdirectory("shoppe-signing-").FullName;
 
-    private string Keys => Path.Combine(folder, "keys");
+    private string Keys => Path.Combine(_folder, "keys");
 
     private (string Manifest, ECDsa Key) SignedManifest(string text = "{\"stackVersion\": \"0.1.0\"}\n")
     {
-        var key = ReleaseSigning.LoadOrCreatePrivateKey(Path.Combine(folder, "release.key"), out _, out _);
+        var key = ReleaseSigning.LoadOrCreatePrivateKey(Path.Combine(_folder, "release.key"), out _, out _);
         ReleaseSigning.PublishPublicKey(key, Keys);
-        var manifest = Path.Combine(folder, "manifest.json");
+        var manifest = Path.Combine(_folder, "manifest.json");
         File.WriteAllText(manifest, text);
         ReleaseSigning.Sign(manifest, key);
         return (manifest, key);
@@ -21,7 +21,7 @@ public sealed class SigningTests : IDisposable
     [Fact]
     public void NewKey_IsP256_Private_AndItsPublicHalfIsNamedByItsId()
     {
-        using var key = ReleaseSigning.LoadOrCreatePrivateKey(Path.Combine(folder, "release.key"), out var path, out var created);
+        using var key = ReleaseSigning.LoadOrCreatePrivateKey(Path.Combine(_folder, "release.key"), out var path, out var created);
         Assert.True(created);
         Assert.Equal(256, key.KeySize);
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
@@ -37,13 +37,13 @@ public sealed class SigningTests : IDisposable
     [Fact]
     public void PrivateKey_RefusesAPublicKeyAndAFileOthersMayRead()
     {
-        using var key = ReleaseSigning.LoadOrCreatePrivateKey(Path.Combine(folder, "release.key"), out var path, out _);
+        using var key = ReleaseSigning.LoadOrCreatePrivateKey(Path.Combine(_folder, "release.key"), out var path, out _);
         var (publicFile, _) = ReleaseSigning.PublishPublicKey(key, Keys);
         File.SetUnixFileMode(publicFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         Assert.Contains("is not a PEM private key", Assert.Throws<ReleaseException>(() => ReleaseSigning.LoadPrivateKey(publicFile)).Message, StringComparison.Ordinal);
         File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherRead);
         Assert.Contains("chmod 600", Assert.Throws<ReleaseException>(() => ReleaseSigning.LoadPrivateKey(path)).Message, StringComparison.Ordinal);
-        Assert.Contains("no signing key", Assert.Throws<ReleaseException>(() => ReleaseSigning.LoadPrivateKey(Path.Combine(folder, "none.key"))).Message, StringComparison.Ordinal);
+        Assert.Contains("no signing key", Assert.Throws<ReleaseException>(() => ReleaseSigning.LoadPrivateKey(Path.Combine(_folder, "none.key"))).Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -101,5 +101,5 @@ public sealed class SigningTests : IDisposable
         key.Dispose();
     }
 
-    public void Dispose() => Directory.Delete(folder, recursive: true);
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
 }

@@ -28,9 +28,9 @@ public sealed record PublishResult(IReadOnlyList<string> Calls, int Uploaded, in
 /// </summary>
 public sealed class ReleasePublisher
 {
-    private readonly Connection connection;
-    private readonly GitHubClient client;
-    private readonly Uri apiBase;
+    private readonly Connection _connection;
+    private readonly GitHubClient _client;
+    private readonly Uri _apiBase;
 
     /// <summary>A publisher for <paramref name="apiBase"/> (https://api.github.com/ or an Enterprise or replay URL).</summary>
     /// <param name="apiBase">The API's base URL.</param>
@@ -39,11 +39,11 @@ public sealed class ReleasePublisher
     public ReleasePublisher(Uri apiBase, string? token, Func<HttpMessageHandler>? handler = null)
     {
         ArgumentNullException.ThrowIfNull(apiBase);
-        this.apiBase = apiBase.AbsoluteUri.EndsWith('/') ? apiBase : new Uri(apiBase.AbsoluteUri + "/");
+        _apiBase = apiBase.AbsoluteUri.EndsWith('/') ? apiBase : new Uri(apiBase.AbsoluteUri + "/");
         var credentials = token is null ? Credentials.Anonymous : new Credentials(token);
         var adapter = handler is null ? new HttpClientAdapter(HttpMessageHandlerFactory.CreateDefault) : new HttpClientAdapter(handler);
-        connection = new Connection(new ProductHeaderValue("coffea-shoppe", "1.0"), this.apiBase, new InMemoryCredentialStore(credentials), adapter, new SimpleJsonSerializer());
-        client = new GitHubClient(connection);
+        _connection = new Connection(new ProductHeaderValue("coffea-shoppe", "1.0"), _apiBase, new InMemoryCredentialStore(credentials), adapter, new SimpleJsonSerializer());
+        _client = new GitHubClient(_connection);
     }
 
     /// <summary>Publishes (or, with <paramref name="dryRun"/>, plans) the release <paramref name="tag"/> of <paramref name="owner"/>/<paramref name="repository"/>.</summary>
@@ -60,10 +60,10 @@ public sealed class ReleasePublisher
         }
 
         Octokit.Release? release;
-        Call($"GET {apiBase}repos/{owner}/{repository}/releases/tags/{tag}");
+        Call($"GET {_apiBase}repos/{owner}/{repository}/releases/tags/{tag}");
         try
         {
-            release = await client.Repository.Release.Get(owner, repository, tag);
+            release = await _client.Repository.Release.Get(owner, repository, tag);
         }
         catch (NotFoundException)
         {
@@ -77,15 +77,15 @@ public sealed class ReleasePublisher
         catch (HttpRequestException ex) when (dryRun)
         {
             release = null;
-            progress.Report($"(the dry run could not reach {apiBase}: {ex.Message}; it plans as if there were no release)");
+            progress.Report($"(the dry run could not reach {_apiBase}: {ex.Message}; it plans as if there were no release)");
         }
 
         if (release is null)
         {
-            Call($"POST {apiBase}repos/{owner}/{repository}/releases {{tag_name: {tag}, name: {title}, target_commitish: {commit}, prerelease: {prerelease.ToString().ToLowerInvariant()}}}");
+            Call($"POST {_apiBase}repos/{owner}/{repository}/releases {{tag_name: {tag}, name: {title}, target_commitish: {commit}, prerelease: {prerelease.ToString().ToLowerInvariant()}}}");
             if (!dryRun)
             {
-                release = await client.Repository.Release.Create(owner, repository, new NewRelease(tag)
+                release = await _client.Repository.Release.Create(owner, repository, new NewRelease(tag)
                 {
                     Name = title,
                     Body = notes,
@@ -113,10 +113,10 @@ public sealed class ReleasePublisher
             var releaseId = release?.Id.ToString(CultureInfo.InvariantCulture) ?? "{new release}";
             if (existing is not null)
             {
-                Call($"DELETE {apiBase}repos/{owner}/{repository}/releases/assets/{existing.Id} ({asset.Name} changed)");
+                Call($"DELETE {_apiBase}repos/{owner}/{repository}/releases/assets/{existing.Id} ({asset.Name} changed)");
                 if (!dryRun)
                 {
-                    await client.Repository.Release.DeleteAsset(owner, repository, existing.Id);
+                    await _client.Repository.Release.DeleteAsset(owner, repository, existing.Id);
                 }
 
                 replaced++;
@@ -137,11 +137,11 @@ public sealed class ReleasePublisher
             catch (ApiValidationException ex) when (ex.StatusCode == (HttpStatusCode)422)
             {
                 // The release has an asset of that name that its listing did not show: a run that stopped half-way.
-                Call($"GET {apiBase}repos/{owner}/{repository}/releases/{release!.Id}/assets ({asset.Name} exists)");
-                var stale = (await client.Repository.Release.GetAllAssets(owner, repository, release.Id)).FirstOrDefault(a => a.Name == asset.Name)
+                Call($"GET {_apiBase}repos/{owner}/{repository}/releases/{release!.Id}/assets ({asset.Name} exists)");
+                var stale = (await _client.Repository.Release.GetAllAssets(owner, repository, release.Id)).FirstOrDefault(a => a.Name == asset.Name)
                             ?? throw new ReleaseException($"GitHub refused {asset.Name} ({ex.Message}) but lists no asset of that name.");
-                Call($"DELETE {apiBase}repos/{owner}/{repository}/releases/assets/{stale.Id}");
-                await client.Repository.Release.DeleteAsset(owner, repository, stale.Id);
+                Call($"DELETE {_apiBase}repos/{owner}/{repository}/releases/assets/{stale.Id}");
+                await _client.Repository.Release.DeleteAsset(owner, repository, stale.Id);
                 Call($"POST {uploadUrl} ({asset.Size} bytes, {asset.ContentType}) again");
                 await UploadAsync(uploadUrl, asset, cancellationToken);
                 replaced++;
@@ -157,7 +157,7 @@ public sealed class ReleasePublisher
     private async Task UploadAsync(Uri uploadUrl, PublishAsset asset, CancellationToken cancellationToken)
     {
         await using var content = File.OpenRead(asset.Path);
-        var response = await connection.Post<ReleaseAsset>(uploadUrl, content, "application/vnd.github.v3+json", asset.ContentType, TimeSpan.FromMinutes(30), cancellationToken);
+        var response = await _connection.Post<ReleaseAsset>(uploadUrl, content, "application/vnd.github.v3+json", asset.ContentType, TimeSpan.FromMinutes(30), cancellationToken);
         if (response.Body is null || response.Body.Size != asset.Size)
         {
             throw new ReleaseException($"GitHub took {asset.Name} but reports {response.Body?.Size} bytes of {asset.Size}.");

@@ -21,16 +21,16 @@ public static class RequestId
     /// <summary>The longest request id accepted from a caller.</summary>
     public const int MaxLength = 128;
 
-    private static readonly SearchValues<char> s_allowed =
+    private static readonly SearchValues<char> Allowed =
         SearchValues.Create("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_.:");
 
-    private static readonly AsyncLocal<string?> s_current = new();
+    private static readonly AsyncLocal<string?> CurrentId = new();
 
     /// <summary>
     /// The request id of the work running on this asynchronous flow, or null outside any request.
     /// Set by the request-id middleware for HTTP requests and by <see cref="BeginScope"/> for background work.
     /// </summary>
-    public static string? Current => s_current.Value;
+    public static string? Current => CurrentId.Value;
 
     /// <summary>
     /// A new request id: a version-7 UUID (RFC 9562: 48 bits of Unix milliseconds, then 74 random bits) in 32 hex
@@ -39,34 +39,34 @@ public static class RequestId
     /// </summary>
     public static string NewId()
     {
-        var random = t_random ??= new byte[1000];
-        if (t_used == 0 || t_used + 10 > random.Length)
+        var random = _random ??= new byte[1000];
+        if (_used == 0 || _used + 10 > random.Length)
         {
             RandomNumberGenerator.Fill(random);
-            t_used = 0;
+            _used = 0;
         }
 
         Span<byte> id = stackalloc byte[16];
         BinaryPrimitives.WriteInt64BigEndian(id, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() << 16);
-        random.AsSpan(t_used, 10).CopyTo(id[6..]);
-        random.AsSpan(t_used, 10).Clear();
-        t_used += 10;
+        random.AsSpan(_used, 10).CopyTo(id[6..]);
+        random.AsSpan(_used, 10).Clear();
+        _used += 10;
         id[6] = (byte)(0x70 | (id[6] & 0x0F));
         id[8] = (byte)(0x80 | (id[8] & 0x3F));
         return Convert.ToHexStringLower(id);
     }
 
     [ThreadStatic]
-    private static byte[]? t_random;
+    private static byte[]? _random;
 
     [ThreadStatic]
-    private static int t_used;
+    private static int _used;
 
     /// <summary>Whether <paramref name="value"/> is acceptable as a request id from a caller.</summary>
     public static bool IsValid([NotNullWhen(true)] string? value) =>
         !string.IsNullOrEmpty(value)
         && value.Length <= MaxLength
-        && !value.AsSpan().ContainsAnyExcept(s_allowed);
+        && !value.AsSpan().ContainsAnyExcept(Allowed);
 
     /// <summary>
     /// Makes <paramref name="requestId"/> the current request id for this asynchronous flow: it is put on
@@ -80,8 +80,8 @@ public static class RequestId
             throw new ArgumentException($"'{requestId}' is not a valid request id.", nameof(requestId));
         }
 
-        var previous = s_current.Value;
-        s_current.Value = requestId;
+        var previous = CurrentId.Value;
+        CurrentId.Value = requestId;
         Tag(Activity.Current, requestId);
         var previousBaggage = OpenTelemetry.Baggage.Current;
         OpenTelemetry.Baggage.SetBaggage(AttributeName, requestId);
@@ -107,7 +107,7 @@ public static class RequestId
     {
         public void Dispose()
         {
-            s_current.Value = previous;
+            CurrentId.Value = previous;
             OpenTelemetry.Baggage.Current = previousBaggage;
         }
     }

@@ -153,24 +153,24 @@ internal static class ZeroCopyMetrics
 
     private static readonly Counter<long> Bytes = Meter.CreateCounter<long>("shoppe.http.file_bytes", "By", "Response body bytes sent from files: by sendfile (zero_copy) or read and copied (copied).");
 
-    private static long s_zeroCopy;
-    private static long s_copied;
+    private static long _zeroCopy;
+    private static long _copied;
 
     /// <summary>Bytes sent by sendfile since the process started.</summary>
-    public static long ZeroCopyBytes => Interlocked.Read(ref s_zeroCopy);
+    public static long ZeroCopyBytes => Interlocked.Read(ref _zeroCopy);
 
     /// <summary>Bytes read from files and copied into responses since the process started.</summary>
-    public static long CopiedBytes => Interlocked.Read(ref s_copied);
+    public static long CopiedBytes => Interlocked.Read(ref _copied);
 
     public static void AddFromFile(long n)
     {
-        Interlocked.Add(ref s_zeroCopy, n);
+        Interlocked.Add(ref _zeroCopy, n);
         Bytes.Add(n, new KeyValuePair<string, object?>("shoppe.http.file_path", "zero_copy"));
     }
 
     public static void AddCopied(long n)
     {
-        Interlocked.Add(ref s_copied, n);
+        Interlocked.Add(ref _copied, n);
         Bytes.Add(n, new KeyValuePair<string, object?>("shoppe.http.file_path", "copied"));
     }
 }

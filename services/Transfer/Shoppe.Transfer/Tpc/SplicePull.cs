@@ -25,10 +25,10 @@ internal static partial class SplicePull
     /// <summary>Bytes spliced at a time (the pipe's size, where the system allows one that large).</summary>
     private const int Chunk = 1 << 20;
 
-    private static long s_splicedBytes;
+    private static long _splicedBytes;
 
     /// <summary>Bytes spliced from sockets into files since the process started.</summary>
-    public static long SplicedBytes => Interlocked.Read(ref s_splicedBytes);
+    public static long SplicedBytes => Interlocked.Read(ref _splicedBytes);
 
     /// <summary>What became of the attempt.</summary>
     public enum Outcome
@@ -304,7 +304,7 @@ internal static partial class SplicePull
             }
 
             Native.SpliceToFile(pipe, target, ref offset, moved);
-            Interlocked.Add(ref s_splicedBytes, moved);
+            Interlocked.Add(ref _splicedBytes, moved);
             count -= moved;
             onBytes(moved);
         }
