@@ -24,6 +24,8 @@ ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need_apt+=(postgresql)
 # server above (xrootd-server-plugins carries XrdHttpTPC) is the other endpoint; openssl makes its throwaway CA.
 command -v gfal-copy >/dev/null 2>&1 || need_apt+=(gfal2 gfal2-plugin-http gfal2-plugin-file gfal2-util-scripts python3-gfal2-util)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# The cache benchmark's wrk phase (docs/performance.md, "Cache") drives every system with wrk and a Lua script.
+command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 # (later issues add theirs: chromium...)
 
 if [ "${#need_apt[@]}" -gt 0 ]; then

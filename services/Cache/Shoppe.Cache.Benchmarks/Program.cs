@@ -14,11 +14,14 @@ using Shoppe.Cache.Benchmarks;
 //   cold: read the file set once through the empty cache (the origin's files are in the page cache), each system
 //     in turn; all then stay up, and
 //   warm: read the set again, one stream, and
-//   random: 16 concurrent readers of 64 KiB random ranges for a fixed time (throughput, p50/p99 latency),
+//   random: 16 concurrent readers of 64 KiB random ranges for a fixed time (throughput, p50/p99 latency), and
+//   wrk: the same reads driven by wrk --latency (2 threads, 16 connections, a Lua script; WrkPhase), requests/s
+//     and p50/p99 as a C client sees them,
 //     go round the systems in turns, three rounds (the median of each): a slow minute falls on all alike;
 //   then cold again, each cache fresh, with the origin behind a link of a WAN's rate (ThrottledLink).
 // Usage: dotnet run -c Release --project services/Cache/Shoppe.Cache.Benchmarks -- [set MiB] [files] [random seconds] [folder] [link Mbit/s]
-// Needs the test peers (eng/install-test-deps.sh) and root (the peers run as their own users).
+// Needs the test peers (eng/install-test-deps.sh; wrk is installed here when missing) and root (the peers run as
+// their own users).
 var setMiB = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 1024;
 var files = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 4;
 var randomSeconds = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 10;
@@ -28,6 +31,8 @@ Directory.CreateDirectory(work);
 File.SetUnixFileMode(work, (UnixFileMode)0b111_111_111);
 Console.WriteLine($"cache benchmark: {files} files, {setMiB} MiB in all, {Readers} random readers of {RangeBytes / 1024} KiB for {randomSeconds} s, {Environment.ProcessorCount} cores, folder {work}");
 
+var wrk = await WrkPhase.EnsureInstalledAsync();
+var wrkScript = WrkPhase.WriteScript(work);
 await using var peers = new Peers(work);
 var fileSize = (long)setMiB * 1024 * 1024 / files;
 var names = Enumerable.Range(0, files).Select(i => $"store/mc/file{i}.root").ToArray();
@@ -83,12 +88,18 @@ foreach (var (name, start, _) in systems)
 
 var warmRuns = systems.Select(_ => new List<double>()).ToList();
 var randomRuns = systems.Select(_ => new List<(double MiBps, double P50, double P99)>()).ToList();
+var wrkRuns = systems.Select(_ => new List<WrkResult>()).ToList();
+var bearer = $"Bearer {peers.ShoppeToken}";
 for (var round = 0; round < 3; round++)
 {
     for (var i = 0; i < systems.Count; i++)
     {
         warmRuns[i].Add(await ReadSetAsync(client, urls[i], names, fileSize));
         randomRuns[i].Add(await RandomRangesAsync(client, urls[i], names, fileSize, Path.Combine(data, names[0]), TimeSpan.FromSeconds(randomSeconds)));
+        // Only our cache asks for a token; the others get none (an XRootD or nginx server ignores it anyway).
+        var run = await WrkPhase.RunAsync(wrk, wrkScript, urls[i], systems[i].Name == "Shoppe cache" ? bearer : null, names, fileSize, RangeBytes, randomSeconds);
+        wrkRuns[i].Add(run);
+        Console.WriteLine($"  round {round + 1} {systems[i].Name,-20} wrk {run.RequestsPerSecond,8:N0} req/s  p50 {run.P50,6:N2} ms  p99 {run.P99,6:N2} ms{(run.Errors is null ? "" : "  " + run.Errors)}  (load {File.ReadAllText("/proc/loadavg").Split(' ')[0]})");
     }
 }
 
@@ -99,6 +110,23 @@ for (var i = 0; i < systems.Count; i++)
     var random = randomRuns[i].OrderBy(r => r.MiBps).ElementAt(1);
     results.Add(new Result(systems[i].Name, colds[i], warm, random.MiBps, random.P50, random.P99));
     Console.WriteLine($"{systems[i].Name,-20} cold {colds[i],7:N0} MiB/s  warm {warm,7:N0} MiB/s ({string.Join(" ", warmRuns[i].Select(w => w.ToString("F0", CultureInfo.InvariantCulture)))})  random {random.MiBps,6:N0} MiB/s ({string.Join(" ", randomRuns[i].Select(r => r.MiBps.ToString("F0", CultureInfo.InvariantCulture)))})  p50 {random.P50,6:N2} ms  p99 {random.P99,6:N2} ms");
+}
+
+// The wrk phase: each figure the median of its three rounds, taken on its own (p99 is not the p99 of the
+// median-throughput round).
+var wrkMedians = wrkRuns.Select(runs => new WrkResult(
+    runs.Select(r => r.RequestsPerSecond).Order().ElementAt(1), runs.Select(r => r.P50).Order().ElementAt(1), runs.Select(r => r.P99).Order().ElementAt(1), null)).ToList();
+var wrkXCache = wrkMedians[systems.FindIndex(s => s.Name == "XCache")];
+var wrkOrigin = wrkMedians[0];
+Console.WriteLine($"wrk phase: {WrkPhase.Threads} threads, {WrkPhase.Connections} connections, random {RangeBytes / 1024} KiB ranges, {randomSeconds} s a run, median of 3 rounds");
+for (var i = 0; i < systems.Count; i++)
+{
+    var m = wrkMedians[i];
+    Console.WriteLine($"{systems[i].Name,-20} wrk {m.RequestsPerSecond,8:N0} req/s ({string.Join(" ", wrkRuns[i].Select(r => r.RequestsPerSecond.ToString("F0", CultureInfo.InvariantCulture)))})"
+        + $"  p50 {m.P50,6:N2} ms ({string.Join(" ", wrkRuns[i].Select(r => r.P50.ToString("F2", CultureInfo.InvariantCulture)))})"
+        + $"  p99 {m.P99,6:N2} ms ({string.Join(" ", wrkRuns[i].Select(r => r.P99.ToString("F2", CultureInfo.InvariantCulture)))})"
+        + $"  req/s to XCache {m.RequestsPerSecond / wrkXCache.RequestsPerSecond:N2}, to origin {m.RequestsPerSecond / wrkOrigin.RequestsPerSecond:N2}"
+        + $"  p99 to XCache {m.P99 / wrkXCache.P99:N2}, to origin {m.P99 / wrkOrigin.P99:N2}");
 }
 
 foreach (var (_, _, stop) in systems)
@@ -139,7 +167,8 @@ foreach (var (name, start, stop) in new List<(string Name, Func<Task<string>> St
 var linkDirect = linked.Single(l => l.Name == "origin (direct)").Cold;
 Console.WriteLine("cold overhead through the link against a direct read through it: " + string.Join(", ", linked.Skip(1).Select(l => $"{l.Name} {linkDirect / l.Cold:N2}x the time")));
 Console.WriteLine("RESULT " + string.Join(' ', results.Select(r => $"{r.Name.Split(' ')[0]}:cold={r.Cold:F0},warm={r.Warm:F0},random={r.Random:F0},p50={r.P50:F2},p99={r.P99:F2}"))
-    + " link:" + string.Join(',', linked.Select(l => $"{l.Name.Split(' ')[0]}={l.Cold:F0}")));
+    + " link:" + string.Join(',', linked.Select(l => $"{l.Name.Split(' ')[0]}={l.Cold:F0}"))
+    + " wrk:" + string.Join(',', systems.Select((s, i) => $"{s.Name.Split(' ')[0]}={wrkMedians[i].RequestsPerSecond:F0}/{wrkMedians[i].P50:F2}/{wrkMedians[i].P99:F2}")));
 
 // The untimed first work of every system, on a file of its own (see the top of this file).
 async Task WarmUpAsync(string url, int seconds)
