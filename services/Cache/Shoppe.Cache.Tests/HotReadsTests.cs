@@ -16,10 +16,11 @@ public sealed class HotReadsTests : CacheTestBase
 {
     private const string FilePath = "/store/run1/nano.parquet";
 
-    private CacheServiceFactory Cache(bool anonymous = false) => new(DataRoot, new Dictionary<string, string?>(CacheServiceFactory.Origin("xrd", url: OriginServer.Url + "/store", prefix: "/store"))
+    private CacheServiceFactory Cache(bool anonymous = false, TimeProvider? clock = null) => new(DataRoot, new Dictionary<string, string?>(CacheServiceFactory.Origin("xrd", url: OriginServer.Url + "/store", prefix: "/store"))
     {
         ["Cache:AllowAnonymousReads"] = anonymous ? "true" : "false",
-    }, kestrel: true);
+    }, kestrel: true)
+    { Clock = clock };
 
     private static long Served(CacheServiceFactory cache) => cache.Services.GetRequiredService<HotReads>().Served;
 
@@ -85,7 +86,8 @@ public sealed class HotReadsTests : CacheTestBase
     [Fact]
     public async Task OnlyCallersThePipelineAccepted_TakeTheLane()
     {
-        await using var cache = Cache();
+        var clock = new ManualClock();
+        await using var cache = Cache(clock: clock);
         using var client = cache.CreateClient();
         var alice = cache.Token("alice");
         using (var fill = await client.SendAsync(Get(alice), Ct))
@@ -124,7 +126,7 @@ public sealed class HotReadsTests : CacheTestBase
         }
 
         Assert.Equal(served + 1, Served(cache));
-        await Task.Delay(TimeSpan.FromSeconds(3), Ct);
+        clock.Advance(TimeSpan.FromSeconds(3));
         using (var late = await client.SendAsync(Get(brief, "bytes=0-99"), Ct))
         {
             Assert.Equal(HttpStatusCode.PartialContent, late.StatusCode);

@@ -26,13 +26,6 @@ public sealed class RememberingTokenHandlerTests : IDisposable
 
     private string Issue(string user, TimeSpan lifetime) => new TokenIssuer(_options, TimeProvider.System).Issue(user, [], lifetime);
 
-    private sealed class Clock : TimeProvider
-    {
-        public DateTimeOffset Now { get; set; } = DateTimeOffset.UtcNow;
-
-        public override DateTimeOffset GetUtcNow() => Now;
-    }
-
     [Fact]
     public async Task ARememberedToken_IsNotValidatedAgain_AndEachCallerGetsItsOwnIdentity()
     {
@@ -68,7 +61,7 @@ public sealed class RememberingTokenHandlerTests : IDisposable
     [Fact]
     public async Task ATokenIsTakenOnTrust_NoLongerThanAMinute_NorPastItsExpiry()
     {
-        var clock = new Clock();
+        var clock = new ManualClock();
         var handler = new RememberingTokenHandler(clock) { MapInboundClaims = false };
         var longLived = Issue("alice", TimeSpan.FromHours(1));
         var shortLived = Issue("bob", TimeSpan.FromSeconds(20));
@@ -89,7 +82,7 @@ public sealed class RememberingTokenHandlerTests : IDisposable
     [Fact]
     public async Task WhatIsRemembered_AndUntilWhen_IsToldToWhoeverKeepsDecisionsOnIt()
     {
-        var clock = new Clock();
+        var clock = new ManualClock();
         var handler = new RememberingTokenHandler(clock) { MapInboundClaims = false };
         var token = Issue("alice", TimeSpan.FromHours(1));
         Assert.False(handler.TryGetRemembered(token, out _));

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.IdentityModel.Tokens;
@@ -24,15 +25,12 @@ public static class ShoppeAuthenticationExtensions
         var options = new ShoppeSecurityOptions();
         builder.Configuration.GetSection(ShoppeSecurityOptions.SectionName).Bind(options);
         builder.Services.AddSingleton(options);
-        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.TryAddSingleton(TimeProvider.System);
 
         builder.Services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme)
             .AddJwtBearer(jwt =>
             {
                 jwt.MapInboundClaims = false;
-                // Validated tokens are remembered briefly (RememberingTokenHandler says how, and why).
-                jwt.TokenHandlers.Clear();
-                jwt.TokenHandlers.Add(new RememberingTokenHandler(TimeProvider.System) { MapInboundClaims = false });
                 jwt.TokenValidationParameters = new TokenValidationParameters
                 {
                     ValidIssuer = options.Issuer,
@@ -50,6 +48,13 @@ public static class ShoppeAuthenticationExtensions
                     jwt.Authority = options.Authority;
                 }
             });
+        // Validated tokens are remembered briefly (RememberingTokenHandler says how, and why), by the service's one clock.
+        builder.Services.AddOptions<JwtBearerOptions>(JwtBearerDefaults.AuthenticationScheme).Configure<TimeProvider>((jwt, time) =>
+        {
+            jwt.TimeProvider = time;
+            jwt.TokenHandlers.Clear();
+            jwt.TokenHandlers.Add(new RememberingTokenHandler(time) { MapInboundClaims = false });
+        });
         builder.Services.AddAuthorizationBuilder()
             .AddPolicy(ShoppeClaims.UserPolicy, p => p.RequireAuthenticatedUser().RequireClaim(ShoppeClaims.Subject))
             .AddPolicy(ShoppeClaims.OperatorPolicy, p => p.RequireAuthenticatedUser().RequireClaim(ShoppeClaims.Role, ShoppeClaims.OperatorRole))

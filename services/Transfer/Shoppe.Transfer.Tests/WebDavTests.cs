@@ -186,10 +186,15 @@ public sealed class WebDavTests : IAsyncLifetime
         {
             await stream.WriteAsync(Encoding.ASCII.GetBytes($"PUT /short.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Length: 1000000\r\n\r\n"), Ct);
             await stream.WriteAsync(new byte[1000], Ct);
+            // The service has begun the upload (its temporary file is there) before the client goes.
+            await Poll.UntilAsync(() => Directory.Exists(_service.Storage) && Directory.GetFiles(_service.Storage, "*", SearchOption.AllDirectories).Length > 0,
+                TimeSpan.FromSeconds(10), "the upload's temporary file", Ct);
         }
 
         raw.Close();
-        await Task.Delay(500, Ct);
+        // The service notices the cut upload and removes what it had written (its temporary file) before the file could be named.
+        await Poll.UntilAsync(() => !Directory.Exists(_service.Storage) || Directory.GetFiles(_service.Storage, "*", SearchOption.AllDirectories).Length == 0,
+            TimeSpan.FromSeconds(10), "the cut upload's temporary file to be removed", Ct);
         Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync("/short.bin", Ct)).StatusCode);
         Assert.Empty(Directory.Exists(_service.Storage) ? Directory.GetFiles(_service.Storage, "*", SearchOption.AllDirectories) : []);
     }

@@ -1,6 +1,8 @@
 using System.Net.Http.Headers;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
 using Shoppe.Security;
 
 namespace Shoppe.Testing;
@@ -42,6 +44,9 @@ public abstract class ShoppeServiceFactory<TEntryPoint> : WebApplicationFactory<
         }
     }
 
+    /// <summary>The service's one clock, where a test moves time by hand; null: the system's.</summary>
+    public TimeProvider? Clock { get; init; }
+
     /// <summary>The service's data folder.</summary>
     public string DataRoot { get; }
 
@@ -76,6 +81,11 @@ public abstract class ShoppeServiceFactory<TEntryPoint> : WebApplicationFactory<
             {
                 builder.UseSetting(k, v);
             }
+        }
+
+        if (Clock is { } clock)
+        {
+            builder.ConfigureTestServices(services => services.AddSingleton(clock));
         }
     }
 }
