@@ -38,11 +38,21 @@ public sealed class FacilityTests(FacilityFixture facility)
     }
 
     [Fact]
-    public async Task EveryService_KeepsItsStateUnderTheConfiguredDataRoot()
+    public void EveryService_KeepsItsStateUnderTheConfiguredDataRoot()
     {
-        foreach (var name in FacilityFixture.Services)
+        // Each service's folder exists once it is healthy (its readiness check writes there), so the folders alone
+        // prove nothing: the stores each service opens at start must be in its own folder under the facility's root.
+        var stores = new Dictionary<string, string>
         {
-            Assert.True(Directory.Exists(Path.Combine(facility.DataRoot, name)), $"{name} has no folder under {facility.DataRoot}");
+            ["delivery"] = "delivery.db",
+            ["logs"] = "logs.db",
+            ["transfer"] = "transfers.db",
+            ["cache"] = "blocks",
+        };
+        foreach (var (name, store) in stores)
+        {
+            var path = Path.Combine(facility.DataRoot, name, store);
+            Assert.True(File.Exists(path) || Directory.Exists(path), $"{name} keeps no {store} under {facility.DataRoot}/{name}");
         }
     }
 

@@ -54,15 +54,16 @@ public sealed record HardwareProfile(
             RuntimeInformation.FrameworkDescription);
     }
 
-    private static List<DiskInfo> ReadDisks()
+    /// <summary>The whole disks under <paramref name="sysBlock"/> (Linux's /sys/block; a test gives a tree of its own).</summary>
+    internal static List<DiskInfo> ReadDisks(string sysBlock = "/sys/block")
     {
         var disks = new List<DiskInfo>();
-        if (!Directory.Exists("/sys/block"))
+        if (!Directory.Exists(sysBlock))
         {
             return disks;
         }
 
-        foreach (var dir in Directory.GetDirectories("/sys/block").Order(StringComparer.Ordinal))
+        foreach (var dir in Directory.GetDirectories(sysBlock).Order(StringComparer.Ordinal))
         {
             var name = Path.GetFileName(dir);
             if (name.StartsWith("loop", StringComparison.Ordinal) || name.StartsWith("ram", StringComparison.Ordinal)
