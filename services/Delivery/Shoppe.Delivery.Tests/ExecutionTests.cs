@@ -47,7 +47,8 @@ public sealed class ExecutionTests(PostgresServer postgres) : IClassFixture<Post
         using var alice = service.ClientFor("alice");
         using var bob = service.ClientFor("bob");
         var big = await SubmitAsync(alice, 300, ["Muon_pt", "Jet_pt", "MET_pt"]);
-        await Task.Delay(100, Ct);
+        // Alice's work has begun (the workers are hers) before bob asks.
+        await Poll.ForAsync(() => alice.GetFromJsonAsync<TransformStatus>($"/v1/transforms/{big}", Ct), s => s!.FilesDone > 0, TimeSpan.FromSeconds(30), "alice's first file", Ct);
 
         var small = await SubmitAsync(bob, 1, ["MET_pt"]);
         var bobs = await DeliveryServiceFactory.WaitAsync(bob, small);
@@ -70,13 +71,7 @@ public sealed class ExecutionTests(PostgresServer postgres) : IClassFixture<Post
         {
             using var client = first.ClientFor("alice");
             id = await SubmitAsync(client, 60, ["Muon_pt", "Jet_pt", "MET_pt"]);
-            TransformStatus status;
-            do
-            {
-                await Task.Delay(20, Ct);
-                status = (await client.GetFromJsonAsync<TransformStatus>($"/v1/transforms/{id}", Ct))!;
-            }
-            while (status.FilesDone < 3);
+            await Poll.ForAsync(() => client.GetFromJsonAsync<TransformStatus>($"/v1/transforms/{id}", Ct), s => s!.FilesDone >= 3, TimeSpan.FromSeconds(60), "three files done", Ct);
 
             var files = (await client.GetFromJsonAsync<TransformFileStatus[]>($"/v1/transforms/{id}/files", Ct))!;
             doneBefore = files.Where(f => f.State == FileStates.Done).ToDictionary(f => f.Index, f => f.Seconds);
