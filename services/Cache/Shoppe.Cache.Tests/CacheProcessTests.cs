@@ -54,26 +54,8 @@ public sealed class CacheProcessTests : IAsyncLifetime
         return process;
     }
 
-    private static async Task WaitHealthyAsync(HttpClient client)
-    {
-        for (var i = 0; i < 300; i++)
-        {
-            try
-            {
-                if ((await client.GetAsync("/alive", Ct)).IsSuccessStatusCode)
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException)
-            {
-            }
-
-            await Task.Delay(100, Ct);
-        }
-
-        Assert.Fail("The cache process did not come up.");
-    }
+    private static Task WaitHealthyAsync(HttpClient client) =>
+        Loopback.WaitAliveAsync(client.BaseAddress!.GetLeftPart(UriPartial.Authority), cancellationToken: Ct);
 
     private void Authorize(HttpClient client) =>
         client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer",

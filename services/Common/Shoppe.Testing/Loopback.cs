@@ -18,10 +18,11 @@ public static class Loopback
     }
 
     /// <summary>Waits until a Coffea Shoppe service at <paramref name="url"/> answers <c>/alive</c>.</summary>
-    public static Task WaitAliveAsync(string url, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    public static async Task WaitAliveAsync(string url, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
+        // Awaited here: the probe must outlive the wait, not the call that starts it.
         using var probe = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-        return Poll.UntilAsync(async () =>
+        await Poll.UntilAsync(async () =>
         {
             try
             {

@@ -83,6 +83,29 @@ public sealed class ZeroCopySendFileTests : IAsyncLifetime
         new(new SocketsHttpHandler { MaxConnectionsPerServer = 1 }) { BaseAddress = address };
 
     [Fact]
+    public async Task AServiceThatDoesNotOptIn_KeepsPlainKestrel_AndOptingInTwiceStillSendsTheSameBytes()
+    {
+        await using (var plain = await TestServiceHost.StartAsync(Map, kestrel: true))
+        {
+            using var client = OneConnection(plain.Address);
+            using var response = await client.GetAsync($"/range?from=0&count={FileLength}", TestContext.Current.CancellationToken);
+            Assert.Equal("no", response.Headers.GetValues("X-Zero-Copy").Single());
+            var body = await response.Content.ReadAsByteArrayAsync(TestContext.Current.CancellationToken);
+            Assert.True(_content.AsSpan().SequenceEqual(body), "the plain response came back changed");
+        }
+
+        await using var twice = await StartAsync(builder => builder.AddZeroCopySendFile());
+        using var twiceClient = OneConnection(twice.Address);
+        for (var i = 0; i < 3; i++)
+        {
+            using var response = await twiceClient.GetAsync($"/range?from=0&count={FileLength}", TestContext.Current.CancellationToken);
+            Assert.Equal("yes", response.Headers.GetValues("X-Zero-Copy").Single());
+            var body = await response.Content.ReadAsByteArrayAsync(TestContext.Current.CancellationToken);
+            Assert.True(_content.AsSpan().SequenceEqual(body), $"response {i} came back changed");
+        }
+    }
+
+    [Fact]
     public async Task SendFileAsync_PlainHttp_SendsTheFileBytesBySendfile()
     {
         await using var host = await StartAsync();

@@ -28,8 +28,14 @@ public static class ShoppeHttpExtensions
         where TBuilder : IHostApplicationBuilder
     {
         ArgumentNullException.ThrowIfNull(builder);
+        // Once: a second registration would wrap every connection in a second pump for nothing.
+        if (IsRegistered<ZeroCopyFiles>(builder.Services))
+        {
+            return builder;
+        }
+
+        builder.Services.AddSingleton<ZeroCopyFiles>();
         builder.Services.Configure<KestrelServerOptions>(kestrel => kestrel.ConfigureEndpointDefaults(listen => listen.UseZeroCopySendFile()));
-        builder.Services.TryAddSingleton<ZeroCopyFiles>();
         AddDataPathFilter(builder.Services);
         return builder;
     }
@@ -56,9 +62,15 @@ public static class ShoppeHttpExtensions
         where TBuilder : IHostApplicationBuilder
     {
         ArgumentNullException.ThrowIfNull(builder);
+        // Once: a second registration would run the summaries' background writer twice.
+        if (IsRegistered<AccessSummaries>(builder.Services))
+        {
+            return builder;
+        }
+
         builder.Services.AddOptions<AccessSummaryOptions>().BindConfiguration("Shoppe").ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.TryAddSingleton<AccessSummaries>();
-        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IAccessLineSummarizer, AccessSummaries>(sp => sp.GetRequiredService<AccessSummaries>()));
+        builder.Services.AddSingleton<AccessSummaries>();
+        builder.Services.AddSingleton<IAccessLineSummarizer>(sp => sp.GetRequiredService<AccessSummaries>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<AccessSummaries>());
         return builder;
     }
@@ -72,6 +84,8 @@ public static class ShoppeHttpExtensions
             services.Insert(0, ServiceDescriptor.Transient<IStartupFilter, DataPathStartupFilter>());
         }
     }
+
+    private static bool IsRegistered<T>(IServiceCollection services) => services.Any(d => d.ServiceType == typeof(T));
 
     /// <summary>Marks a service that sends files without a copy.</summary>
     private sealed class ZeroCopyFiles;
