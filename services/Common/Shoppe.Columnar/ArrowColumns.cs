@@ -24,20 +24,48 @@ internal static class ArrowColumns
             isList = true;
         }
 
-        return type switch
+        var valueField = field.DataType switch
         {
-            BooleanType => new ColumnInfo(field.Name, isList, IsBool: true),
-            FloatType or DoubleType or HalfFloatType or Int8Type or Int16Type or Int32Type or Int64Type
-                or UInt8Type or UInt16Type or UInt32Type or UInt64Type => new ColumnInfo(field.Name, isList, IsBool: false),
+            LargeListType l => l.ValueField,
+            ListType l => l.ValueField,
+            _ => field,
+        };
+        Type? clr = type switch
+        {
+            BooleanType => typeof(bool),
+            FloatType => typeof(float),
+            DoubleType => typeof(double),
+            Int8Type => typeof(sbyte),
+            Int16Type => typeof(short),
+            Int32Type => typeof(int),
+            Int64Type => typeof(long),
+            UInt8Type => typeof(byte),
+            UInt16Type => typeof(ushort),
+            UInt32Type => typeof(uint),
+            UInt64Type => typeof(ulong),
             _ => null,
         };
+        if (clr is null)
+        {
+            return null;
+        }
+
+        // Integers that can be null are read as double, a null as NaN (an integer has no value for "none").
+        if (clr != typeof(bool) && clr != typeof(float) && valueField.IsNullable)
+        {
+            clr = typeof(double);
+        }
+
+        return new ColumnInfo(field.Name, isList, IsBool: clr == typeof(bool)) { ValueType = clr };
     }
 
     /// <summary>The per-event list layout of a list array: offsets from 0, and where its values start in the child array.</summary>
-    public static (int[] Offsets, int Start) Layout(IArrowArray array)
+    public static (int[] Offsets, int Start) Layout(IArrowArray array) =>
+        Layout(array, GC.AllocateUninitializedArray<int>(array.Length + 1)); // every entry is written: no need to zero
+
+    /// <summary>As <see cref="Layout(IArrowArray)"/>, into <paramref name="offsets"/> (at least one longer than the array).</summary>
+    public static (int[] Offsets, int Start) Layout(IArrowArray array, int[] offsets)
     {
-        // Every entry is written below: no need to zero (these arrays are large and made per batch).
-        var offsets = GC.AllocateUninitializedArray<int>(array.Length + 1);
         long start;
         switch (array)
         {
@@ -70,6 +98,53 @@ internal static class ArrowColumns
         }
 
         return (offsets, (int)start);
+    }
+
+    /// <summary>
+    /// Checks that a list column has the layout of its collection (<paramref name="offsets"/>, from another of its
+    /// columns): the same number of objects in every event. Returns where its values start.
+    /// </summary>
+    public static int EnsureLayout(IArrowArray array, int[] offsets)
+    {
+        var events = array.Length;
+        long start;
+        var e = 0;
+        switch (array)
+        {
+            case LargeListArray large:
+            {
+                var source = large.ValueOffsets;
+                start = source[0];
+                while (e <= events && source[e] - start == offsets[e])
+                {
+                    e++;
+                }
+
+                break;
+            }
+
+            case ListArray list:
+            {
+                var source = list.ValueOffsets;
+                start = source[0];
+                while (e <= events && source[e] - start == offsets[e])
+                {
+                    e++;
+                }
+
+                break;
+            }
+
+            default:
+                throw new ArgumentException($"{array.Data.DataType.Name} is not a list type.", nameof(array));
+        }
+
+        if (e <= events)
+        {
+            throw new ColumnarDataException($"Two columns of one collection disagree on how many objects event {Math.Max(0, e - 1)} of the batch has.");
+        }
+
+        return (int)start;
     }
 
     public static IArrowArray Values(IArrowArray list) => list switch
@@ -173,6 +248,13 @@ internal static class ArrowColumns
         var source = array.Values;
         var bytes = new byte[indices.Length * Marshal.SizeOf<T>()];
         var target = MemoryMarshal.Cast<byte, T>(bytes.AsSpan());
+        if (indices.Length == array.Length && array.NullCount == 0)
+        {
+            // Every row kept (indices rise strictly, so they are 0..n-1): one copy.
+            source.CopyTo(target);
+            return ArrowArrayFactory.BuildArray(new ArrayData(array.Data.DataType, indices.Length, 0, 0, [ArrowBuffer.Empty, new ArrowBuffer(bytes)]));
+        }
+
         for (var i = 0; i < indices.Length; i++)
         {
             target[i] = source[indices[i]];
@@ -194,7 +276,7 @@ internal static class ArrowColumns
     }
 
     /// <summary>A list column of the kept rows, each row's list cut to the kept elements (all of them when <paramref name="keep"/> is null).</summary>
-    public static IArrowArray TakeLists(IArrowArray list, ReadOnlySpan<int> rows, double[]? keep)
+    public static IArrowArray TakeLists(IArrowArray list, ReadOnlySpan<int> rows, byte[]? keep)
     {
         var (offsets, start) = Layout(list);
         if (keep is null)
@@ -202,23 +284,34 @@ internal static class ArrowColumns
             return TakeWholeLists(list, rows, offsets, start);
         }
 
-        var elements = new List<int>();
         var newOffsets = new long[rows.Length + 1];
+        var total = 0;
         for (var r = 0; r < rows.Length; r++)
         {
             var row = rows[r];
             for (var i = offsets[row]; i < offsets[row + 1]; i++)
             {
-                if (keep is null || keep[i] != 0)
-                {
-                    elements.Add(start + i);
-                }
+                total += keep[i];
             }
 
-            newOffsets[r + 1] = elements.Count;
+            newOffsets[r + 1] = total;
         }
 
-        var values = Take(Values(list), CollectionsMarshal.AsSpan(elements));
+        var source = Values(list);
+        var values = source switch
+        {
+            FloatArray a => Compact(a, rows, offsets, start, keep, total),
+            DoubleArray a => Compact(a, rows, offsets, start, keep, total),
+            Int32Array a => Compact(a, rows, offsets, start, keep, total),
+            UInt32Array a => Compact(a, rows, offsets, start, keep, total),
+            Int64Array a => Compact(a, rows, offsets, start, keep, total),
+            UInt64Array a => Compact(a, rows, offsets, start, keep, total),
+            UInt8Array a => Compact(a, rows, offsets, start, keep, total),
+            Int8Array a => Compact(a, rows, offsets, start, keep, total),
+            Int16Array a => Compact(a, rows, offsets, start, keep, total),
+            UInt16Array a => Compact(a, rows, offsets, start, keep, total),
+            _ => Take(source, KeptIndices(rows, offsets, start, keep, total)),
+        };
         var elementType = list.Data.DataType switch
         {
             LargeListType large => large.ValueField,
@@ -226,6 +319,46 @@ internal static class ArrowColumns
             _ => throw new InvalidOperationException(),
         };
         return new LargeListArray(new LargeListType(elementType), rows.Length, new ArrowBuffer(MemoryMarshal.AsBytes(newOffsets.AsSpan()).ToArray()), values, ArrowBuffer.Empty, 0, 0);
+    }
+
+    /// <summary>The kept elements of the kept rows, in their own type, straight into the output buffer.</summary>
+    private static IArrowArray Compact<T>(PrimitiveArray<T> array, ReadOnlySpan<int> rows, int[] offsets, int start, byte[] keep, int total)
+        where T : struct, IEquatable<T>
+    {
+        var source = array.Values[start..];
+        var bytes = new byte[total * Marshal.SizeOf<T>()];
+        var target = MemoryMarshal.Cast<byte, T>(bytes.AsSpan());
+        var k = 0;
+        for (var r = 0; r < rows.Length && k < total; r++)
+        {
+            var end = offsets[rows[r] + 1];
+            for (var i = offsets[rows[r]]; i < end && k < total; i++)
+            {
+                target[k] = source[i];
+                k += keep[i]; // written always, counted when kept: no branch to mispredict
+            }
+        }
+
+        var data = new ArrayData(array.Data.DataType, total, 0, 0, [ArrowBuffer.Empty, new ArrowBuffer(bytes)]);
+        return ArrowArrayFactory.BuildArray(data);
+    }
+
+    private static int[] KeptIndices(ReadOnlySpan<int> rows, int[] offsets, int start, byte[] keep, int total)
+    {
+        var indices = new int[total];
+        var k = 0;
+        foreach (var row in rows)
+        {
+            for (var i = offsets[row]; i < offsets[row + 1]; i++)
+            {
+                if (keep[i] != 0)
+                {
+                    indices[k++] = start + i;
+                }
+            }
+        }
+
+        return indices;
     }
 
     /// <summary>Whole lists of the kept rows: their values copied a run at a time, not element by element.</summary>
@@ -305,72 +438,50 @@ internal static class ArrowColumns
         return ArrowArrayFactory.BuildArray(data);
     }
 
-    /// <summary>Computed per-event values of the kept rows.</summary>
-    public static IArrowArray FromEvents(double[] values, ReadOnlySpan<int> rows, OutputType type)
+    /// <summary>The first <paramref name="count"/> computed values (one per kept event), as an Arrow array of their type.</summary>
+    public static IArrowArray FromValues(System.Array values, int count) => values switch
     {
-        switch (type)
-        {
-            case OutputType.Bool:
-            {
-                var builder = new BooleanArray.Builder().Reserve(rows.Length);
-                foreach (var r in rows)
-                {
-                    builder.Append(values[r] != 0);
-                }
+        double[] d => Primitive(d.AsSpan(0, count), DoubleType.Default),
+        float[] f => Primitive(f.AsSpan(0, count), FloatType.Default),
+        long[] l => Primitive(l.AsSpan(0, count), Int64Type.Default),
+        bool[] b => Booleans(b.AsSpan(0, count)),
+        _ => throw new ArgumentException($"{values.GetType().Name} is not an output type.", nameof(values)),
+    };
 
-                return builder.Build();
-            }
-
-            case OutputType.Count:
-            {
-                var builder = new Int64Array.Builder().Reserve(rows.Length);
-                foreach (var r in rows)
-                {
-                    builder.Append((long)values[r]);
-                }
-
-                return builder.Build();
-            }
-
-            default:
-            {
-                var builder = new DoubleArray.Builder().Reserve(rows.Length);
-                foreach (var r in rows)
-                {
-                    builder.Append(values[r]);
-                }
-
-                return builder.Build();
-            }
-        }
+    private static IArrowArray Primitive<T>(ReadOnlySpan<T> values, IArrowType type)
+        where T : struct
+    {
+        var data = new ArrayData(type, values.Length, 0, 0, [ArrowBuffer.Empty, new ArrowBuffer(MemoryMarshal.AsBytes(values).ToArray())]);
+        return ArrowArrayFactory.BuildArray(data);
     }
 
-    /// <summary>Computed per-object values of the kept rows, as a list column.</summary>
-    public static IArrowArray FromJagged(Vec vec, ReadOnlySpan<int> rows, OutputType type)
+    private static BooleanArray Booleans(ReadOnlySpan<bool> values)
     {
-        var offsets = vec.Offsets!;
-        var newOffsets = new long[rows.Length + 1];
-        var elements = new List<int>();
-        for (var r = 0; r < rows.Length; r++)
+        var bits = new byte[(values.Length + 7) / 8];
+        for (var i = 0; i < values.Length; i++)
         {
-            for (var i = offsets[rows[r]]; i < offsets[rows[r] + 1]; i++)
+            if (values[i])
             {
-                elements.Add(i);
+                bits[i >> 3] |= (byte)(1 << (i & 7));
             }
-
-            newOffsets[r + 1] = elements.Count;
         }
 
-        IArrowArray values = FromEvents(vec.Values, CollectionsMarshal.AsSpan(elements), type);
-        var elementType = new Field("element", values.Data.DataType, nullable: false);
-        return new LargeListArray(new LargeListType(elementType), rows.Length, new ArrowBuffer(MemoryMarshal.AsBytes(newOffsets.AsSpan()).ToArray()), values, ArrowBuffer.Empty, 0, 0);
+        return new BooleanArray(new ArrowBuffer(bits), ArrowBuffer.Empty, values.Length, 0, 0);
+    }
+
+    /// <summary>Computed per-object values (a list per kept event) as a large-list column.</summary>
+    public static IArrowArray FromLists<T>(ReadOnlySpan<T> values, ReadOnlySpan<long> offsets)
+        where T : struct
+    {
+        IArrowArray elements = true switch
+        {
+            _ when typeof(T) == typeof(double) => Primitive(MemoryMarshal.Cast<T, double>(values), DoubleType.Default),
+            _ when typeof(T) == typeof(float) => Primitive(MemoryMarshal.Cast<T, float>(values), FloatType.Default),
+            _ when typeof(T) == typeof(bool) => Booleans(MemoryMarshal.Cast<T, bool>(values)),
+            _ => throw new ArgumentException($"{typeof(T).Name} is not an output type.", nameof(values)),
+        };
+        var type = new LargeListType(new Field("element", elements.Data.DataType, nullable: false));
+        return new LargeListArray(type, offsets.Length - 1, new ArrowBuffer(MemoryMarshal.AsBytes(offsets).ToArray()), elements, ArrowBuffer.Empty, 0, 0);
     }
 }
 
-/// <summary>The Arrow type a computed column is written as.</summary>
-internal enum OutputType
-{
-    Double,
-    Bool,
-    Count,
-}

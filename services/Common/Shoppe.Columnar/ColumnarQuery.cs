@@ -6,22 +6,31 @@ namespace Shoppe.Columnar;
 
 /// <summary>
 /// A selection compiled against a dataset's schema: which columns to read, which events to keep (the filter) and
-/// what to write for each kept event (the output columns). Plain columns and masked columns
-/// (<c>Muon_pt[Muon_pt &gt; 20]</c>) keep their types; computed ones are written as float64, boolean or, for
-/// <c>count()</c>, int64. Events keep their file order. Thread-safe: one compiled query serves many files at once.
+/// what to write for each kept event (the output columns). The filter and the computed columns are compiled into
+/// one kernel (<see cref="KernelCompiler"/>). Plain columns and masked columns (<c>Muon_pt[Muon_pt &gt; 20]</c>)
+/// keep their types; computed ones are float32 where they are a float32 column's value, float64 otherwise, boolean,
+/// or int64 for <c>count()</c>. Events keep their file order. Thread-safe: one compiled query serves many files at once.
 /// </summary>
 public sealed class ColumnarQuery
 {
-    private readonly Expr? _filter;
+    private readonly Func<Frame, int> _kernel;
     private readonly OutputPlan[] _outputs;
-    private readonly Dictionary<string, ColumnInfo> _columns;
+    private readonly Catalog _catalog;
+    private readonly string[] _slots;
+    private readonly int _eventOutputs;
+    private readonly int _masks;
+    private readonly int _lists;
 
-    private ColumnarQuery(Expr? filter, OutputPlan[] outputs, Dictionary<string, ColumnInfo> columns, IReadOnlyList<string> inputColumns, Schema outputSchema)
+    private ColumnarQuery(Func<Frame, int> kernel, OutputPlan[] outputs, Catalog catalog, string[] slots, Schema outputSchema)
     {
-        _filter = filter;
+        _kernel = kernel;
         _outputs = outputs;
-        _columns = columns;
-        InputColumns = inputColumns;
+        _catalog = catalog;
+        _slots = slots;
+        _eventOutputs = outputs.Count(o => o.Computed?.Kind == OutputKind.Event);
+        _masks = outputs.Count(o => o.Computed?.Kind == OutputKind.Keep);
+        _lists = outputs.Count(o => o.Computed?.Kind == OutputKind.List);
+        InputColumns = slots;
         OutputSchema = outputSchema;
     }
 
@@ -50,14 +59,13 @@ public sealed class ColumnarQuery
             throw new SelectionException("at least one output column is needed", "", 0) { Where = "columns" };
         }
 
-        Expr? boundFilter = null;
-        var used = new HashSet<string>(StringComparer.Ordinal);
+        var catalog = new Catalog(known);
+        Bound? boundFilter = null;
         if (!string.IsNullOrWhiteSpace(filter))
         {
-            var binder = new Binder(known, filter);
             try
             {
-                boundFilter = binder.Bind(SelectionParser.Parse(filter));
+                boundFilter = new Binder(catalog, filter).Bind(SelectionParser.Parse(filter));
             }
             catch (SelectionException ex) when (ex.Where is null)
             {
@@ -69,29 +77,24 @@ public sealed class ColumnarQuery
                 throw new SelectionException("the filter must be true or false for each event (a comparison such as MET_pt > 30)", filter, 0) { Where = "filter" };
             }
 
-            if (boundFilter.Shape.IsJagged)
+            if (boundFilter.Stream is not null)
             {
-                throw new SelectionException($"the filter has {boundFilter.Shape.Describe()}; reduce it to one per event with any(...), all(...) or count(...) >= n", filter, 0) { Where = "filter" };
+                throw new SelectionException($"the filter has {boundFilter.Stream.Describe()}; reduce it to one per event with any(...), all(...) or count(...) >= n", filter, 0) { Where = "filter" };
             }
-
-            used.UnionWith(binder.UsedColumns);
         }
 
         var outputs = new List<OutputPlan>();
-        var fields = new List<Field>();
         var names = new HashSet<string>(StringComparer.Ordinal);
+        var slots = new Dictionary<OutputKind, int>();
         for (var c = 0; c < columns.Count; c++)
         {
             var text = columns[c] ?? "";
-            var where = $"column {c + 1}";
             OutputPlan plan;
             try
             {
                 var column = SelectionParser.ParseColumn(text);
-                var binder = new Binder(known, text);
-                var expr = binder.Bind(column.Expression);
-                used.UnionWith(binder.UsedColumns);
-                plan = Plan(column, expr, schema);
+                var bound = new Binder(catalog, text).Bind(column.Expression);
+                plan = Plan(column, bound, schema, slots);
                 if (!names.Add(plan.Name))
                 {
                     throw new SelectionException($"two output columns are named '{plan.Name}'; name one with 'name = ...'", text, 0);
@@ -99,158 +102,147 @@ public sealed class ColumnarQuery
             }
             catch (SelectionException ex) when (ex.Where is null)
             {
-                throw new SelectionException(ex.Reason, ex.Text, ex.Position, ex.Column) { Where = where };
+                throw new SelectionException(ex.Reason, ex.Text, ex.Position, ex.Column) { Where = $"column {c + 1}" };
             }
 
             outputs.Add(plan);
-            fields.Add(plan.Field);
         }
 
-        var inputs = schema.FieldsList.Select(f => f.Name).Where(used.Contains).ToArray();
-        return new ColumnarQuery(boundFilter, [.. outputs], known, inputs, new Schema(fields, null));
+        // A collection counted but none of its columns read (count(m in Muon)): its layout comes from one column.
+        foreach (var collection in catalog.Collections)
+        {
+            if (!catalog.Used.Any(u => known[u].IsList && known[u].Collection == collection.Name))
+            {
+                catalog.Used.Add(collection.LayoutColumn);
+            }
+        }
+
+        var inputs = schema.FieldsList.Select(f => f.Name).Where(catalog.Used.Contains).ToArray();
+        var slotOf = inputs.Select((name, i) => (name, i)).ToDictionary(p => p.name, p => p.i, StringComparer.Ordinal);
+        var kernel = new KernelCompiler(catalog, slotOf).Compile(boundFilter, [.. outputs.Where(o => o.Computed is not null).Select(o => o.Computed!)]);
+        var fields = outputs.Select(o => o.Field ?? o.ComputedField()).ToList();
+        return new ColumnarQuery(kernel, [.. outputs], catalog, inputs, new Schema(fields, null));
     }
 
-    private static OutputPlan Plan(OutputColumn column, Expr expr, Schema schema)
+    private static OutputPlan Plan(OutputColumn column, Bound bound, Schema schema, Dictionary<OutputKind, int> slots)
     {
         // Lists are always written as large lists (64-bit offsets), as ParquetSharp reads NanoAOD.
         static IArrowType Written(IArrowType type) => type is ListType list ? new LargeListType(list.ValueField) : type;
 
-        if (expr is ConstantExpr)
+        KernelOutput Next(Bound value, OutputKind kind)
+        {
+            var slot = slots.GetValueOrDefault(kind);
+            slots[kind] = slot + 1;
+            return new KernelOutput(value, kind, slot);
+        }
+
+        if (bound is ConstantBound)
         {
             throw new SelectionException("an output column must read the data; a constant is the same for every event", column.Text, 0);
         }
 
-        if (expr is ColumnExpr c)
+        if (bound.Kind is not (ValueKind.Number or ValueKind.Bool))
         {
-            var field = schema.GetFieldByName(c.Name);
-            return new OutputPlan(column.Name, expr, new Field(column.Name, Written(field.DataType), nullable: false), Source: c.Name, Mask: null);
+            throw new SelectionException($"an output column is a number or true/false; this is {(bound.Kind == ValueKind.Choice ? "a choice: write one of its fields (argmin(...).pt)" : "an object: write one of its fields (.pt)")}", column.Text, 0);
         }
 
-        if (expr is MaskExpr { Target: ColumnExpr target } masked)
+        if (bound is EventColumnBound c)
         {
-            var field = schema.GetFieldByName(target.Name);
-            return new OutputPlan(column.Name, expr, new Field(column.Name, Written(field.DataType), nullable: false), Source: target.Name, Mask: masked.Mask);
+            return new OutputPlan(column.Name, c.Column.Name, new Field(column.Name, Written(schema.GetFieldByName(c.Column.Name).DataType), nullable: false), null);
         }
 
-        if (expr.Shape.Level == Level.Combinations)
+        if (bound is FieldBound { Target: VariableBound, Stream.Filters.Count: 0 } plain && plain.Columns.Count == 1)
         {
-            throw new SelectionException("an output column cannot be a comprehension; reduce it with any(), count(), max() ...", column.Text, 0);
+            var name = plain.Columns[0].Name;
+            return new OutputPlan(column.Name, name, new Field(column.Name, Written(schema.GetFieldByName(name).DataType), nullable: false), null);
         }
 
-        var type = expr.Kind == ValueKind.Bool ? OutputType.Bool : expr is ReduceExpr { Reduction: Reduction.Count } ? OutputType.Count : OutputType.Double;
-        IArrowType element = type switch
+        if (bound is MaskBound { Target: FieldBound { Target: VariableBound, Stream.Filters.Count: 0 } target } && target.Columns.Count == 1)
         {
-            OutputType.Bool => BooleanType.Default,
-            OutputType.Count => Int64Type.Default,
-            _ => DoubleType.Default,
-        };
-        var arrowType = expr.Shape.IsJagged ? new LargeListType(new Field("element", element, nullable: false)) : element;
-        return new OutputPlan(column.Name, expr, new Field(column.Name, arrowType, nullable: false), Source: null, Mask: null, type);
+            var name = target.Columns[0].Name;
+            return new OutputPlan(column.Name, name, new Field(column.Name, Written(schema.GetFieldByName(name).DataType), nullable: false), Next(bound, OutputKind.Keep));
+        }
+
+        return new OutputPlan(column.Name, null, null, Next(bound, bound.Stream is null ? OutputKind.Event : OutputKind.List));
     }
 
     /// <summary>Runs the query on one batch of a file (its columns named as in the schema); null when no event passes.</summary>
     public RecordBatch? Execute(RecordBatch batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        var layouts = new Dictionary<string, int[]>(StringComparer.Ordinal);
-        var context = new EvalContext(batch.Length, name => Load(batch, name, layouts));
-
-        int[] rows;
-        if (_filter is null)
+        using var frame = new Frame(_slots.Length, _catalog.Collections.Count, _eventOutputs, _masks, _lists) { Events = batch.Length };
+        BatchLoader.Load(frame, batch, _slots, _catalog);
+        frame.Rows = frame.Rent<int>(batch.Length);
+        foreach (var output in _outputs)
         {
-            rows = Enumerable.Range(0, batch.Length).ToArray();
-        }
-        else
-        {
-            var keep = _filter.Evaluate(context);
-            if (keep.IsScalar)
+            if (output.Computed is { } computed)
             {
-                rows = keep.Values[0] != 0 ? Enumerable.Range(0, batch.Length).ToArray() : [];
-            }
-            else
-            {
-                var selected = new List<int>(batch.Length);
-                for (var e = 0; e < keep.Values.Length; e++)
+                switch (computed.Kind)
                 {
-                    if (keep.Values[e] != 0)
-                    {
-                        selected.Add(e);
-                    }
+                    case OutputKind.Event:
+                        frame.Values[computed.Slot] = System.Array.CreateInstance(computed.ValueType, Math.Max(1, batch.Length));
+                        break;
+                    case OutputKind.Keep:
+                        var source = batch.Column(output.Source!);
+                        frame.Keeps[computed.Slot] = frame.Rent<byte>(ArrowColumns.Layout(source).Offsets[^1]);
+                        break;
+                    default:
+                        frame.Lists[computed.Slot] = computed.ValueType == typeof(float) ? new ListBuilder<float>(batch.Length)
+                            : computed.ValueType == typeof(bool) ? new ListBuilder<bool>(batch.Length)
+                            : new ListBuilder<double>(batch.Length);
+                        break;
                 }
-
-                rows = [.. selected];
             }
         }
 
-        if (rows.Length == 0)
+        var kept = _kernel(frame);
+        if (kept == 0)
         {
             return null;
         }
 
+        var rows = frame.Rows.AsSpan(0, kept);
         var arrays = new IArrowArray[_outputs.Length];
         for (var i = 0; i < _outputs.Length; i++)
         {
-            arrays[i] = _outputs[i].Build(batch, context, rows);
+            arrays[i] = _outputs[i].Build(batch, frame, rows);
         }
 
-        return new RecordBatch(OutputSchema, arrays, rows.Length);
+        return new RecordBatch(OutputSchema, arrays, kept);
     }
 
-    private Vec Load(RecordBatch batch, string name, Dictionary<string, int[]> layouts)
+    /// <summary>One output column: passed through from <see cref="Source"/> (whole, or cut by a mask the kernel computes), or computed.</summary>
+    private sealed record OutputPlan(string Name, string? Source, Field? Field, KernelOutput? Computed)
     {
-        var array = batch.Column(name) ?? throw new ColumnarDataException($"The batch has no column {name}.");
-        var info = _columns[name];
-        if (!info.IsList)
+        public Field ComputedField()
         {
-            return new Vec(ArrowColumns.ToDoubles(array, 0, array.Length));
+            var type = Computed!.ValueType;
+            IArrowType element = type == typeof(bool) ? BooleanType.Default
+                : type == typeof(long) ? Int64Type.Default
+                : type == typeof(float) ? FloatType.Default
+                : DoubleType.Default;
+            var arrowType = Computed.Kind == OutputKind.List ? new LargeListType(new Field("element", element, nullable: false)) : element;
+            return new Field(Name, arrowType, nullable: false);
         }
 
-        var (offsets, start) = ArrowColumns.Layout(array);
-        // Columns of one collection share one offsets array, so combining them needs no comparison.
-        if (layouts.TryGetValue(info.Collection, out var shared))
-        {
-            VecMath.EnsureSameLayout(shared, offsets);
-            offsets = shared;
-        }
-        else
-        {
-            layouts[info.Collection] = offsets;
-        }
-
-        return new Vec(ArrowColumns.ToDoubles(ArrowColumns.Values(array), start, offsets[^1]), offsets);
-    }
-
-    private sealed record OutputPlan(string Name, Expr Expr, Field Field, string? Source, Expr? Mask, OutputType Type = OutputType.Double)
-    {
-        public IArrowArray Build(RecordBatch batch, EvalContext context, int[] rows)
+        public IArrowArray Build(RecordBatch batch, Frame frame, ReadOnlySpan<int> rows)
         {
             if (Source is not null)
             {
+                // Copied even when every event is kept: the output batch owns its buffers and is disposed on
+                // its own (sharing the input's native buffers would release them twice).
                 var array = batch.Column(Source);
-                if (Mask is null)
+                if (Computed is null)
                 {
-                    // Copied even when every event is kept: the output batch owns its buffers and is disposed on
-                    // its own (sharing the input's native buffers would release them twice).
                     return array is LargeListArray or ListArray ? ArrowColumns.TakeLists(array, rows, keep: null) : ArrowColumns.Take(array, rows);
                 }
 
-                var target = context.Column(Source);
-                var keep = Mask.Evaluate(context);
-                if (keep.Offsets is null)
-                {
-                    keep = keep.BroadcastEvents(context.Events).BroadcastTo(target.Offsets!);
-                }
-
-                return ArrowColumns.TakeLists(array, rows, keep.Values);
+                return ArrowColumns.TakeLists(array, rows, frame.Keeps[Computed.Slot]);
             }
 
-            var vec = Expr.Evaluate(context);
-            if (vec.IsScalar)
-            {
-                vec = vec.BroadcastEvents(context.Events);
-            }
-
-            return vec.Offsets is null ? ArrowColumns.FromEvents(vec.Values, rows, Type) : ArrowColumns.FromJagged(vec, rows, Type);
+            return Computed!.Kind == OutputKind.Event
+                ? ArrowColumns.FromValues(frame.Values[Computed.Slot], rows.Length)
+                : frame.Lists[Computed.Slot].Build();
         }
     }
 }

@@ -1,32 +1,19 @@
 namespace Shoppe.Columnar.Selection;
 
-/// <summary>A column of a dataset as the selection language sees it.</summary>
-/// <param name="Name">The column's name.</param>
-/// <param name="IsList">Per-object (a list per event) rather than per-event.</param>
-/// <param name="IsBool">Booleans (true/false) rather than numbers.</param>
-public sealed record ColumnInfo(string Name, bool IsList, bool IsBool)
-{
-    /// <summary>The collection of a per-object column: the part of its name before the first '_' (<c>Jet</c> of <c>Jet_pt</c>).</summary>
-    public string Collection => Name.IndexOf('_', StringComparison.Ordinal) is > 0 and var i ? Name[..i] : Name;
-}
-
 /// <summary>
 /// Binds a parsed expression to a dataset's columns: every name must exist, every operation must get the kinds
-/// and shapes it works on, and every error says where. The result runs on batch after batch.
+/// and shapes it works on, and every error says where. The result is compiled into the query's kernel.
 /// </summary>
-internal sealed class Binder(IReadOnlyDictionary<string, ColumnInfo> columns, string text)
+internal sealed class Binder(Catalog catalog, string text)
 {
-    private readonly HashSet<string> _used = new(StringComparer.Ordinal);
-    private int _masks;
+    private readonly Dictionary<Node, Bound> _bound = new(ReferenceEqualityComparer.Instance);
+    private Scope? _scope;
     private int _comprehensions;
-    private (string[] Variables, string Collection, Shape Shape)? _scope;
 
-    /// <summary>Every column the bound expressions read.</summary>
-    public IReadOnlySet<string> UsedColumns => _used;
+    /// <summary>A name in force: a comprehension's variable or a let's value.</summary>
+    private sealed record Scope(string Name, Variable? Variable, LetSlot? Let, Scope? Outer);
 
-    private readonly Dictionary<Node, Expr> _bound = new(ReferenceEqualityComparer.Instance);
-
-    public Expr Bind(Node node)
+    public Bound Bind(Node node)
     {
         if (_bound.TryGetValue(node, out var seen))
         {
@@ -34,54 +21,100 @@ internal sealed class Binder(IReadOnlyDictionary<string, ColumnInfo> columns, st
             return seen;
         }
 
-        var expr = BindNew(node);
-        _bound[node] = expr;
-        return expr;
+        var bound = BindNew(node);
+        _bound[node] = bound;
+        return bound;
     }
 
-    private Expr BindNew(Node node) => node switch
+    private Bound BindNew(Node node) => node switch
     {
-        NumberNode n => new ConstantExpr(n.Value, ValueKind.Number),
-        BoolNode b => new ConstantExpr(b.Value ? 1 : 0, ValueKind.Bool),
-        ColumnNode c => BindColumn(c),
+        NumberNode n => new ConstantBound(n.Value, ValueKind.Number),
+        BoolNode b => new ConstantBound(b.Value ? 1 : 0, ValueKind.Bool),
+        ColumnNode c => BindName(c),
         MemberNode m => BindMember(m),
         UnaryNode u => BindUnary(u),
         BinaryNode b => BindBinary(b),
         CallNode c => BindCall(c),
         IndexNode i => BindIndex(i),
-        ComprehensionNode c => throw Error(c, "a comprehension ('x in Muon: ...') goes inside any(), all(), count(), sum(), max() or min()"),
+        LetNode l => BindLet(l),
+        MembershipNode m => BindMembership(m),
+        ComprehensionNode c => throw Error(c, "a comprehension ('x in Muon: ...') goes inside any(), all(), count(), sum(), max(), min(), argmin() or argmax()"),
         _ => throw Error(node, "unsupported expression"),
     };
 
     private SelectionException Error(Node at, string reason, string? column = null) => new(reason, text, at.Position, column);
 
-    private ColumnExpr BindColumn(ColumnNode node)
+    private Scope? Find(string name)
     {
-        if (_scope is { } scope && scope.Variables.Contains(node.Name))
+        for (var s = _scope; s is not null; s = s.Outer)
         {
-            throw Error(node, $"'{node.Name}' is an object of {scope.Collection}; use one of its fields, such as {node.Name}.pt");
+            if (s.Name == name)
+            {
+                return s;
+            }
         }
 
-        if (!columns.TryGetValue(node.Name, out var info))
+        return null;
+    }
+
+    private bool IsEventVector(string name) =>
+        catalog.Columns.TryGetValue(name + "_pt", out var pt) && !pt.IsList && catalog.Columns.TryGetValue(name + "_phi", out var phi) && !phi.IsList;
+
+    private bool Resolves(string name) => Find(name) is not null || catalog.Columns.ContainsKey(name) || IsEventVector(name);
+
+    private Bound BindName(ColumnNode node)
+    {
+        if (Find(node.Name) is { } scope)
         {
+            return scope.Variable is { } variable ? new VariableBound(variable, null) : new LetReferenceBound(scope.Let!);
+        }
+
+        if (!catalog.Columns.TryGetValue(node.Name, out var info))
+        {
+            if (IsEventVector(node.Name))
+            {
+                return new EventVectorBound(node.Name);
+            }
+
             throw Error(node, $"unknown column '{node.Name}'{Suggest(node.Name)}", node.Name);
         }
 
-        if (_scope is not null && info.IsList)
+        if (!info.IsList)
         {
-            throw Error(node, $"inside a comprehension, per-object columns are read through its variables ({_scope.Value.Variables[0]}.{FieldOf(info)})", node.Name);
+            catalog.Used.Add(info.Name);
+            return new EventColumnBound(info);
         }
 
-        _used.Add(info.Name);
-        var shape = info.IsList ? new Shape(Level.Objects, info.Collection, info.Collection) : Shape.Event;
-        return new ColumnExpr(info.Name, shape, info.IsBool ? ValueKind.Bool : ValueKind.Number);
+        if (_comprehensions > 0)
+        {
+            var variable = InnermostVariable();
+            throw Error(node, $"inside a comprehension, per-object columns are read through its variables ({variable}.{FieldOf(info)})", node.Name);
+        }
+
+        var collection = catalog.Collection(info.Collection)!;
+        var stream = catalog.StreamOf(collection);
+        catalog.Used.Add(info.Name);
+        return new FieldBound(new VariableBound(stream.Variable, stream), FieldOf(info), [info], stream);
+    }
+
+    private string InnermostVariable()
+    {
+        for (var s = _scope; s is not null; s = s.Outer)
+        {
+            if (s.Variable is not null)
+            {
+                return s.Name;
+            }
+        }
+
+        return "x";
     }
 
     private static string FieldOf(ColumnInfo info) => info.Name.Length > info.Collection.Length + 1 ? info.Name[(info.Collection.Length + 1)..] : info.Name;
 
     private string Suggest(string name)
     {
-        var best = columns.Keys
+        var best = catalog.Columns.Keys
             .Select(k => (Name: k, Distance: Distance(name, k)))
             .Where(c => c.Distance <= Math.Max(2, name.Length / 4))
             .OrderBy(c => c.Distance).ThenBy(c => c.Name, StringComparer.Ordinal)
@@ -118,108 +151,212 @@ internal sealed class Binder(IReadOnlyDictionary<string, ColumnInfo> columns, st
         return previous[b.Length];
     }
 
-    private MemberExpr BindMember(MemberNode node)
+    /// <summary>The source an object value comes from.</summary>
+    private static Source SourceOf(Bound bound) => bound switch
     {
-        if (_scope is not { } scope || !scope.Variables.Contains(node.Variable))
+        VariableBound v => v.Variable.Source,
+        ChoiceObjectBound c => ChoiceSource(c.Choice),
+        LetReferenceBound l => SourceOf(l.Slot.Value),
+        LetBound l => SourceOf(l.Body),
+        _ => throw new InvalidOperationException($"{bound.GetType().Name} is not an object"),
+    };
+
+    private static Source ChoiceSource(Bound choice) => choice switch
+    {
+        ReduceBound r => r.ChoiceSource!,
+        LetReferenceBound l => ChoiceSource(l.Slot.Value),
+        LetBound l => ChoiceSource(l.Body),
+        _ => throw new InvalidOperationException($"{choice.GetType().Name} is not a choice"),
+    };
+
+    private static IReadOnlyList<Variable> ChoiceVariables(Bound choice) => choice switch
+    {
+        ReduceBound r => r.ChoiceVariables,
+        LetReferenceBound l => ChoiceVariables(l.Slot.Value),
+        LetBound l => ChoiceVariables(l.Body),
+        _ => throw new InvalidOperationException($"{choice.GetType().Name} is not a choice"),
+    };
+
+    private Bound BindMember(MemberNode node)
+    {
+        if (node.Target is ColumnNode name && !Resolves(name.Name))
         {
-            throw Error(node, $"'{node.Variable}' is not a comprehension variable here; write the column, such as {node.Variable}_{node.Field}");
+            throw Error(name, $"'{name.Name}' is not a comprehension variable here; write the column, such as {name.Name}_{node.Field}");
         }
 
-        var name = scope.Collection + "_" + node.Field;
-        if (!columns.TryGetValue(name, out var info) || !info.IsList)
+        var target = Bind(node.Target);
+        switch (target.Kind)
         {
-            throw Error(node, $"{scope.Collection} objects have no field '{node.Field}' (no per-object column {name}){Suggest(name)}", name);
-        }
+            case ValueKind.Object:
+                return ObjectField(target, node.Field, node);
+            case ValueKind.Choice:
+            {
+                var variables = ChoiceVariables(target);
+                for (var i = 0; i < variables.Count; i++)
+                {
+                    if (variables[i].Name == node.Field)
+                    {
+                        return new ChoiceObjectBound(target, i);
+                    }
+                }
 
-        _used.Add(name);
-        return new MemberExpr(node.Variable, name, scope.Shape, info.IsBool ? ValueKind.Bool : ValueKind.Number);
+                if (variables.Count == 1)
+                {
+                    return ObjectField(new ChoiceObjectBound(target, 0), node.Field, node);
+                }
+
+                Kinematic? what = node.Field switch
+                {
+                    "pt" => Kinematic.Pt,
+                    "mass" => Kinematic.Mass,
+                    "eta" => Kinematic.Eta,
+                    "phi" => Kinematic.Phi,
+                    _ => null,
+                };
+                if (what is null)
+                {
+                    throw Error(node, $"a choice of {string.Join(", ", variables.Select(v => v.Name))} has the fields {string.Join(", ", variables.Select(v => v.Name))} (its objects) and pt, eta, phi, mass (of their sum), not '{node.Field}'");
+                }
+
+                return BindKinematicTerms(what.Value, [target], node);
+            }
+
+            case ValueKind.EventVector:
+            {
+                var prefix = ((EventVectorBound)target).Prefix;
+                return BindName(new ColumnNode(prefix + "_" + node.Field, node.Position));
+            }
+
+            default:
+                throw Error(node, $"only objects and choices have fields; this is {Describe(target)}");
+        }
     }
 
-    private UnaryExpr BindUnary(UnaryNode node)
+    private static string Describe(Bound bound) => bound.Kind switch
+    {
+        ValueKind.Bool => "true/false",
+        ValueKind.Number => "a number",
+        ValueKind.Object => "an object",
+        ValueKind.Choice => "a choice (argmin/argmax)",
+        _ => "an event's four-vector",
+    };
+
+    private Bound ObjectField(Bound target, string field, Node at)
+    {
+        var source = SourceOf(target);
+        if (field == "kind" && source.IsUnion)
+        {
+            return new KindBound(target);
+        }
+
+        var columns = new List<ColumnInfo>();
+        foreach (var collection in source.Collections)
+        {
+            var name = collection.Name + "_" + field;
+            if (!catalog.Columns.TryGetValue(name, out var info) || !info.IsList)
+            {
+                var shared = source.IsUnion ? $"; a union's objects have the fields all its collections have, and kind (the position of the collection in {source.Name})" : "";
+                throw Error(at, $"{source.Name} objects have no field '{field}' (no per-object column {name}){Suggest(name)}{shared}", name);
+            }
+
+            if (columns.Count > 0 && columns[0].IsBool != info.IsBool)
+            {
+                throw Error(at, $"'{field}' is true/false in {columns[0].Collection} and a number in {info.Collection}: the union cannot hold both", name);
+            }
+
+            columns.Add(info);
+            catalog.Used.Add(name);
+        }
+
+        return new FieldBound(target, field, columns, target.Stream);
+    }
+
+    private UnaryBound BindUnary(UnaryNode node)
     {
         var operand = Bind(node.Operand);
         return node.Operator == "!"
-            ? new UnaryExpr(VecMath.Unary<NotOp>, RequireBool(operand, node.Operand, "'!'"), ValueKind.Bool)
-            : new UnaryExpr(VecMath.Unary<NegOp>, RequireNumber(operand, node.Operand, "'-'"), ValueKind.Number);
+            ? new UnaryBound(Operator.Not, RequireBool(operand, node.Operand, "'!'"), ValueKind.Bool)
+            : new UnaryBound(Operator.Negate, RequireNumber(operand, node.Operand, "'-'"), ValueKind.Number);
     }
 
-    private Expr RequireBool(Expr expr, Node at, string what) =>
-        expr.Kind == ValueKind.Bool ? expr : throw Error(at, $"{what} needs true/false values, but this is a number (compare it, e.g. x > 0)");
+    private Bound RequireBool(Bound bound, Node at, string what) =>
+        bound.Kind == ValueKind.Bool ? bound : throw Error(at, $"{what} needs true/false values, but this is {Describe(bound)}{(bound.IsNumber ? " (compare it, e.g. x > 0)" : "")}");
 
-    private Expr RequireNumber(Expr expr, Node at, string what) =>
-        expr.Kind == ValueKind.Number ? expr : throw Error(at, $"{what} needs numbers, but this is true/false");
+    private Bound RequireNumber(Bound bound, Node at, string what) =>
+        bound.Kind == ValueKind.Number ? bound : throw Error(at, $"{what} needs numbers, but this is {Describe(bound)}");
 
-    private BinaryExpr BindBinary(BinaryNode node)
+    private void Combine(Bound a, Bound b, Node at)
+    {
+        if (a.Stream is not null && b.Stream is not null && a.Stream != b.Stream)
+        {
+            throw Error(at, $"one side has {a.Stream.Describe()} and the other {b.Stream.Describe()}: they do not line up object by object");
+        }
+    }
+
+    private Bound BindBinary(BinaryNode node)
     {
         var left = Bind(node.Left);
         var right = Bind(node.Right);
-        var shape = Combine(left.Shape, right.Shape, node);
+        Combine(left, right, node);
         switch (node.Operator)
         {
             case "&&" or "||":
                 RequireBool(left, node.Left, $"'{node.Operator}'");
                 RequireBool(right, node.Right, $"'{node.Operator}'");
-                return new BinaryExpr(node.Operator == "&&" ? VecMath.Binary<AndOp> : VecMath.Binary<OrOp>, left, right, shape, ValueKind.Bool);
+                return new BinaryBound(node.Operator == "&&" ? Operator.And : Operator.Or, left, right, ValueKind.Bool);
             case "==" or "!=":
-                if (left.Kind != right.Kind)
+                if (left.Kind == ValueKind.Object && right.Kind == ValueKind.Object)
                 {
-                    throw Error(node, $"'{node.Operator}' compares a number with true/false");
+                    return new SameObjectBound(left, right, node.Operator == "!=");
                 }
 
-                return new BinaryExpr(node.Operator == "==" ? VecMath.Binary<EqOp> : VecMath.Binary<NeOp>, left, right, shape, ValueKind.Bool);
+                if (left.Kind != right.Kind || left.Kind is not (ValueKind.Number or ValueKind.Bool))
+                {
+                    throw Error(node, $"'{node.Operator}' compares {Describe(left)} with {Describe(right)}");
+                }
+
+                return new BinaryBound(node.Operator == "==" ? Operator.Equal : Operator.NotEqual, left, right, ValueKind.Bool);
             case "<" or "<=" or ">" or ">=":
                 RequireNumber(left, node.Left, $"'{node.Operator}'");
                 RequireNumber(right, node.Right, $"'{node.Operator}'");
-                Func<Vec, Vec, Vec> compare = node.Operator switch
+                var compare = node.Operator switch
                 {
-                    "<" => VecMath.Binary<LtOp>,
-                    "<=" => VecMath.Binary<LeOp>,
-                    ">" => VecMath.Binary<GtOp>,
-                    _ => VecMath.Binary<GeOp>,
+                    "<" => Operator.Less,
+                    "<=" => Operator.LessOrEqual,
+                    ">" => Operator.Greater,
+                    _ => Operator.GreaterOrEqual,
                 };
-                return new BinaryExpr(compare, left, right, shape, ValueKind.Bool);
+                return new BinaryBound(compare, left, right, ValueKind.Bool);
             default:
                 RequireNumber(left, node.Left, $"'{node.Operator}'");
                 RequireNumber(right, node.Right, $"'{node.Operator}'");
-                Func<Vec, Vec, Vec> arithmetic = node.Operator switch
+                var arithmetic = node.Operator switch
                 {
-                    "+" => VecMath.Binary<AddOp>,
-                    "-" => VecMath.Binary<SubOp>,
-                    "*" => VecMath.Binary<MulOp>,
-                    "/" => VecMath.Binary<DivOp>,
-                    "%" => VecMath.Binary<ModOp>,
-                    _ => VecMath.Binary<PowOp>,
+                    "+" => Operator.Add,
+                    "-" => Operator.Subtract,
+                    "*" => Operator.Multiply,
+                    "/" => Operator.Divide,
+                    "%" => Operator.Modulo,
+                    _ => Operator.Power,
                 };
-                return new BinaryExpr(arithmetic, left, right, shape, ValueKind.Number);
+                return new BinaryBound(arithmetic, left, right, ValueKind.Number);
         }
     }
 
-    private Shape Combine(Shape a, Shape b, Node at)
+    private static readonly Dictionary<string, Operator> MathFunctions = new(StringComparer.Ordinal)
     {
-        if (a.IsJagged && b.IsJagged && a.Key != b.Key)
-        {
-            throw Error(at, $"one side has {a.Describe()}{Masked(a)} and the other {b.Describe()}{Masked(b)}: they do not line up object by object");
-        }
-
-        return a.Level >= b.Level ? a : b;
-    }
-
-    private static string Masked(Shape s) => s.Key != s.Collection && s.Level == Level.Objects ? " (after a mask)" : "";
-
-    private static readonly Dictionary<string, Func<Vec, Vec>> MathFunctions = new(StringComparer.Ordinal)
-    {
-        ["abs"] = VecMath.Unary<AbsOp>,
-        ["sqrt"] = VecMath.Unary<SqrtOp>,
-        ["sin"] = VecMath.Unary<SinOp>,
-        ["cos"] = VecMath.Unary<CosOp>,
-        ["tan"] = VecMath.Unary<TanOp>,
-        ["sinh"] = VecMath.Unary<SinhOp>,
-        ["cosh"] = VecMath.Unary<CoshOp>,
-        ["tanh"] = VecMath.Unary<TanhOp>,
-        ["exp"] = VecMath.Unary<ExpOp>,
-        ["log"] = VecMath.Unary<LogOp>,
-        ["log10"] = VecMath.Unary<Log10Op>,
-        ["atan"] = VecMath.Unary<AtanOp>,
+        ["abs"] = Operator.Abs,
+        ["sqrt"] = Operator.Sqrt,
+        ["sin"] = Operator.Sin,
+        ["cos"] = Operator.Cos,
+        ["tan"] = Operator.Tan,
+        ["sinh"] = Operator.Sinh,
+        ["cosh"] = Operator.Cosh,
+        ["tanh"] = Operator.Tanh,
+        ["exp"] = Operator.Exp,
+        ["log"] = Operator.Log,
+        ["log10"] = Operator.Log10,
+        ["atan"] = Operator.Atan,
     };
 
     private static readonly Dictionary<string, Reduction> Reductions = new(StringComparer.Ordinal)
@@ -230,66 +367,113 @@ internal sealed class Binder(IReadOnlyDictionary<string, ColumnInfo> columns, st
         ["min"] = Reduction.Min,
         ["any"] = Reduction.Any,
         ["all"] = Reduction.All,
+        ["argmin"] = Reduction.ArgMin,
+        ["argmax"] = Reduction.ArgMax,
+    };
+
+    private static readonly Dictionary<string, Kinematic> Kinematics = new(StringComparer.Ordinal)
+    {
+        ["mass"] = Kinematic.Mass,
+        ["pt"] = Kinematic.Pt,
+        ["deltaR"] = Kinematic.DeltaR,
+        ["mt"] = Kinematic.Mt,
     };
 
     /// <summary>Every function name, for the docs and for error messages.</summary>
     public static IEnumerable<string> FunctionNames =>
-        MathFunctions.Keys.Concat(Reductions.Keys).Concat(["atan2", "mass", "pt", "deltaR"]).Order(StringComparer.Ordinal);
+        MathFunctions.Keys.Concat(Reductions.Keys).Concat(Kinematics.Keys).Append("atan2").Order(StringComparer.Ordinal);
 
-    private Expr BindCall(CallNode node)
+    private Bound BindCall(CallNode node)
     {
         var args = node.Arguments;
         if (MathFunctions.TryGetValue(node.Function, out var math))
         {
             Arity(node, 1);
             var operand = RequireNumber(Bind(args[0]), args[0], node.Function + "()");
-            return new UnaryExpr(math, operand, ValueKind.Number);
+            return new UnaryBound(math, operand, ValueKind.Number);
         }
 
         if (Reductions.TryGetValue(node.Function, out var reduction))
         {
-            if (args.Count == 2 && reduction is Reduction.Max or Reduction.Min)
-            {
-                // max(a, b) / min(a, b): element-wise, as in C.
-                var a = RequireNumber(Bind(args[0]), args[0], node.Function + "()");
-                var b = RequireNumber(Bind(args[1]), args[1], node.Function + "()");
-                return new BinaryExpr(reduction == Reduction.Max ? VecMath.Binary<Max2Op> : VecMath.Binary<Min2Op>, a, b, Combine(a.Shape, b.Shape, node), ValueKind.Number);
-            }
-
-            Arity(node, 1);
-            var operand = args[0] is ComprehensionNode c ? BindComprehension(c) : Bind(args[0]);
-            if (!operand.Shape.IsJagged)
-            {
-                throw Error(args[0], $"{node.Function}() reduces a collection (such as {node.Function}(Jet_pt > 40)), but this has {operand.Shape.Describe()}");
-            }
-
-            if (reduction is Reduction.Any or Reduction.All)
-            {
-                RequireBool(operand, args[0], node.Function + "()");
-            }
-            else if (reduction is not Reduction.Count)
-            {
-                RequireNumber(operand, args[0], node.Function + "()");
-            }
-
-            return new ReduceExpr(reduction, operand);
+            return BindReduction(node, reduction);
         }
 
-        switch (node.Function)
+        if (Kinematics.TryGetValue(node.Function, out var kinematic))
         {
-            case "atan2":
+            return BindKinematic(node, kinematic);
+        }
+
+        if (node.Function == "atan2")
+        {
+            Arity(node, 2);
+            var y = RequireNumber(Bind(args[0]), args[0], "atan2()");
+            var x = RequireNumber(Bind(args[1]), args[1], "atan2()");
+            Combine(y, x, node);
+            return new BinaryBound(Operator.Atan2, y, x, ValueKind.Number);
+        }
+
+        throw Error(node, $"unknown function '{node.Function}'; the functions are {string.Join(", ", FunctionNames)}");
+    }
+
+    private Bound BindReduction(CallNode node, Reduction reduction)
+    {
+        var args = node.Arguments;
+        if (args.Count >= 2 && reduction is Reduction.Max or Reduction.Min)
+        {
+            // max(a, b, ...) / min(a, b, ...): element-wise, as in C.
+            var values = new List<Bound>();
+            foreach (var arg in args)
             {
-                Arity(node, 2);
-                var y = RequireNumber(Bind(args[0]), args[0], "atan2()");
-                var x = RequireNumber(Bind(args[1]), args[1], "atan2()");
-                return new BinaryExpr(VecMath.Binary<Atan2Op>, y, x, Combine(y.Shape, x.Shape, node), ValueKind.Number);
+                var value = RequireNumber(Bind(arg), arg, node.Function + "()");
+                if (values.Count > 0)
+                {
+                    Combine(values[0], value, node);
+                }
+
+                values.Add(value);
             }
 
-            case "mass" or "pt" or "deltaR":
-                return BindKinematic(node);
-            default:
-                throw Error(node, $"unknown function '{node.Function}'; the functions are {string.Join(", ", FunctionNames)}");
+            return new ExtremumBound(reduction == Reduction.Max, values, values.Select(v => v.Stream).FirstOrDefault(s => s is not null));
         }
+
+        Arity(node, 1);
+        if (reduction is Reduction.ArgMin or Reduction.ArgMax)
+        {
+            if (args[0] is not ComprehensionNode choices)
+            {
+                throw Error(args[0], $"{node.Function}() chooses among the combinations of a comprehension, such as {node.Function}(a, b in Muon: abs(mass(a, b) - 91.2))");
+            }
+
+            var comprehension = BindComprehension(choices);
+            if (comprehension.Body is null || !comprehension.Body.IsNumber)
+            {
+                throw Error(args[0], $"{node.Function}() needs a number to {(reduction == Reduction.ArgMin ? "minimise" : "maximise")} after ':' ({node.Function}({string.Join(", ", choices.Variables)} in {choices.Source}: ...))");
+            }
+
+            return new ReduceBound(reduction, comprehension);
+        }
+
+        var operand = args[0] is ComprehensionNode c ? BindComprehension(c) : Bind(args[0]);
+        if (operand is not ComprehensionBound && operand.Stream is null)
+        {
+            throw Error(args[0], $"{node.Function}() reduces a collection (such as {node.Function}(Jet_pt > 40)), but this has one value per event");
+        }
+
+        if (operand.Kind is ValueKind.Object or ValueKind.Choice or ValueKind.EventVector)
+        {
+            throw Error(args[0], $"{node.Function}() reduces numbers or true/false values, but this is {Describe(operand)}");
+        }
+
+        if (reduction is Reduction.Any or Reduction.All)
+        {
+            RequireBool(operand, args[0], node.Function + "()");
+        }
+        else if (reduction is not Reduction.Count)
+        {
+            RequireNumber(operand, args[0], node.Function + "()");
+        }
+
+        return new ReduceBound(reduction, operand);
     }
 
     private void Arity(CallNode node, int count)
@@ -300,73 +484,154 @@ internal sealed class Binder(IReadOnlyDictionary<string, ColumnInfo> columns, st
         }
     }
 
-    private KinematicExpr BindKinematic(CallNode node)
+    private KinematicBound BindKinematic(CallNode node, Kinematic what)
     {
-        if (_scope is not { } scope)
+        var sum = what is Kinematic.Mass or Kinematic.Pt;
+        if (sum ? node.Arguments.Count == 0 : node.Arguments.Count != 2)
         {
-            throw Error(node, $"{node.Function}() works on the variables of a comprehension, such as any(a, b in Muon: {node.Function}(a, b) > 60)");
+            throw Error(node, sum ? $"{node.Function}() takes one object or more" : $"{node.Function}() takes 2 objects, not {node.Arguments.Count}");
         }
 
-        var names = node.Arguments.Select(a => a is ColumnNode c && scope.Variables.Contains(c.Name) ? c.Name : null).ToArray();
-        var arityOk = node.Function == "deltaR" ? names.Length == 2 : names.Length is 1 or 2;
-        if (!arityOk || names.Any(n => n is null))
+        var terms = new List<Bound>();
+        foreach (var arg in node.Arguments)
         {
-            throw Error(node, $"{node.Function}() takes the comprehension's variables ({string.Join(", ", scope.Variables)})");
-        }
-
-        var needed = node.Function == "deltaR" ? new[] { "pt", "eta", "phi" } : ["pt", "eta", "phi", "mass"];
-        foreach (var field in needed)
-        {
-            var column = scope.Collection + "_" + field;
-            if (!columns.TryGetValue(column, out var info) || !info.IsList)
+            if (arg is ColumnNode name && !Resolves(name.Name))
             {
-                throw Error(node, $"{node.Function}() needs the column {column}, which the dataset does not have", column);
+                throw Error(arg, $"{node.Function}() works on the variables of a comprehension (such as any(a, b in Muon: {node.Function}(a, b) > 60)), on choices (argmin(...)) and on event four-vectors such as MET; '{name.Name}' is none of these");
             }
 
-            _used.Add(column);
+            var term = Bind(arg);
+            if (term.Kind is not (ValueKind.Object or ValueKind.Choice or ValueKind.EventVector))
+            {
+                throw Error(arg, $"{node.Function}() takes objects (comprehension variables), choices (argmin(...)) or event four-vectors (MET), but this is {Describe(term)}");
+            }
+
+            terms.Add(term);
         }
 
-        var what = node.Function switch { "mass" => Kinematic.Mass, "pt" => Kinematic.Pt, _ => Kinematic.DeltaR };
-        return new KinematicExpr(what, names!, scope.Collection, scope.Shape);
+        return BindKinematicTerms(what, terms, node);
     }
 
-    private ComprehensionExpr BindComprehension(ComprehensionNode node)
+    /// <summary>Checks the columns a kinematic function needs and marks the collections whose four-vectors it sums.</summary>
+    private KinematicBound BindKinematicTerms(Kinematic what, List<Bound> terms, Node at)
     {
-        if (_scope is not null)
+        var name = what == Kinematic.DeltaR ? "deltaR" : what.ToString().ToLowerInvariant();
+        var summing = what is Kinematic.Mass or Kinematic.Pt or Kinematic.Eta or Kinematic.Phi;
+        foreach (var term in terms)
         {
-            throw Error(node, "comprehensions do not nest");
+            var objects = term.Kind switch
+            {
+                ValueKind.Choice => ChoiceVariables(term).Count,
+                ValueKind.Object => 1,
+                _ => 0,
+            };
+            var single = objects == 1 && (!summing || terms.Count == 1);
+            string[] needed = what switch
+            {
+                _ when objects > 1 || (summing && !single) => ["pt", "eta", "phi", "mass"],
+                Kinematic.Mt => ["pt", "phi"],
+                Kinematic.DeltaR => ["eta", "phi"],
+                _ => [what.ToString().ToLowerInvariant()],
+            };
+            if (term is EventVectorBound vector)
+            {
+                needed = what switch
+                {
+                    Kinematic.Mass or Kinematic.Eta => ["pt", "eta", "phi", "mass"],
+                    Kinematic.DeltaR => ["eta", "phi"],
+                    _ => ["pt", "phi"],
+                };
+                foreach (var field in needed)
+                {
+                    Need(vector.Prefix + "_" + field, list: false);
+                }
+
+                continue;
+            }
+
+            var source = term.Kind == ValueKind.Choice ? ChoiceSource(term) : SourceOf(term);
+            foreach (var collection in source.Collections)
+            {
+                foreach (var field in needed)
+                {
+                    Need(collection.Name + "_" + field, list: true);
+                }
+
+                if (needed.Length == 4)
+                {
+                    catalog.FourVectors.Add(collection);
+                }
+            }
         }
 
-        var layout = columns.Values
-            .Where(c => c.IsList && c.Collection == node.Collection)
-            .OrderBy(c => c.Name == node.Collection + "_pt" ? 0 : 1).ThenBy(c => c.Name, StringComparer.Ordinal)
-            .FirstOrDefault()
-            ?? throw Error(node, $"unknown collection '{node.Collection}' (no per-object column {node.Collection}_...)", node.Collection);
-        _used.Add(layout.Name);
-        var shape = new Shape(Level.Combinations, $"combinations#{++_comprehensions}", node.Collection);
-        _scope = ([.. node.Variables], node.Collection, shape);
+        return new KinematicBound(what, terms, null);
+
+        void Need(string column, bool list)
+        {
+            if (!catalog.Columns.TryGetValue(column, out var info) || info.IsList != list || info.IsBool)
+            {
+                throw Error(at, $"{name}() needs the column {column}, which the dataset does not have", column);
+            }
+
+            catalog.Used.Add(column);
+        }
+    }
+
+    private ComprehensionBound BindComprehension(ComprehensionNode node)
+    {
+        var collections = new List<Collection>();
+        foreach (var name in node.Sources)
+        {
+            var collection = catalog.Collection(name)
+                ?? throw Error(node, $"unknown collection '{name}' (no per-object column {name}_...){Suggest(name + "_pt") switch { "" => "", var s => s }}", name);
+            collections.Add(collection);
+        }
+
+        var source = new Source(collections);
+        var outer = _scope;
+        var variables = new List<Variable>();
+        foreach (var name in node.Variables)
+        {
+            if (Find(name) is not null || catalog.Columns.ContainsKey(name))
+            {
+                throw Error(node, $"the variable '{name}' hides {(Find(name) is not null ? "a name already in use" : "a column")}; choose another name");
+            }
+
+            var variable = new Variable(name, source);
+            variables.Add(variable);
+            _scope = new Scope(name, variable, null, _scope);
+        }
+
+        _comprehensions++;
         try
         {
-            var body = Bind(node.Body);
-            return new ComprehensionExpr([.. node.Variables], layout.Name, body, shape);
+            var where = node.Where is null ? null : RequireBool(Bind(node.Where), node.Where, "'where'");
+            var body = node.Body is null ? null : Bind(node.Body);
+            if (body is not null && body.Kind is not (ValueKind.Number or ValueKind.Bool))
+            {
+                throw Error(node.Body!, $"a comprehension's expression is a number or true/false, but this is {Describe(body)}");
+            }
+
+            return new ComprehensionBound(variables, source, where, body);
         }
         finally
         {
-            _scope = null;
+            _comprehensions--;
+            _scope = outer;
         }
     }
 
-    private Expr BindIndex(IndexNode node)
+    private Bound BindIndex(IndexNode node)
     {
         var target = Bind(node.Target);
-        if (target.Shape.Level != Level.Objects)
+        if (target.Stream is null || target.Kind is not (ValueKind.Number or ValueKind.Bool))
         {
-            throw Error(node, $"only per-object values can be masked or indexed; this has {target.Shape.Describe()}");
+            throw Error(node, $"only per-object values can be masked or indexed; this has {target.DescribeShape()}");
         }
 
         if (node.Index is NumberNode { IsInteger: true } n && Math.Abs(n.Value) < int.MaxValue)
         {
-            return new ElementExpr(target, (int)n.Value);
+            return new ElementBound(target, (int)n.Value);
         }
 
         var mask = Bind(node.Index);
@@ -375,12 +640,55 @@ internal sealed class Binder(IReadOnlyDictionary<string, ColumnInfo> columns, st
             throw Error(node.Index, "a mask is a per-object true/false (Jet_pt > 40); an index is a whole number (Jet_pt[0])");
         }
 
-        if (mask.Shape.IsJagged && mask.Shape.Key != target.Shape.Key)
+        if (mask.Stream is not null && mask.Stream != target.Stream)
         {
-            throw Error(node.Index, $"the mask has {mask.Shape.Describe()}{Masked(mask.Shape)}, the values {target.Shape.Describe()}{Masked(target.Shape)}");
+            throw Error(node.Index, $"the mask has {mask.Stream.Describe()}, the values {target.Stream.Describe()}");
         }
 
-        var shape = new Shape(Level.Objects, $"{target.Shape.Key}[mask#{++_masks}]", target.Shape.Collection);
-        return new MaskExpr(target, mask, shape);
+        return new MaskBound(target, mask, new Stream(target.Stream.Variable, [.. target.Stream.Filters, mask]));
+    }
+
+    private LetBound BindLet(LetNode node)
+    {
+        if (Resolves(node.Name))
+        {
+            throw Error(node, $"'{node.Name}' is already a {(Find(node.Name) is not null ? "name in use" : "column")}; let needs a new name");
+        }
+
+        var value = Bind(node.Value);
+        if (value.Stream is not null || value.Kind == ValueKind.EventVector)
+        {
+            throw Error(node.Value, $"let names one value (a number, true/false, an object or a choice), but this has {value.DescribeShape()}; reduce it first (count, sum, max, ...)");
+        }
+
+        var slot = new LetSlot(node.Name, value);
+        var outer = _scope;
+        _scope = new Scope(node.Name, null, slot, _scope);
+        try
+        {
+            var body = Bind(node.Body);
+            if (body.Kind is not (ValueKind.Number or ValueKind.Bool))
+            {
+                throw Error(node.Body, $"a let's expression (after 'in') is a number or true/false, but this is {Describe(body)}");
+            }
+
+            return new LetBound(slot, body);
+        }
+        finally
+        {
+            _scope = outer;
+        }
+    }
+
+    private MembershipBound BindMembership(MembershipNode node)
+    {
+        var item = Bind(node.Item);
+        var choice = Bind(node.Choice);
+        if (item.Kind != ValueKind.Object || choice.Kind != ValueKind.Choice)
+        {
+            throw Error(node, $"'{(node.Negated ? "not in" : "in")}' asks whether an object is one of a choice's objects (l not in z, z = argmin(...)); here it has {Describe(item)} and {Describe(choice)}");
+        }
+
+        return new MembershipBound(item, choice, node.Negated);
     }
 }

@@ -12,8 +12,14 @@ public sealed record BoolNode(bool Value, int Position) : Node(Position);
 /// <summary>A column of the dataset (<c>MET_pt</c>, <c>Jet_pt</c>).</summary>
 public sealed record ColumnNode(string Name, int Position) : Node(Position);
 
-/// <summary>A field of a comprehension variable (<c>m.pt</c> for <c>Muon_pt</c> of the object <c>m</c>).</summary>
-public sealed record MemberNode(string Variable, string Field, int Position) : Node(Position);
+/// <summary>A field of an object or choice (<c>m.pt</c> for <c>Muon_pt</c> of the object <c>m</c>; <c>t.a</c>, <c>argmin(...).pt</c>).</summary>
+public sealed record MemberNode(Node Target, string Field, int Position) : Node(Position);
+
+/// <summary><c>let name = value in body</c>: <paramref name="Name"/> stands for the value inside the body.</summary>
+public sealed record LetNode(string Name, Node Value, Node Body, int Position) : Node(Position);
+
+/// <summary><c>x in t</c> (or <c>x not in t</c>): the object <c>x</c> is one of the objects of the choice <c>t</c>.</summary>
+public sealed record MembershipNode(Node Item, Node Choice, bool Negated, int Position) : Node(Position);
 
 public sealed record UnaryNode(string Operator, Node Operand, int Position) : Node(Position);
 
@@ -24,8 +30,15 @@ public sealed record CallNode(string Function, IReadOnlyList<Node> Arguments, in
 /// <summary><c>Jet_pt[Jet_pt &gt; 40]</c> (a mask) or <c>Jet_pt[0]</c> (an element).</summary>
 public sealed record IndexNode(Node Target, Node Index, int Position) : Node(Position);
 
-/// <summary><c>a, b in Muon: expr</c>: every object (one variable) or every unordered pair (two) of a collection.</summary>
-public sealed record ComprehensionNode(IReadOnlyList<string> Variables, string Collection, Node Body, int Position) : Node(Position);
+/// <summary>
+/// <c>a, b in Muon where cond: expr</c>: every object (one variable) or every unordered combination of distinct objects
+/// (two to four) of a source: one collection or a union (<c>Electron + Muon</c>). No body means <c>true</c>.
+/// </summary>
+public sealed record ComprehensionNode(IReadOnlyList<string> Variables, IReadOnlyList<string> Sources, Node? Where, Node? Body, int Position, int SourcePosition) : Node(Position)
+{
+    /// <summary>The source as written (<c>Electron + Muon</c>).</summary>
+    public string Source => string.Join(" + ", Sources);
+}
 
 /// <summary>An output column: an expression and the name it is written under.</summary>
 public sealed record OutputColumn(string Name, Node Expression, string Text);
@@ -132,13 +145,36 @@ public sealed class SelectionParser
 
         try
         {
-            return Or();
+            return Peek is { Kind: TokenKind.Identifier, Text: "let" } && PeekAt(1).Kind == TokenKind.Identifier && PeekAt(2).Kind == TokenKind.Assign ? Let() : Or();
         }
         finally
         {
             _depth--;
         }
     }
+
+    private LetNode Let()
+    {
+        var start = Take();
+        var name = Take();
+        if (Keywords.Contains(name.Text))
+        {
+            throw Error(name, $"'{name.Text}' is a word of the language; name the value otherwise");
+        }
+
+        Take(); // =
+        var value = Expression();
+        var keyword = Peek;
+        if (keyword is not { Kind: TokenKind.Identifier, Text: "in" })
+        {
+            throw Error(keyword, $"expected 'in' after the value of '{name.Text}' (let {name.Text} = ... in ...), found {Describe(keyword)}");
+        }
+
+        _next++;
+        return new LetNode(name.Text, value, Expression(), start.Position);
+    }
+
+    private static readonly HashSet<string> Keywords = new(StringComparer.Ordinal) { "let", "in", "where", "true", "false", "and", "or", "not" };
 
     private Node Or()
     {
@@ -186,6 +222,18 @@ public sealed class SelectionParser
     private Node Comparison()
     {
         var left = Additive();
+        var negated = Peek.Kind == TokenKind.Not && PeekAt(1) is { Kind: TokenKind.Identifier, Text: "in" };
+        if (negated || Peek is { Kind: TokenKind.Identifier, Text: "in" })
+        {
+            var op = Take();
+            if (negated)
+            {
+                Take();
+            }
+
+            return new MembershipNode(left, Additive(), negated, op.Position);
+        }
+
         Node? chain = null;
         while (Peek.Kind == TokenKind.Compare)
         {
@@ -295,8 +343,21 @@ public sealed class SelectionParser
     private Node Postfix()
     {
         var node = Primary();
-        while (Peek.Kind == TokenKind.LeftBracket)
+        while (Peek.Kind is TokenKind.LeftBracket or TokenKind.Dot)
         {
+            if (Peek.Kind == TokenKind.Dot)
+            {
+                var dot = Take();
+                if (++_operators > MaxOperators)
+                {
+                    throw Error(dot, $"the expression has more than {MaxOperators} operators");
+                }
+
+                var field = Expect(TokenKind.Identifier, "a field name after '.'");
+                node = new MemberNode(node, field.Text, field.Position);
+                continue;
+            }
+
             var open = Take();
             if (++_operators > MaxOperators)
             {
@@ -341,13 +402,6 @@ public sealed class SelectionParser
                     return Call(token);
                 }
 
-                if (Peek.Kind == TokenKind.Dot)
-                {
-                    _next++;
-                    var field = Expect(TokenKind.Identifier, "a field name after '.'");
-                    return new MemberNode(token.Text, field.Text, token.Position);
-                }
-
                 return new ColumnNode(token.Text, token.Position);
             default:
                 throw Error(token, token.Kind == TokenKind.End ? "the expression ends where a value was expected" : $"expected a value, found {Describe(token)}");
@@ -385,8 +439,13 @@ public sealed class SelectionParser
             i += 2;
         }
 
-        return PeekAt(i).Kind == TokenKind.Identifier && PeekAt(i + 1).Kind == TokenKind.Identifier && PeekAt(i + 1).Text == "in";
+        return PeekAt(i).Kind == TokenKind.Identifier && PeekAt(i + 1) is { Kind: TokenKind.Identifier, Text: "in" }
+            && PeekAt(i + 2).Kind == TokenKind.Identifier
+            && (PeekAt(i + 3).Kind is TokenKind.Colon or TokenKind.Plus or TokenKind.RightParen || PeekAt(i + 3) is { Kind: TokenKind.Identifier, Text: "where" });
     }
+
+    /// <summary>Most variables of one comprehension: every combination of four distinct objects is already a lot of combinations.</summary>
+    public const int MaxVariables = 4;
 
     private ComprehensionNode Comprehension()
     {
@@ -410,15 +469,44 @@ public sealed class SelectionParser
         }
 
         var keyword = Take(); // "in", checked by IsComprehensionAhead
-        if (variables.Count > 2)
+        if (variables.Count > MaxVariables)
         {
-            throw Error(keyword, "a comprehension takes one variable (each object) or two (each pair of objects)");
+            throw Error(keyword, $"a comprehension takes one variable (each object) up to {MaxVariables} (each combination of {MaxVariables} distinct objects)");
         }
 
-        var collection = Expect(TokenKind.Identifier, "a collection name (Muon, Jet, ...) after 'in'");
-        Expect(TokenKind.Colon, "':' before the comprehension's expression");
-        var body = Expression();
-        return new ComprehensionNode(variables, collection.Text, body, start);
+        var sourceStart = Peek.Position;
+        var sources = new List<string> { Expect(TokenKind.Identifier, "a collection name (Muon, Jet, ...) after 'in'").Text };
+        while (Peek.Kind == TokenKind.Plus)
+        {
+            _next++;
+            var more = Expect(TokenKind.Identifier, "a collection name after '+' (Electron + Muon)");
+            if (sources.Contains(more.Text))
+            {
+                throw Error(more, $"{more.Text} is named twice in the union");
+            }
+
+            sources.Add(more.Text);
+        }
+
+        Node? where = null;
+        if (Peek is { Kind: TokenKind.Identifier, Text: "where" })
+        {
+            _next++;
+            where = Expression();
+        }
+
+        Node? body = null;
+        if (Peek.Kind == TokenKind.Colon)
+        {
+            _next++;
+            body = Expression();
+        }
+        else if (Peek.Kind != TokenKind.RightParen)
+        {
+            throw Error(Peek, $"expected ':' before the comprehension's expression{(where is null ? ", 'where', '+'" : "")} or ')', found {Describe(Peek)}");
+        }
+
+        return new ComprehensionNode(variables, sources, where, body, start, sourceStart);
     }
 
     private enum TokenKind
