@@ -20,9 +20,13 @@ public sealed class ColumnarQuery
     private readonly int _eventOutputs;
     private readonly int _masks;
     private readonly int _lists;
+    private readonly bool[] _loaded;
 
-    private ColumnarQuery(Func<Frame, int> kernel, OutputPlan[] outputs, Catalog catalog, string[] slots, Schema outputSchema)
+    private static readonly string[] FourVectorFields = ["pt", "eta", "phi", "mass"];
+
+    private ColumnarQuery(Func<Frame, int> kernel, OutputPlan[] outputs, Catalog catalog, string[] slots, bool[] loaded, Schema outputSchema)
     {
+        _loaded = loaded;
         _kernel = kernel;
         _outputs = outputs;
         _catalog = catalog;
@@ -119,9 +123,13 @@ public sealed class ColumnarQuery
 
         var inputs = schema.FieldsList.Select(f => f.Name).Where(catalog.Used.Contains).ToArray();
         var slotOf = inputs.Select((name, i) => (name, i)).ToDictionary(p => p.name, p => p.i, StringComparer.Ordinal);
-        var kernel = new KernelCompiler(catalog, slotOf).Compile(boundFilter, [.. outputs.Where(o => o.Computed is not null).Select(o => o.Computed!)]);
+        var compiler = new KernelCompiler(catalog, slotOf);
+        var kernel = compiler.Compile(boundFilter, [.. outputs.Where(o => o.Computed is not null).Select(o => o.Computed!)]);
         var fields = outputs.Select(o => o.Field ?? o.ComputedField()).ToList();
-        return new ColumnarQuery(kernel, [.. outputs], catalog, inputs, new Schema(fields, null));
+        // Loaded into the kernel's arrays: what it reads, and what the four-vectors are computed from.
+        var fourVectors = catalog.FourVectors.SelectMany(c => FourVectorFields.Select(f => c.Name + "_" + f)).ToHashSet(StringComparer.Ordinal);
+        var loaded = inputs.Select(n => compiler.ColumnsRead.Contains(n) || fourVectors.Contains(n)).ToArray();
+        return new ColumnarQuery(kernel, [.. outputs], catalog, inputs, loaded, new Schema(fields, null));
     }
 
     private static OutputPlan Plan(OutputColumn column, Bound bound, Schema schema, Dictionary<OutputKind, int> slots)
@@ -171,7 +179,7 @@ public sealed class ColumnarQuery
     {
         ArgumentNullException.ThrowIfNull(batch);
         using var frame = new Frame(_slots.Length, _catalog.Collections.Count, _eventOutputs, _masks, _lists) { Events = batch.Length };
-        BatchLoader.Load(frame, batch, _slots, _catalog);
+        BatchLoader.Load(frame, batch, _slots, _loaded, _catalog);
         frame.Rows = frame.Rent<int>(batch.Length);
         foreach (var output in _outputs)
         {

@@ -10,9 +10,9 @@ namespace Shoppe.Columnar.Selection;
 /// </summary>
 internal static class BatchLoader
 {
-    public static void Load(Frame frame, RecordBatch batch, IReadOnlyList<string> slots, Catalog catalog)
+    /// <summary>Loads the columns marked in <paramref name="loaded"/>; every collection's offsets come from any of its columns.</summary>
+    public static void Load(Frame frame, RecordBatch batch, IReadOnlyList<string> slots, bool[] loaded, Catalog catalog)
     {
-        var starts = new int[catalog.Collections.Count];
         for (var slot = 0; slot < slots.Count; slot++)
         {
             var name = slots[slot];
@@ -20,7 +20,11 @@ internal static class BatchLoader
             var info = catalog.Columns[name];
             if (!info.IsList)
             {
-                frame.Columns[slot] = Values(frame, array, 0, array.Length, info.ValueType);
+                if (loaded[slot])
+                {
+                    frame.Columns[slot] = Values(frame, array, 0, array.Length, info.ValueType);
+                }
+
                 continue;
             }
 
@@ -31,14 +35,16 @@ internal static class BatchLoader
             {
                 (offsets, start) = ArrowColumns.Layout(array, frame.Rent<int>(array.Length + 1));
                 frame.Offsets[collection.Id] = offsets;
-                starts[collection.Id] = start;
             }
             else
             {
                 start = ArrowColumns.EnsureLayout(array, offsets);
             }
 
-            frame.Columns[slot] = Values(frame, ArrowColumns.Values(array), start, offsets[array.Length], info.ValueType);
+            if (loaded[slot])
+            {
+                frame.Columns[slot] = Values(frame, ArrowColumns.Values(array), start, offsets[array.Length], info.ValueType);
+            }
         }
 
         foreach (var collection in catalog.FourVectors)

@@ -74,6 +74,9 @@ internal sealed class KernelCompiler
     /// <summary>A choice: the chosen positions and whether anything was chosen; <see cref="Setup"/> computes them where they are used.</summary>
     private sealed record ChoiceRef(Source Source, Expression[] Positions, Expression Found, Expression? Setup, IReadOnlyList<ParameterExpression> Variables);
 
+    /// <summary>The columns the compiled kernel reads (others are only passed through, and need not be loaded).</summary>
+    public IReadOnlyCollection<string> ColumnsRead => _columns.Keys;
+
     public Func<Frame, int> Compile(Bound? filter, IReadOnlyList<KernelOutput> outputs)
     {
         foreach (var collection in _catalog.Collections)
@@ -787,7 +790,14 @@ internal sealed class KernelCompiler
             {
                 var (eta1, phi1) = EtaPhi(terms[0]);
                 var (eta2, phi2) = EtaPhi(terms[1]);
-                var dphi = Call(typeof(Math), nameof(Math.IEEERemainder), null, Subtract(phi1, phi2), Constant(2 * Math.PI));
+                // Δφ wrapped to [-π, π]: the IEEE remainder by 2π, as x - 2π·round(x / 2π) (one instruction
+                // to round; Math.IEEERemainder is a library call, and the same value for differences of angles).
+                var difference = Variable(typeof(double), "dphi");
+                var dphi = Block(
+                    typeof(double),
+                    [difference],
+                    Assign(difference, Subtract(phi1, phi2)),
+                    Subtract(difference, Multiply(Constant(2 * Math.PI), Call(typeof(Math), nameof(Math.Round), null, Divide(difference, Constant(2 * Math.PI))))));
                 var deta = Subtract(eta1, eta2);
                 value = Hypot(deta, dphi);
                 break;

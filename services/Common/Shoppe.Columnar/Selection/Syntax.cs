@@ -67,6 +67,8 @@ public sealed class SelectionParser
     private int _next;
     private int _depth;
     private int _operators;
+    private int _brackets;
+    private int _letValue = -1;
 
     private SelectionParser(string text)
     {
@@ -163,7 +165,19 @@ public sealed class SelectionParser
         }
 
         Take(); // =
-        var value = Expression();
+        // In the value, a bare 'in' ends it (let t = ... in body); inside brackets it is membership again.
+        var outer = _letValue;
+        _letValue = _brackets;
+        Node value;
+        try
+        {
+            value = Expression();
+        }
+        finally
+        {
+            _letValue = outer;
+        }
+
         var keyword = Peek;
         if (keyword is not { Kind: TokenKind.Identifier, Text: "in" })
         {
@@ -223,7 +237,7 @@ public sealed class SelectionParser
     {
         var left = Additive();
         var negated = Peek.Kind == TokenKind.Not && PeekAt(1) is { Kind: TokenKind.Identifier, Text: "in" };
-        if (negated || Peek is { Kind: TokenKind.Identifier, Text: "in" })
+        if ((negated || Peek is { Kind: TokenKind.Identifier, Text: "in" }) && _letValue != _brackets)
         {
             var op = Take();
             if (negated)
@@ -364,7 +378,9 @@ public sealed class SelectionParser
                 throw Error(open, $"the expression has more than {MaxOperators} operators");
             }
 
+            _brackets++;
             var index = Expression();
+            _brackets--;
             Expect(TokenKind.RightBracket, "']' to close the '[' at character " + (open.Position + 1));
             node = new IndexNode(node, index, open.Position);
         }
@@ -387,7 +403,9 @@ public sealed class SelectionParser
                 return new NumberNode(value, !token.Text.Contains('.', StringComparison.Ordinal) && !token.Text.Contains('e', StringComparison.OrdinalIgnoreCase), token.Position);
             case TokenKind.LeftParen:
                 _next++;
+                _brackets++;
                 var inner = Expression();
+                _brackets--;
                 Expect(TokenKind.RightParen, "')' to close the '(' at character " + (token.Position + 1));
                 return inner;
             case TokenKind.Identifier:
@@ -411,6 +429,7 @@ public sealed class SelectionParser
     private CallNode Call(Token name)
     {
         Take(); // (
+        _brackets++;
         var arguments = new List<Node>();
         if (IsComprehensionAhead())
         {
@@ -426,6 +445,7 @@ public sealed class SelectionParser
             }
         }
 
+        _brackets--;
         Expect(TokenKind.RightParen, $"')' to close the call of {name.Text}");
         return new CallNode(name.Text, arguments, name.Position);
     }
