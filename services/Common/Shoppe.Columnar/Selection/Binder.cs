@@ -50,11 +50,30 @@ internal sealed class Binder(Catalog catalog, string text)
         {
             if (s.Name == name)
             {
+                NoteUse(s);
                 return s;
             }
         }
 
         return null;
+    }
+
+    /// <summary>Choices being bound, each with the names in force outside it: using one of those makes it depend on more than the event.</summary>
+    private readonly List<(Scope? Outside, bool Free)> _choices = [];
+
+    private void NoteUse(Scope used)
+    {
+        for (var i = 0; i < _choices.Count; i++)
+        {
+            for (var s = _choices[i].Outside; s is not null; s = s.Outer)
+            {
+                if (s == used)
+                {
+                    _choices[i] = (_choices[i].Outside, true);
+                    break;
+                }
+            }
+        }
     }
 
     private bool IsEventVector(string name) =>
@@ -444,13 +463,27 @@ internal sealed class Binder(Catalog catalog, string text)
                 throw Error(args[0], $"{node.Function}() chooses among the combinations of a comprehension, such as {node.Function}(a, b in Muon: abs(mass(a, b) - 91.2))");
             }
 
-            var comprehension = BindComprehension(choices);
+            _choices.Add((_scope, false));
+            ComprehensionBound comprehension;
+            bool free;
+            try
+            {
+                comprehension = BindComprehension(choices);
+            }
+            finally
+            {
+                free = _choices[^1].Free;
+                _choices.RemoveAt(_choices.Count - 1);
+            }
+
             if (comprehension.Body is null || !comprehension.Body.IsNumber)
             {
                 throw Error(args[0], $"{node.Function}() needs a number to {(reduction == Reduction.ArgMin ? "minimise" : "maximise")} after ':' ({node.Function}({string.Join(", ", choices.Variables)} in {choices.Source}: ...))");
             }
 
-            return new ReduceBound(reduction, comprehension);
+            // A choice that reads only the event (no outer variable or let) is made once per event, however many
+            // columns (or the filter) ask for it: they share it by its canonical text.
+            return new ReduceBound(reduction, comprehension) { EventKey = free ? null : CanonicalText.Of(node) };
         }
 
         var operand = args[0] is ComprehensionNode c ? BindComprehension(c) : Bind(args[0]);

@@ -209,6 +209,9 @@ internal sealed class ReduceBound(Reduction reduction, Bound operand)
 
     public Bound Operand { get; } = operand;
 
+    /// <summary>For an argmin/argmax that depends on nothing but the event: its canonical text, which the kernel makes it once per event under.</summary>
+    public string? EventKey { get; init; }
+
     /// <summary>The variables of the combinations an argmin/argmax chooses among.</summary>
     public IReadOnlyList<Variable> ChoiceVariables => Operand is ComprehensionBound c ? c.Variables : [];
 

@@ -53,6 +53,8 @@ internal sealed class KernelCompiler
     private readonly Dictionary<Variable, Expression> _positions = [];
     private readonly Dictionary<LetSlot, object> _lets = [];
     private readonly Stack<Scope> _scopes = new();
+    private readonly Dictionary<string, ChoiceRef> _eventChoices = new(StringComparer.Ordinal);
+    private readonly List<Expression> _eventResets = [];
 
     public KernelCompiler(Catalog catalog, IReadOnlyDictionary<string, int> columnSlots)
     {
@@ -120,6 +122,7 @@ internal sealed class KernelCompiler
 
         write.Add(PreIncrementAssign(kept));
         var keep = filter is null ? (Expression)Block(write) : IfThen(Truth(filter), Block(write));
+        perEvent.AddRange(_eventResets);
         perEvent.Add(keep);
         _scopes.Pop();
 
@@ -648,6 +651,12 @@ internal sealed class KernelCompiler
 
         var r = (ReduceBound)bound;
         var comprehension = (ComprehensionBound)r.Operand;
+        if (r.EventKey is { } key && _eventChoices.TryGetValue(key, out var earlier))
+        {
+            _pending.Add((earlier.Setup, []));
+            return earlier with { Setup = null };
+        }
+
         var positions = comprehension.Variables.Select(v => Variable(typeof(int), "chosen_" + v.Name)).ToArray();
         var found = Variable(typeof(bool), "found");
         var best = Variable(typeof(double), "best");
@@ -664,6 +673,20 @@ internal sealed class KernelCompiler
                     Block([Assign(found, Constant(true)), Assign(best, key), .. comprehension.Variables.Select((v, i) => Assign(positions[i], _positions[v]))])));
         }, null);
         var setup = Block(typeof(void), [Assign(found, Constant(false)), Assign(best, Constant(0.0)), .. positions.Select(p => Assign(p, Constant(-1))), loop]);
+        if (r.EventKey is not null)
+        {
+            // Made at its first use in the event, then read: its variables live for the whole kernel, and a flag
+            // (cleared as each event starts) says whether this event's choice is made.
+            var made = Variable(typeof(bool), "made");
+            _locals.AddRange([.. positions, found, best, made]);
+            _eventResets.Add(Assign(made, Constant(false)));
+            var once = IfThen(Not(made), Block(setup, Assign(made, Constant(true))));
+            var shared = new ChoiceRef(comprehension.Source, positions, found, once, []);
+            _eventChoices[r.EventKey] = shared;
+            _pending.Add((once, []));
+            return shared with { Setup = null };
+        }
+
         var choice = new ChoiceRef(comprehension.Source, positions, found, setup, [.. positions, found, best]);
         _pending.Add((choice.Setup, choice.Variables));
         return choice with { Setup = null };

@@ -660,3 +660,23 @@ public sealed class SelectionParser
         return tokens;
     }
 }
+
+/// <summary>An expression written out in one canonical way (fully parenthesised): two texts that parse alike print alike.</summary>
+internal static class CanonicalText
+{
+    public static string Of(Node node) => node switch
+    {
+        NumberNode n => n.Value.ToString("R", CultureInfo.InvariantCulture),
+        BoolNode b => b.Value ? "true" : "false",
+        ColumnNode c => c.Name,
+        MemberNode m => $"{Of(m.Target)}.{m.Field}",
+        LetNode l => $"(let {l.Name} = {Of(l.Value)} in {Of(l.Body)})",
+        MembershipNode m => $"({Of(m.Item)}{(m.Negated ? " not in " : " in ")}{Of(m.Choice)})",
+        UnaryNode u => $"({u.Operator}{Of(u.Operand)})",
+        BinaryNode b => $"({Of(b.Left)} {b.Operator} {Of(b.Right)})",
+        CallNode c => $"{c.Function}({string.Join(", ", c.Arguments.Select(Of))})",
+        IndexNode i => $"{Of(i.Target)}[{Of(i.Index)}]",
+        ComprehensionNode c => $"{string.Join(", ", c.Variables)} in {c.Source}{(c.Where is null ? "" : " where " + Of(c.Where))}{(c.Body is null ? "" : ": " + Of(c.Body))}",
+        _ => throw new InvalidOperationException(node.GetType().Name),
+    };
+}
