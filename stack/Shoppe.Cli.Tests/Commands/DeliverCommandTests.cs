@@ -59,6 +59,53 @@ public sealed class DeliverCommandTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Deliver_AdlQueries_EveryOutputSameAsDuckDb()
+    {
+        // Every query runs, so that one failing does not hide the others; the test fails naming each that failed.
+        var failures = new List<string>();
+        foreach (var (query, number) in AdlQueries.All.Select((q, i) => (q, i + 1)))
+        {
+            var target = Path.Combine(_cli.Folder, $"adl-{number}");
+            // The columns as one comma-separated argument: the CLI splits them (not inside argmin(a, b, c in ...)).
+            string[] args = ["deliver", "--dataset", "samples", "--columns", string.Join(", ", query.Columns), "--out", target];
+
+            var (exit, output) = await RunAsync(query.Filter is null ? args : [.. args, "--filter", query.Filter]);
+
+            if (exit != 0)
+            {
+                failures.Add($"{query.Name}: exit {exit}: {output}");
+                continue;
+            }
+
+            var files = Directory.GetFiles(target).Order(StringComparer.Ordinal).ToArray();
+            try
+            {
+                Assert.Equal(2, files.Length);
+                foreach (var (delivered, input) in files.Zip([Samples.DrellYan, Samples.Dimuon]))
+                {
+                    var rows = DuckDb.Query($"SELECT * EXCLUDE (file_row_number) FROM read_parquet('{delivered}', file_row_number = true) ORDER BY file_row_number");
+                    DuckDb.AssertSame(query.Expected(input), rows);
+                }
+            }
+            catch (Exception ex) when (ex is Xunit.Sdk.IAssertionException)
+            {
+                failures.Add($"{query.Name}: {ex.Message}");
+            }
+        }
+
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
+    }
+
+    [Fact]
+    public void Split_AdlQueryColumnsJoinedByCommas_EachColumnWhole()
+    {
+        foreach (var query in AdlQueries.All)
+        {
+            Assert.Equal(query.Columns, Cli.Commands.DeliverCommand.Split([string.Join(", ", query.Columns)]));
+        }
+    }
+
+    [Fact]
     public void Split_KeepsCommasInsideCalls() =>
         Assert.Equal(["a", "max(a, b)", "Jet_pt[Jet_pt > 1, 2]", "c"], Cli.Commands.DeliverCommand.Split(["a, max(a, b)", "Jet_pt[Jet_pt > 1, 2],c"]));
 }
