@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Apache.Arrow;
 using Apache.Arrow.Types;
 using Shoppe.Columnar.Selection;
@@ -43,12 +44,52 @@ public sealed class ColumnarQuery
 
     public Schema OutputSchema { get; }
 
+    /// <summary>Queries compiled lately, by schema and text: the files of a dataset share a schema, and a kernel costs milliseconds to compile.</summary>
+    private static readonly ConcurrentDictionary<string, ColumnarQuery> Compiled = new(StringComparer.Ordinal);
+
+    private const int MostCompiled = 256;
+
     /// <summary>Compiles <paramref name="columns"/> (each <c>expr</c> or <c>name = expr</c>) and an optional event filter.</summary>
     /// <exception cref="SelectionException">An expression does not parse or does not fit the schema; its message says where.</exception>
     public static ColumnarQuery Compile(Schema schema, IReadOnlyList<string> columns, string? filter)
     {
         ArgumentNullException.ThrowIfNull(schema);
         ArgumentNullException.ThrowIfNull(columns);
+        var key = Key(schema, columns, filter);
+        if (Compiled.TryGetValue(key, out var known))
+        {
+            return known;
+        }
+
+        var query = CompileNew(schema, columns, filter);
+        if (Compiled.Count >= MostCompiled)
+        {
+            Compiled.Clear(); // rarely reached: a new set of queries, and recompiling costs little
+        }
+
+        Compiled[key] = query;
+        return query;
+    }
+
+    private static string Key(Schema schema, IReadOnlyList<string> columns, string? filter)
+    {
+        var key = new System.Text.StringBuilder();
+        foreach (var field in schema.FieldsList)
+        {
+            key.Append(field.Name).Append(':').Append(field.DataType.Name).Append(field.DataType is NestedType nested ? string.Concat(nested.Fields.Select(f => f.DataType.Name + f.IsNullable)) : "").Append(field.IsNullable ? '?' : '!').Append('\n');
+        }
+
+        key.Append('\u0001').Append(filter).Append('\u0001');
+        foreach (var column in columns)
+        {
+            key.Append(column).Append('\u0002');
+        }
+
+        return key.ToString();
+    }
+
+    private static ColumnarQuery CompileNew(Schema schema, IReadOnlyList<string> columns, string? filter)
+    {
         var known = new Dictionary<string, ColumnInfo>(StringComparer.Ordinal);
         foreach (var field in schema.FieldsList)
         {

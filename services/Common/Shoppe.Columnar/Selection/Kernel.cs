@@ -420,7 +420,9 @@ internal sealed class KernelCompiler
 
         Expression inner;
         var scope = new Scope();
+        var nest = new Nest(positions, source);
         _scopes.Push(scope);
+        _nests.Push(nest);
         try
         {
             // Conditions first: they run first, so a value shared with the body is computed by them.
@@ -431,6 +433,7 @@ internal sealed class KernelCompiler
         }
         finally
         {
+            _nests.Pop();
             _scopes.Pop();
             for (var i = 0; i < variables.Count; i++)
             {
@@ -453,7 +456,7 @@ internal sealed class KernelCompiler
             var limit = variables.Count - 1 - i == 0 ? (Expression)count : Subtract(count, Constant(variables.Count - 1 - i));
             inner = Block(
                 Assign(positions[i], from),
-                Loop(IfThenElse(LessThan(positions[i], limit), Block(inner, PreIncrementAssign(positions[i])), Break(next)), next));
+                Loop(IfThenElse(LessThan(positions[i], limit), Block([.. nest.Hooks[i], inner, PreIncrementAssign(positions[i])]), Break(next)), next));
         }
 
         var all = new List<Expression> { Assign(count, Count(source)), inner };
@@ -462,7 +465,47 @@ internal sealed class KernelCompiler
             all.Add(Label(exit));
         }
 
-        return Block(typeof(void), [count, .. positions], all);
+        return Block(typeof(void), [count, .. positions, .. nest.Partials.Values.SelectMany(p => p)], all);
+    }
+
+    /// <summary>
+    /// The loops of one comprehension while its body is emitted: what runs at the start of each loop's body
+    /// (<see cref="Hooks"/>), and the four-vector sums of its first variables kept there (<see cref="Partials"/>),
+    /// so that mass(a, b, c) adds one vector per triple, not three.
+    /// </summary>
+    private sealed class Nest(ParameterExpression[] positions, Source source)
+    {
+        public ParameterExpression[] Positions { get; } = positions;
+
+        public Source Source { get; } = source;
+
+        public List<Expression>[] Hooks { get; } = positions.Select(_ => new List<Expression>()).ToArray();
+
+        public Dictionary<int, ParameterExpression[]> Partials { get; } = [];
+    }
+
+    private readonly Stack<Nest> _nests = new();
+
+    /// <summary>The four-vector sum (px, py, pz, E) of the nest's first <paramref name="count"/> objects, computed in the loop of the last of them.</summary>
+    private ParameterExpression[] Partial(Nest nest, int count)
+    {
+        if (nest.Partials.TryGetValue(count, out var known))
+        {
+            return known;
+        }
+
+        var outer = count > 1 ? Partial(nest, count - 1) : null;
+        var sums = new ParameterExpression[4];
+        var obj = new ObjectRef(nest.Source, nest.Positions[count - 1], null);
+        for (var c = 0; c < 4; c++)
+        {
+            sums[c] = Variable(typeof(double), $"partial{count}_{c}");
+            var component = FourVectorOf(obj, c);
+            nest.Hooks[count - 1].Add(Assign(sums[c], outer is null ? component : Add(outer[c], component)));
+        }
+
+        nest.Partials[count] = sums;
+        return sums;
     }
 
     private Expression AllOf(IReadOnlyList<Bound> conditions)
@@ -905,6 +948,20 @@ internal sealed class KernelCompiler
         var z = Variable(typeof(double), "pz");
         var e = Variable(typeof(double), "energy");
         var sums = new List<Expression> { Assign(x, Constant(0.0)), Assign(y, Constant(0.0)), Assign(z, Constant(0.0)), Assign(e, Constant(0.0)) };
+        var components = new[] { x, y, z, e };
+        if (_nests.Count > 0 && _nests.Peek() is var nest && atoms.Count >= 2 && atoms.Count <= nest.Positions.Length
+            && atoms.Select((a, i) => a.Object is { Valid: null } o && o.Source == nest.Source && o.Position == nest.Positions[i]).All(m => m))
+        {
+            // The objects are the comprehension's first variables, in order: their first ones are summed already.
+            var partial = Partial(nest, atoms.Count - 1);
+            for (var c = 0; c < 4; c++)
+            {
+                sums.Add(Assign(components[c], partial[c]));
+            }
+
+            atoms = [atoms[^1]];
+        }
+
         foreach (var atom in atoms)
         {
             if (atom.Prefix is { } prefix)
@@ -935,11 +992,9 @@ internal sealed class KernelCompiler
             }
 
             var obj = atom.Object! with { Valid = null };
-            var components = new[] { x, y, z, e };
             for (var c = 0; c < 4; c++)
             {
-                var component = c;
-                sums.Add(AddAssign(components[c], InUnion(obj, (i, p) => ArrayIndex(FourVector(obj.Source.Collections[i], component), Add(_collections[obj.Source.Collections[i].Id].Start, p)), typeof(double))));
+                sums.Add(AddAssign(components[c], FourVectorOf(obj, c)));
             }
         }
 
@@ -953,6 +1008,10 @@ internal sealed class KernelCompiler
         sums.Add(result);
         return Block(typeof(double), [x, y, z, e], sums);
     }
+
+    /// <summary>One component (px, py, pz, E) of an object's four-vector, from the batch's four-vectors.</summary>
+    private Expression FourVectorOf(ObjectRef obj, int component) =>
+        InUnion(obj, (i, p) => ArrayIndex(FourVector(obj.Source.Collections[i], component), Add(_collections[obj.Source.Collections[i].Id].Start, p)), typeof(double));
 
     private ParameterExpression FourVector(Collection collection, int component)
     {
