@@ -303,13 +303,23 @@ internal sealed class KernelCompiler
     private Expression KindValue(ObjectRef obj) =>
         Guard(obj.Valid, InUnion(obj, (i, _) => Constant((double)i), typeof(double)));
 
-    private Expression Unary(UnaryBound u) => u.Operator switch
+    private Expression Unary(UnaryBound u)
     {
-        Operator.Not => Not(Truth(u.Operand)),
-        Operator.Negate => Negate(Number(u.Operand)),
-        Operator.Abs => Call(typeof(Math), nameof(Math.Abs), null, Number(u.Operand)),
-        _ => Call(typeof(Math), u.Operator.ToString(), null, Number(u.Operand)),
-    };
+        if (u.Operator == Operator.Not)
+        {
+            return Not(Truth(u.Operand));
+        }
+
+        // abs and minus of a float are exact in float: abs(Jet_eta) < 1 compares floats, with no widening.
+        var operand = Value(u.Operand);
+        var exact = operand.Type == typeof(float) || operand.Type == typeof(double) ? operand : Widen(operand);
+        return u.Operator switch
+        {
+            Operator.Negate => Negate(exact),
+            Operator.Abs => Call(typeof(Math), nameof(Math.Abs), null, exact),
+            _ => Call(typeof(Math), u.Operator.ToString(), null, Widen(operand)),
+        };
+    }
 
     private Expression Binary(BinaryBound b)
     {
