@@ -9,14 +9,30 @@ namespace Shoppe.Testing;
 /// defined first and has no ORDER BY of its own, so that it also runs inside <c>COPY (...) TO</c> (the delivery
 /// benchmark).
 /// </summary>
-public sealed record AdlQuery(string Name, IReadOnlyList<string> Columns, string? Filter, string Sql)
+/// <remarks>
+/// <see cref="RelationalSql"/>, where there is one (the combinatorial queries 5-8), is the same rows written
+/// relationally, as the published SQL comparisons of these queries write them (Müller et al., "Evaluating query
+/// languages and systems for high-energy physics data", VLDB 2022): the object lists unnested with their index
+/// into tables keyed by the event, self-joined on the event with i &lt; j (&lt; k), and aggregated per event. The
+/// same contract as <see cref="Sql"/>, except that its source must have <c>file_row_number</c>, the event key
+/// (<c>read_parquet(f, file_row_number = true)</c>), and that it may read the source more than once.
+/// </remarks>
+public sealed record AdlQuery(string Name, IReadOnlyList<string> Columns, string? Filter, string Sql, string? RelationalSql = null)
 {
     /// <summary>The SELECT over <paramref name="source"/>, e.g. <c>read_parquet('f.parquet')</c>.</summary>
     public string SqlOver(string source) => string.Format(CultureInfo.InvariantCulture, Sql, source);
 
+    /// <summary><see cref="RelationalSql"/> over <paramref name="source"/>, which must have <c>file_row_number</c>.</summary>
+    public string RelationalSqlOver(string source) =>
+        string.Format(CultureInfo.InvariantCulture, RelationalSql ?? throw new InvalidOperationException($"{Name} has no relational SQL"), source);
+
     /// <summary>DuckDB's rows for <paramref name="file"/>, in file order, as <see cref="DuckDb.Query"/> returns them.</summary>
     public List<object[]> Expected(string file) =>
         DuckDb.Query(AdlQueries.Macros + SqlOver($"read_parquet('{file}', file_row_number = true)") + "\nORDER BY file_row_number");
+
+    /// <summary>DuckDB's rows for <paramref name="file"/> from <see cref="RelationalSql"/>, in file order.</summary>
+    public List<object[]> ExpectedRelational(string file) =>
+        DuckDb.Query(AdlQueries.Macros + RelationalSqlOver($"read_parquet('{file}', file_row_number = true)") + "\nORDER BY file_row_number");
 
     public override string ToString() => Name;
 }
@@ -71,6 +87,11 @@ public static class AdlQueries
     /// a correlated subquery of range() joins (the same rows, 10 times slower in DuckDB): the delivery benchmark times
     /// this SQL beside our engine, and should time DuckDB at its best.
     /// </summary>
+    /// <remarks>
+    /// Relationally: the muons unnested once into a table keyed by (event, index), self-joined on the event with
+    /// i &lt; j, the events with a pair in the window kept by a semi-join. In DuckDB 1.5, one thread, 100 000
+    /// generated events, that is the faster form: 1.34 M ev/s against the lists' 0.74 M.
+    /// </remarks>
     public static AdlQuery Query5 { get; } = new("5 MET, OS muon pair 60-120", ["MET_pt"], "any(a, b in Muon: a.charge != b.charge && 60 < mass(a, b) < 120)", """
         SELECT MET_pt FROM {0} ev
         WHERE coalesce(list_bool_or(list_transform(flatten(list_transform(range(1, len(Muon_pt) + 1), i ->
@@ -79,6 +100,20 @@ public static class AdlQueries
                     px(Muon_pt[i], Muon_phi[i]) + px(Muon_pt[j], Muon_phi[j]),
                     py(Muon_pt[i], Muon_phi[i]) + py(Muon_pt[j], Muon_phi[j]),
                     pz(Muon_pt[i], Muon_eta[i]) + pz(Muon_pt[j], Muon_eta[j]))))), m -> m > 60 AND m < 120)), false)
+        """, RelationalSql: """
+        WITH muon AS (
+            SELECT file_row_number AS event_row, generate_subscripts(Muon_pt, 1) AS i, unnest(Muon_pt) AS pt, unnest(Muon_eta) AS eta,
+                unnest(Muon_phi) AS phi, unnest(Muon_mass) AS mass, unnest(Muon_charge) AS charge
+            FROM {0})
+        SELECT MET_pt FROM {0} ev
+        WHERE file_row_number IN (
+            SELECT event_row
+            FROM (
+                SELECT a.event_row, mass_of(e(a.pt, a.eta, a.phi, a.mass) + e(b.pt, b.eta, b.phi, b.mass), px(a.pt, a.phi) + px(b.pt, b.phi),
+                    py(a.pt, a.phi) + py(b.pt, b.phi), pz(a.pt, a.eta) + pz(b.pt, b.eta)) AS m
+                FROM muon a JOIN muon b ON a.event_row = b.event_row AND a.i < b.i
+                WHERE a.charge != b.charge)
+            WHERE m > 60 AND m < 120)
         """);
 
     /// <summary>
@@ -86,7 +121,13 @@ public static class AdlQueries
     /// least of the structs (|m − 172.5|, i, j, k, ...) (structs order field by field: the least distance, first in
     /// enumeration order on ties), NaN distances never chosen.
     /// </summary>
-    /// <remarks>List lambdas, as for <see cref="Query5"/>: 5 times faster than a correlated subquery over range() joins.</remarks>
+    /// <remarks>
+    /// List lambdas, as for <see cref="Query5"/>: 5 times faster than a correlated subquery over range() joins.
+    /// Relationally: the jets' four-vectors in a table keyed by (event, index), joined three times on the event with
+    /// i &lt; j &lt; k, the least struct per event (a FILTER drops NaN distances), left-joined to the events with
+    /// three jets or more (none chosen: NULL, as the lists give). 36 000 ev/s against the lists' 42 000 at 100 000
+    /// events; the same joins written as lateral unnests of each event, as Presto writes them, 11 000.
+    /// </remarks>
     public static AdlQuery Query6 { get; } = new("6 trijet nearest 172.5 GeV: pT, largest b-tag",
         [
             "trijet_pt = argmin(a, b, c in Jet: abs(mass(a, b, c) - 172.5)).pt",
@@ -106,12 +147,36 @@ public static class AdlQueries
                     x := px(Jet_pt[i], Jet_phi[i]), y := py(Jet_pt[i], Jet_phi[i]), z := pz(Jet_pt[i], Jet_eta[i]), btag := Jet_btagDeepB[i])) AS v
                 FROM {0})) ev
         WHERE nJet >= 3
+        """, RelationalSql: """
+        WITH jet AS (
+            SELECT event_row, i, e(pt, eta, phi, mass) AS en, px(pt, phi) AS x, py(pt, phi) AS y, pz(pt, eta) AS z, btag
+            FROM (
+                SELECT file_row_number AS event_row, generate_subscripts(Jet_pt, 1) AS i, unnest(Jet_pt) AS pt, unnest(Jet_eta) AS eta,
+                    unnest(Jet_phi) AS phi, unnest(Jet_mass) AS mass, unnest(Jet_btagDeepB) AS btag
+                FROM {0}
+                WHERE nJet >= 3)),
+        best AS (
+            SELECT event_row, min(struct_pack(d := d, i := i, j := j, k := k, pt := sqrt(x ^ 2 + y ^ 2), btag := btag)) FILTER (WHERE NOT isnan(d)) AS t
+            FROM (
+                SELECT a.event_row, a.i, b.i AS j, c.i AS k, abs(mass_of(a.en + b.en + c.en, a.x + b.x + c.x, a.y + b.y + c.y, a.z + b.z + c.z) - 172.5) AS d,
+                    a.x + b.x + c.x AS x, a.y + b.y + c.y AS y, greatest(a.btag, b.btag, c.btag) AS btag
+                FROM jet a JOIN jet b ON a.event_row = b.event_row AND a.i < b.i JOIN jet c ON b.event_row = c.event_row AND b.i < c.i)
+            GROUP BY event_row)
+        SELECT best.t.pt AS trijet_pt, best.t.btag AS trijet_btag
+        FROM {0} ev LEFT JOIN best ON best.event_row = ev.file_row_number
+        WHERE nJet >= 3
         """);
 
     /// <summary>
     /// HT of the jets above 30 GeV with no electron or muon above 10 GeV within ΔR 0.4 (the others add 0); 0 when none.
     /// List lambdas, as for <see cref="Query5"/>: 10 times faster than a correlated subquery.
     /// </summary>
+    /// <remarks>
+    /// Relationally: jets and leptons unnested into tables keyed by the event, the jets kept by NOT EXISTS a near
+    /// lepton (DuckDB makes it an anti-join), summed per event, left-joined to every event (0 when none). The sum
+    /// runs in join order rather than list order: equal to the lists' within rounding. 0.81 M ev/s against the lists'
+    /// 0.47 M at 100 000 events.
+    /// </remarks>
     public static AdlQuery Query7 { get; } = new("7 HT of jets pT > 30 away from leptons",
         ["ht = sum(j in Jet where j.pt > 30 && !any(l in Electron + Muon where l.pt > 10: deltaR(j, l) < 0.4): j.pt)"],
         null, $$"""
@@ -119,6 +184,22 @@ public static class AdlQueries
             CASE WHEN Jet_pt[j] > 30 AND NOT coalesce(list_bool_or(list_transform(l, x -> x.pt > 10 AND delta_r(Jet_eta[j], Jet_phi[j], x.eta, x.phi) < 0.4)), false)
                 THEN Jet_pt[j]::DOUBLE ELSE 0 END)), 0) AS ht
         FROM (SELECT *, {{Leptons}} AS l FROM {0}) ev
+        """, RelationalSql: """
+        WITH jet AS (
+            SELECT file_row_number AS event_row, unnest(Jet_pt) AS pt, unnest(Jet_eta) AS eta, unnest(Jet_phi) AS phi
+            FROM {0}),
+        lepton AS (
+            SELECT file_row_number AS event_row, unnest(Electron_pt) AS pt, unnest(Electron_eta) AS eta, unnest(Electron_phi) AS phi FROM {0}
+            UNION ALL
+            SELECT file_row_number AS event_row, unnest(Muon_pt) AS pt, unnest(Muon_eta) AS eta, unnest(Muon_phi) AS phi FROM {0}),
+        ht AS (
+            SELECT event_row, sum(pt::DOUBLE) AS ht
+            FROM jet j
+            WHERE pt > 30 AND NOT EXISTS (
+                SELECT 1 FROM lepton l WHERE l.event_row = j.event_row AND l.pt > 10 AND delta_r(j.eta, j.phi, l.eta, l.phi) < 0.4)
+            GROUP BY event_row)
+        SELECT coalesce(ht.ht, 0) AS ht
+        FROM {0} ev LEFT JOIN ht ON ht.event_row = ev.file_row_number
         """);
 
     /// <summary>
@@ -126,6 +207,12 @@ public static class AdlQueries
     /// (|m − 91.2|, a, b): first on ties), then the highest-pT lepton outside it (the greatest (pT, −index): first on
     /// ties), and its transverse mass with MET. List lambdas, as for <see cref="Query5"/>.
     /// </summary>
+    /// <remarks>
+    /// Relationally: electrons and muons unnested into one table keyed by (event, index in the union), the pairs a
+    /// self-join on the event with a &lt; b, the least struct per event as the Z (NULL when every pair's distance is
+    /// NaN), then the greatest (pT, −index) among the other leptons, joined back to the events with three leptons or
+    /// more. 0.50 M ev/s against the lists' 0.25 M at 100 000 events.
+    /// </remarks>
     public static AdlQuery Query8 { get; } = new("8 mT of MET and the lepton outside the Z pair",
         ["mt = let z = argmin(a, b in Electron + Muon where a.kind == b.kind && a.charge != b.charge: abs(mass(a, b) - 91.2)) in mt(argmax(l in Electron + Muon where l not in z: l.pt), MET)"],
         "count(l in Electron + Muon) >= 3 && any(a, b in Electron + Muon where a.kind == b.kind && a.charge != b.charge)", $$"""
@@ -141,6 +228,32 @@ public static class AdlQueries
                             b -> struct_pack(d := abs(pair_mass(l[a], l[b]) - 91.2), a := a, b := b)))) AS pairs
                     FROM (SELECT *, {{Leptons}} AS l FROM {0})))) ev
         WHERE len(l) >= 3 AND len(pairs) > 0
+        """, RelationalSql: """
+        WITH lepton AS (
+            SELECT file_row_number AS event_row, generate_subscripts(Electron_pt, 1) AS c, unnest(Electron_pt) AS pt, unnest(Electron_eta) AS eta,
+                unnest(Electron_phi) AS phi, unnest(Electron_mass) AS mass, unnest(Electron_charge) AS charge, 0 AS kind
+            FROM {0}
+            UNION ALL
+            SELECT file_row_number AS event_row, len(Electron_pt) + generate_subscripts(Muon_pt, 1) AS c, unnest(Muon_pt) AS pt, unnest(Muon_eta) AS eta,
+                unnest(Muon_phi) AS phi, unnest(Muon_mass) AS mass, unnest(Muon_charge) AS charge, 1 AS kind
+            FROM {0}),
+        z AS (
+            SELECT event_row, min(struct_pack(d := d, a := a, b := b)) FILTER (WHERE NOT isnan(d)) AS z
+            FROM (
+                SELECT a.event_row, a.c AS a, b.c AS b,
+                    abs(mass_of(e(a.pt, a.eta, a.phi, a.mass) + e(b.pt, b.eta, b.phi, b.mass), px(a.pt, a.phi) + px(b.pt, b.phi),
+                        py(a.pt, a.phi) + py(b.pt, b.phi), pz(a.pt, a.eta) + pz(b.pt, b.eta)) - 91.2) AS d
+                FROM lepton a JOIN lepton b ON a.event_row = b.event_row AND a.c < b.c
+                WHERE a.kind = b.kind AND a.charge != b.charge)
+            GROUP BY event_row),
+        w AS (
+            SELECT z.event_row, max(struct_pack(pt := l.pt, c := -l.c, phi := l.phi)) AS w
+            FROM z JOIN lepton l ON l.event_row = z.event_row AND l.c != z.z.a AND l.c != z.z.b
+            WHERE NOT isnan(l.pt)
+            GROUP BY z.event_row)
+        SELECT coalesce(mt(w.w.pt, w.w.phi, MET_pt, MET_phi), 'nan'::DOUBLE) AS mt
+        FROM {0} ev JOIN z ON z.event_row = ev.file_row_number LEFT JOIN w ON w.event_row = ev.file_row_number
+        WHERE len(Electron_pt) + len(Muon_pt) >= 3
         """);
 
     /// <summary>ServiceX's everyday use: a column list, an event filter and an object mask.</summary>
@@ -156,4 +269,7 @@ public static class AdlQueries
 
     /// <summary>Every query's name, as theory data.</summary>
     public static TheoryData<string> Names => new(All.Select(q => q.Name));
+
+    /// <summary>The names of the queries with a <see cref="AdlQuery.RelationalSql"/>, as theory data.</summary>
+    public static TheoryData<string> RelationalNames => new(All.Where(q => q.RelationalSql is not null).Select(q => q.Name));
 }
