@@ -229,7 +229,7 @@ public sealed class ColumnarQuery
                 switch (computed.Kind)
                 {
                     case OutputKind.Event:
-                        frame.Values[computed.Slot] = System.Array.CreateInstance(computed.ValueType, Math.Max(1, batch.Length));
+                        frame.Values[computed.Slot] = frame.Rent(computed.ValueType, batch.Length);
                         break;
                     case OutputKind.Keep:
                         var source = batch.Column(output.Source!);

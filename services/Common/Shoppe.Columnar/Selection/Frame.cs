@@ -31,8 +31,20 @@ internal sealed class Frame(int columns, int collections, int eventOutputs, int 
         return array;
     }
 
+    /// <summary>A pooled array of <paramref name="type"/> (double, float, bool or long), returned with the frame.</summary>
+    public System.Array Rent(Type type, int length) =>
+        type == typeof(float) ? Rent<float>(length)
+        : type == typeof(bool) ? Rent<bool>(length)
+        : type == typeof(long) ? Rent<long>(length)
+        : Rent<double>(length);
+
     public void Dispose()
     {
+        foreach (var list in Lists)
+        {
+            (list as IDisposable)?.Dispose();
+        }
+
         foreach (var give in _returns)
         {
             give();
@@ -52,13 +64,13 @@ internal interface IListBuilder
     Apache.Arrow.IArrowArray Build();
 }
 
-/// <summary>A per-object output of <typeparamref name="T"/> (double, float or bool), grown as the kernel adds values.</summary>
-internal sealed class ListBuilder<T>(int rows) : IListBuilder
+/// <summary>A per-object output of <typeparamref name="T"/> (double, float or bool), grown as the kernel adds values; its arrays come from the pool and go back when it is disposed.</summary>
+internal sealed class ListBuilder<T>(int rows) : IListBuilder, IDisposable
     where T : struct
 {
-    private T[] _values = new T[Math.Max(16, rows * 4)];
+    private T[] _values = ArrayPool<T>.Shared.Rent(Math.Max(16, rows * 4));
     private int _count;
-    private readonly long[] _offsets = new long[rows + 1];
+    private readonly long[] _offsets = ArrayPool<long>.Shared.Rent(rows + 1);
 
     public int Rows { get; private set; }
 
@@ -66,7 +78,10 @@ internal sealed class ListBuilder<T>(int rows) : IListBuilder
     {
         if (_count == _values.Length)
         {
-            Array.Resize(ref _values, _values.Length * 2);
+            var larger = ArrayPool<T>.Shared.Rent(_values.Length * 2);
+            _values.AsSpan(0, _count).CopyTo(larger);
+            ArrayPool<T>.Shared.Return(_values);
+            _values = larger;
         }
 
         _values[_count++] = value;
@@ -74,5 +89,11 @@ internal sealed class ListBuilder<T>(int rows) : IListBuilder
 
     public void EndRow() => _offsets[++Rows] = _count;
 
-    public Apache.Arrow.IArrowArray Build() => ArrowColumns.FromLists(_values.AsSpan(0, _count), _offsets.AsSpan(0, Rows + 1));
+    public Apache.Arrow.IArrowArray Build() => ArrowColumns.FromLists<T>(_values.AsSpan(0, _count), _offsets.AsSpan(0, Rows + 1));
+
+    public void Dispose()
+    {
+        ArrayPool<T>.Shared.Return(_values);
+        ArrayPool<long>.Shared.Return(_offsets);
+    }
 }
