@@ -11,14 +11,25 @@ public static class DuckDb
 {
     public static List<object[]> Query(string sql)
     {
-        using var connection = new DuckDBConnection("Data Source=:memory:");
-        connection.Open();
-        using (var threads = connection.CreateCommand())
-        {
-            threads.CommandText = "SET threads TO 1";
-            threads.ExecuteNonQuery();
-        }
+        using var connection = Open();
+        return Query(connection, sql);
+    }
 
+    /// <summary>An in-memory database on one thread, for a run of queries that share tables or macros.</summary>
+    public static DuckDBConnection Open()
+    {
+        var connection = new DuckDBConnection("Data Source=:memory:");
+        connection.Open();
+        using var threads = connection.CreateCommand();
+        threads.CommandText = "SET threads TO 1";
+        threads.ExecuteNonQuery();
+        return connection;
+    }
+
+    /// <summary>The rows of <paramref name="sql"/> (its last statement) on an open connection.</summary>
+    public static List<object[]> Query(DuckDBConnection connection, string sql)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
         using var command = connection.CreateCommand();
         command.CommandText = sql;
         using var reader = command.ExecuteReader();
@@ -44,7 +55,7 @@ public static class DuckDb
         _ => Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture),
     };
 
-    /// <summary>Equal row for row; numbers to a relative 1e-9 (both sides compute in double from the same float inputs).</summary>
+    /// <summary>Equal row for row; numbers to a relative 1e-9 (both sides compute in double from the same float inputs), NaN to NaN, an infinity to itself.</summary>
     public static void AssertSame(List<object[]> expected, List<object[]> actual)
     {
         Assert.Equal(expected.Count, actual.Count);
@@ -73,7 +84,8 @@ public static class DuckDb
 
     private static void AssertClose(double expected, double actual, string where)
     {
-        var ok = (double.IsNaN(expected) && double.IsNaN(actual)) || Math.Abs(expected - actual) <= 1e-9 * Math.Max(1, Math.Abs(expected));
+        // expected == actual first: infinities of one sign are equal, though their difference is NaN.
+        var ok = expected == actual || (double.IsNaN(expected) && double.IsNaN(actual)) || Math.Abs(expected - actual) <= 1e-9 * Math.Max(1, Math.Abs(expected));
         Assert.True(ok, $"{where}: expected {expected}, got {actual}");
     }
 }
