@@ -20,7 +20,7 @@ internal sealed record At(Place Place, string? Collection = null, IReadOnlyList<
 /// numbers and booleans kept apart; per-event values, per-object values of one collection (per-event values
 /// repeating for each object), lists after a mask (combining only with per-event values), and comprehensions over
 /// each object or pair of a collection. Every tree the generator makes should compile; one that does not is
-/// counted by the tests. With <see cref="NewSyntax"/>, also the additions of /work/notes/selection-spec.md
+/// counted by the tests. With <see cref="NewSyntax"/>, also the additions of docs/selection-language.md
 /// (issue 16): unions, where-conditions, three and four variables, nested comprehensions, argmin/argmax and the
 /// fields of their choice, max/min of more than two, mt with MET, object identity.
 /// </summary>
@@ -80,7 +80,7 @@ internal sealed class SelectionGenerator(Random random)
 
     private static readonly int[] Positions = [0, 0, 1, 2, -1, -2];
 
-    /// <summary>Generate the additions of /work/notes/selection-spec.md (issue 16) too.</summary>
+    /// <summary>Generate the additions of docs/selection-language.md (issue 16) too.</summary>
     public bool NewSyntax { get; init; }
 
     /// <summary>Generate <c>X[k]</c> of booleans (off while the engine gives NaN, taken as true, where there is none).</summary>

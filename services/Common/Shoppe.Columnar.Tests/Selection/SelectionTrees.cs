@@ -69,7 +69,7 @@ internal sealed record Mask(Tree Target, Tree Keep) : Tree(Target.Kind, Place.Li
 
 /// <summary>
 /// <c>any(a, b in Muon: body)</c>: a reduction over each object or each unordered pair of a collection. New syntax
-/// (/work/notes/selection-spec.md): up to four variables, a union of collections as the source
+/// (docs/selection-language.md): up to four variables, a union of collections as the source
 /// (<c>Electron + Muon</c>), a <c>where</c> condition, no body (true), nesting.
 /// </summary>
 internal sealed record Comprehension(string Function, IReadOnlyList<string> Variables, IReadOnlyList<string> Sources, Tree? Where, Tree? Body)
@@ -418,10 +418,16 @@ internal sealed class SqlPrinter
 
     /// <summary>
     /// Four-vectors in double precision from (pt, eta, phi, mass), summed in the order of the arguments; deltaR
-    /// with dphi wrapped by the IEEE remainder; mt = sqrt(2 pt_x pt_y (1 - cos(phi_x - phi_y))).
+    /// with dphi wrapped by the IEEE remainder; mt = sqrt(2 pt_x pt_y (1 - cos(phi_x - phi_y))). One object's
+    /// pt, eta, phi or mass is its own column (NanoAOD stores small negative masses, which a four-vector cannot give).
     /// </summary>
     private static string Kinematics(string function, Func<string, string>[] objects)
     {
+        if (objects.Length == 1 && function is "pt" or "eta" or "phi" or "mass")
+        {
+            return objects[0](function);
+        }
+
         if (function == "deltaR")
         {
             var (a, b) = (objects[0], objects[1]);

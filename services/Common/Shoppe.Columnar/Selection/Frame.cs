@@ -70,9 +70,16 @@ internal sealed class ListBuilder<T>(int rows) : IListBuilder, IDisposable
 {
     private T[] _values = ArrayPool<T>.Shared.Rent(Math.Max(16, rows * 4));
     private int _count;
-    private readonly long[] _offsets = ArrayPool<long>.Shared.Rent(rows + 1);
+    private readonly long[] _offsets = Start(ArrayPool<long>.Shared.Rent(rows + 1));
 
     public int Rows { get; private set; }
+
+    /// <summary>A pooled array holds what its last user left: the first offset is set here, the others as rows end.</summary>
+    private static long[] Start(long[] offsets)
+    {
+        offsets[0] = 0;
+        return offsets;
+    }
 
     public void Add(T value)
     {
