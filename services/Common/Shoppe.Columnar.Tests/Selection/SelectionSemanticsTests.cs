@@ -161,6 +161,20 @@ public sealed class SelectionSemanticsTests
     }
 
     [Fact]
+    public void Execute_TooManyCombinations_FailsAtOnceWithTheEventAndCount()
+    {
+        // One event of 2 000 muons: 6.6e11 combinations of four, over the batch's budget before the first.
+        var muons = Enumerable.Repeat(1f, 2000).ToArray();
+        var pt = List(FloatType.Default, [muons.Select(v => (object)v).ToArray()]);
+        var batch = new RecordBatch(new Schema([new Field("MET_pt", FloatType.Default, false), new Field("Muon_pt", pt.Data.DataType, false)], null), [new FloatArray.Builder().Append(1f).Build(), pt], 1);
+        var query = ColumnarQuery.Compile(batch.Schema, ["MET_pt"], "any(a, b, c, d in Muon: a.pt > 0)");
+        var error = Assert.Throws<ColumnarDataException>(() => query.Execute(batch));
+        Assert.Contains("event 0 of the batch alone has 2,000 Muon objects", error.Message, StringComparison.Ordinal);
+        // Pairs of the same muons (2 million) are well within it.
+        Assert.NotNull(ColumnarQuery.Compile(batch.Schema, ["MET_pt"], "any(a, b in Muon: a.pt > 0)").Execute(batch));
+    }
+
+    [Fact]
     public void Compile_AChoiceAsAColumn_AsksForAField()
     {
         var batch = Events();

@@ -101,7 +101,8 @@ internal sealed class KernelCompiler
         var kept = Variable(typeof(int), "kept");
         var rows = Variable(typeof(int[]), "rows");
         var events = Variable(typeof(int), "events");
-        _locals.AddRange([kept, rows, events, _event]);
+        _locals.AddRange([kept, rows, events, _event, _budget]);
+        _prologue.Add(Assign(_budget, Constant(MaxCombinations)));
         _prologue.Add(Assign(rows, Field(_frame, nameof(Frame.Rows))));
         _prologue.Add(Assign(events, Field(_frame, nameof(Frame.Events))));
 
@@ -469,7 +470,16 @@ internal sealed class KernelCompiler
                 Loop(IfThenElse(LessThan(positions[i], limit), Block([.. nest.Hooks[i], inner, PreIncrementAssign(positions[i])]), Break(next)), next));
         }
 
-        var all = new List<Expression> { Assign(count, Count(source)), inner };
+        var all = new List<Expression> { Assign(count, Count(source)) };
+        if (variables.Count > 1)
+        {
+            // Combinations grow as n^k / k!: a batch may enumerate at most MaxCombinations of them, counted as
+            // each comprehension starts, so that no selection holds a worker for hours.
+            all.Add(SubtractAssign(_budget, Call(typeof(KernelCompiler), nameof(Choose), null, count, Constant(variables.Count))));
+            all.Add(IfThen(LessThan(_budget, Constant(0.0)), Throw(Call(typeof(KernelCompiler), nameof(TooMany), null, _event, count, Constant(variables.Count), Constant(source.Name)))));
+        }
+
+        all.Add(inner);
         if (exit is not null)
         {
             all.Add(Label(exit));
@@ -495,6 +505,26 @@ internal sealed class KernelCompiler
     }
 
     private readonly Stack<Nest> _nests = new();
+
+    /// <summary>Most combinations one batch may enumerate (ADL 6 needs some 6 million per 100 000 events).</summary>
+    public const double MaxCombinations = 1e9;
+
+    private readonly ParameterExpression _budget = Variable(typeof(double), "budget");
+
+    /// <summary>n choose k, as a double (it can pass any integer type).</summary>
+    public static double Choose(int n, int k)
+    {
+        var result = 1.0;
+        for (var i = 0; i < k; i++)
+        {
+            result *= (double)(n - i) / (i + 1);
+        }
+
+        return Math.Max(0, result);
+    }
+
+    public static ColumnarDataException TooMany(int @event, int objects, int k, string source) =>
+        new(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"The selection enumerates more than {MaxCombinations:N0} combinations in one batch: event {@event} of the batch alone has {objects:N0} {source} objects, {Choose(objects, k):N0} combinations of {k}. Narrow it with fewer variables or a smaller collection."));
 
     /// <summary>The four-vector sum (px, py, pz, E) of the nest's first <paramref name="count"/> objects, computed in the loop of the last of them.</summary>
     private ParameterExpression[] Partial(Nest nest, int count)
@@ -814,8 +844,9 @@ internal sealed class KernelCompiler
     private Expression SameObject(ObjectRef a, ObjectRef b)
     {
         Expression same;
-        if (a.Source == b.Source)
+        if (a.Source.Collections.SequenceEqual(b.Source.Collections))
         {
+            // The same collections in the same order (two comprehensions over Electron + Muon): positions compare.
             same = Equal(a.Position, b.Position);
         }
         else
