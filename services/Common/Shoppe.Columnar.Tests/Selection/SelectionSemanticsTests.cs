@@ -161,6 +161,25 @@ public sealed class SelectionSemanticsTests
     }
 
     [Fact]
+    public void Choice_AmongEqualMasses_KeepsTheFirstCombination()
+    {
+        // Nine identical jets, so every combination weighs the same, numbered by Jet_idx: the first triple,
+        // (0, 1, 2), is chosen; the first pair for the greatest mass; the first four.
+        var nine = Enumerable.Repeat((object)30f, 9).ToArray();
+        var zeros = Enumerable.Repeat((object)0f, 9).ToArray();
+        LargeListArray Floats(object[] values) => List(FloatType.Default, [values]);
+        var columns = new (string Name, IArrowArray Array)[]
+        {
+            ("Jet_pt", Floats(nine)), ("Jet_eta", Floats(zeros)), ("Jet_phi", Floats(zeros)), ("Jet_mass", Floats(Enumerable.Repeat((object)5f, 9).ToArray())),
+            ("Jet_idx", List(Int32Type.Default, [Enumerable.Range(0, 9).Select(i => (object)i).ToArray()])),
+        };
+        var batch = new RecordBatch(new Schema(columns.Select(c => new Field(c.Name, c.Array.Data.DataType, false)), null), columns.Select(c => c.Array), 1);
+        var query = ColumnarQuery.Compile(batch.Schema, ["argmin(a, b, c in Jet: abs(mass(a, b, c) - 172.5)).c.idx", "argmax(a, b in Jet: mass(a, b)).b.idx", "argmin(a, b, c, d in Jet: abs(mass(a, b, c, d) - 10)).d.idx"], null);
+        using var output = query.Execute(batch);
+        Assert.Equal([2.0, 1, 3], DuckDbOracle.Rows(output!).Single().Cast<double>());
+    }
+
+    [Fact]
     public void Execute_TooManyCombinations_FailsAtOnceWithTheEventAndCount()
     {
         // One event of 2 000 muons: 6.6e11 combinations of four, over the batch's budget before the first.
