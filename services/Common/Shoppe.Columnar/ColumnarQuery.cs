@@ -71,14 +71,16 @@ public sealed class ColumnarQuery
         return query;
     }
 
+    /// <summary>The schema's digest (a NanoAOD schema is some 50 kB written out) and the query's text.</summary>
     private static string Key(Schema schema, IReadOnlyList<string> columns, string? filter)
     {
-        var key = new System.Text.StringBuilder();
+        var fields = new System.Text.StringBuilder();
         foreach (var field in schema.FieldsList)
         {
-            key.Append(field.Name).Append(':').Append(field.DataType.Name).Append(field.DataType is NestedType nested ? string.Concat(nested.Fields.Select(f => f.DataType.Name + f.IsNullable)) : "").Append(field.IsNullable ? '?' : '!').Append('\n');
+            fields.Append(field.Name).Append(':').Append(field.DataType.Name).Append(field.DataType is NestedType nested ? string.Concat(nested.Fields.Select(f => f.DataType.Name + f.IsNullable)) : "").Append(field.IsNullable ? '?' : '!').Append('\n');
         }
 
+        var key = new System.Text.StringBuilder(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(fields.ToString()))));
         key.Append('\u0001').Append(filter).Append('\u0001');
         foreach (var column in columns)
         {

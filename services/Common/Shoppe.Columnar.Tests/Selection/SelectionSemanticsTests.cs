@@ -194,6 +194,19 @@ public sealed class SelectionSemanticsTests
     }
 
     [Fact]
+    public void Compile_TheSameSchemaAndText_ReusesTheKernel()
+    {
+        var schema = Events().Schema;
+        var query = ColumnarQuery.Compile(schema, ["MET_pt"], "count(m in Muon) > 1");
+        Assert.Same(query, ColumnarQuery.Compile(Events().Schema, ["MET_pt"], "count(m in Muon) > 1"));
+        Assert.NotSame(query, ColumnarQuery.Compile(schema, ["MET_pt"], "count(m in Muon) > 2"));
+        Assert.NotSame(query, ColumnarQuery.Compile(schema, ["MET_pt", "MET_phi"], "count(m in Muon) > 1"));
+        // The same names with another type are another schema: MET_pt as double.
+        var doubles = new Schema(schema.FieldsList.Select(f => f.Name == "MET_pt" ? new Field("MET_pt", DoubleType.Default, false) : f), null);
+        Assert.NotSame(query, ColumnarQuery.Compile(doubles, ["MET_pt"], "count(m in Muon) > 1"));
+    }
+
+    [Fact]
     public void Compile_AChoiceAsAColumn_AsksForAField()
     {
         var batch = Events();
