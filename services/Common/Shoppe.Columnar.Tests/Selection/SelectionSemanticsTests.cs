@@ -148,6 +148,7 @@ public sealed class SelectionSemanticsTests
     [InlineData("let x = 1 MET_pt > 0", "expected 'in' after the value of 'x'")]
     [InlineData("let MET_pt = 1 in MET_pt > 0", "already a column")]
     [InlineData("let x = Muon_pt in x > 0", "let names one value")]
+    [InlineData("count(let x = 20 in Muon_pt[Muon_pt > x]) > 0", "put the let inside the mask")]
     [InlineData("any(m in Muon: m in MET_pt)", "'in' asks whether an object is one of a choice's objects")]
     [InlineData("any(m in Muon where m.pt: true)", "'where' needs true/false values")]
     [InlineData("mt(MET) > 0", "takes 2 objects")]

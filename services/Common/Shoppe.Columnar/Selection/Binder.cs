@@ -700,6 +700,11 @@ internal sealed class Binder(Catalog catalog, string text)
         try
         {
             var body = Bind(node.Body);
+            if (body.Stream is not null)
+            {
+                throw Error(node.Body, $"a let's expression (after 'in') is one value per event, but this has {body.Stream.Describe()}; put the let inside the mask or the reduction (Muon_pt[let x = 20 in Muon_pt > x])");
+            }
+
             if (body.Kind is not (ValueKind.Number or ValueKind.Bool))
             {
                 throw Error(node.Body, $"a let's expression (after 'in') is a number or true/false, but this is {Describe(body)}");
