@@ -106,45 +106,32 @@ internal static class ArrowColumns
     /// </summary>
     public static int EnsureLayout(IArrowArray array, int[] offsets)
     {
-        var events = array.Length;
-        long start;
+        var (matching, start) = array switch
+        {
+            LargeListArray large => Matching(large.ValueOffsets, offsets),
+            ListArray list => Matching(list.ValueOffsets, offsets),
+            _ => throw new ArgumentException($"{array.Data.DataType.Name} is not a list type.", nameof(array)),
+        };
+        if (matching <= array.Length)
+        {
+            throw new ColumnarDataException($"Two columns of one collection disagree on how many objects event {Math.Max(0, matching - 1)} of the batch has.");
+        }
+
+        return start;
+    }
+
+    /// <summary>How many of <paramref name="source"/>'s offsets (taken from its first) equal <paramref name="offsets"/>, and its first.</summary>
+    private static (int Matching, int Start) Matching<T>(ReadOnlySpan<T> source, int[] offsets)
+        where T : struct, System.Numerics.IBinaryInteger<T>
+    {
+        var start = source[0];
         var e = 0;
-        switch (array)
+        while (e < source.Length && int.CreateTruncating(source[e] - start) == offsets[e])
         {
-            case LargeListArray large:
-            {
-                var source = large.ValueOffsets;
-                start = source[0];
-                while (e <= events && source[e] - start == offsets[e])
-                {
-                    e++;
-                }
-
-                break;
-            }
-
-            case ListArray list:
-            {
-                var source = list.ValueOffsets;
-                start = source[0];
-                while (e <= events && source[e] - start == offsets[e])
-                {
-                    e++;
-                }
-
-                break;
-            }
-
-            default:
-                throw new ArgumentException($"{array.Data.DataType.Name} is not a list type.", nameof(array));
+            e++;
         }
 
-        if (e <= events)
-        {
-            throw new ColumnarDataException($"Two columns of one collection disagree on how many objects event {Math.Max(0, e - 1)} of the batch has.");
-        }
-
-        return (int)start;
+        return (e, int.CreateChecked(start));
     }
 
     public static IArrowArray Values(IArrowArray list) => list switch

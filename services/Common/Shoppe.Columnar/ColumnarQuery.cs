@@ -234,8 +234,9 @@ public sealed class ColumnarQuery
                         frame.Values[computed.Slot] = frame.Rent(computed.ValueType, batch.Length);
                         break;
                     case OutputKind.Keep:
-                        var source = batch.Column(output.Source!);
-                        frame.Keeps[computed.Slot] = frame.Rent<byte>(ArrowColumns.Layout(source).Offsets[^1]);
+                        // One flag per object of the column's collection, whose offsets the loader has read.
+                        var collection = _catalog.Collection(_catalog.Columns[output.Source!].Collection)!;
+                        frame.Keeps[computed.Slot] = frame.Rent<byte>(frame.Offsets[collection.Id][batch.Length]);
                         break;
                     default:
                         frame.Lists[computed.Slot] = computed.ValueType == typeof(float) ? new ListBuilder<float>(batch.Length)

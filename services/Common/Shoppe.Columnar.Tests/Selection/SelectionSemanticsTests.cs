@@ -195,6 +195,18 @@ public sealed class SelectionSemanticsTests
     }
 
     [Fact]
+    public void Execute_ColumnsOfOneCollectionWithOtherLayouts_AreRefused()
+    {
+        // Muon_pt has 2 then 1 objects, Muon_eta 1 then 2: the same total, another layout.
+        var pt = List(FloatType.Default, [[1f, 2f], [3f]]);
+        var eta = List(FloatType.Default, [[1f], [2f, 3f]]);
+        var batch = new RecordBatch(new Schema([new Field("Muon_pt", pt.Data.DataType, false), new Field("Muon_eta", eta.Data.DataType, false)], null), [pt, eta], 2);
+        var query = ColumnarQuery.Compile(batch.Schema, ["x = sum(Muon_pt * Muon_eta)"], null);
+        var error = Assert.Throws<ColumnarDataException>(() => query.Execute(batch));
+        Assert.Contains("disagree on how many objects event 0", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Compile_TheSameSchemaAndText_ReusesTheKernel()
     {
         var schema = Events().Schema;
