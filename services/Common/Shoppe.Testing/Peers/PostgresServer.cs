@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 
-namespace Shoppe.Delivery.Tests;
+namespace Shoppe.Testing;
 
 /// <summary>
 /// A real, throwaway PostgreSQL cluster for the tests: initdb into a temporary folder, pg_ctl start on a free
