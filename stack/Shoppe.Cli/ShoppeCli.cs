@@ -19,6 +19,8 @@ internal static class ShoppeCli
         root.Subcommands.Add(LogsCommand.Build(console, httpHandler, settings));
         root.Subcommands.Add(DeliverCommand.Build(console, httpHandler, settings));
         root.Subcommands.Add(TransferCommand.Build(console, httpHandler, settings));
+        root.Subcommands.Add(WorkflowCommand.Build(console, httpHandler, settings));
+        root.Subcommands.Add(PilotCommand.Build(console, httpHandler, settings));
         if (!OperatingSystem.IsWindows())
         {
             root.Subcommands.Add(ReleaseCommand.Build(console, httpHandler, settings));

@@ -18,6 +18,9 @@ public static partial class ShoppeClaims
     /// <summary>Services of the facility itself (log export, internal calls).</summary>
     public const string ServiceRole = "service";
 
+    /// <summary>Workflow pilots run by the facility: they take any user's jobs (a user's own token takes only theirs).</summary>
+    public const string PilotRole = "pilot";
+
     /// <summary>WLCG token profile scopes, space-separated (<c>storage.read:/path</c>, <c>storage.create:/path</c>, <c>storage.modify:/path</c>).</summary>
     public const string Scope = "scope";
 

@@ -1,0 +1,451 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+
+namespace Shoppe.Workflow.Pilots;
+
+/// <summary>What a pilot is told when it starts.</summary>
+public sealed record PilotOptions
+{
+    /// <summary>The workflow service's base URL.</summary>
+    public required Uri Server { get; init; }
+
+    /// <summary>A token with the <c>pilot</c> role (any user's jobs), or a user's own (only that user's jobs).</summary>
+    public required string Token { get; init; }
+
+    /// <summary>Cores this pilot may keep busy: one process per core a job asks for.</summary>
+    public int Cores { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>Where jobs without a working folder of their own run (a folder per job) and write their outputs file.</summary>
+    public required string WorkDirectory { get; init; }
+
+    /// <summary>Run only this job, then exit (the pilot of a heavy job's own batch job).</summary>
+    public string? Only { get; init; }
+
+    /// <summary>Exit after this long without a job (pilots in a batch queue give their slot back); null: never.</summary>
+    public TimeSpan? IdleExit { get; init; }
+
+    /// <summary>How long the service may hold an exchange while it has nothing to give.</summary>
+    public TimeSpan LongPoll { get; init; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>The most jobs asked for in one exchange (no-op jobs take no core, so a pilot asks for a batch of them).</summary>
+    public int MaxBatch { get; init; } = 1000;
+
+    /// <summary>The pilot's id; by default host, process id and a random part.</summary>
+    public string Id { get; init; } = $"{Environment.MachineName}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..6]}";
+}
+
+/// <summary>What a pilot did, for its caller's last line.</summary>
+public sealed record PilotSummary(long JobsRun, long JobsSucceeded, long JobsFailed, long JobsStopped);
+
+/// <summary>
+/// The pilot: asks the workflow service for ready jobs, runs them (a process each; no-op jobs at once), and
+/// reports how they ended, in one exchange that is also its heartbeat. It holds leases, not locks: a pilot that
+/// goes silent loses its jobs to another pilot when their leases expire, and a result that comes after that is
+/// refused, so a job succeeds at most once.
+/// </summary>
+public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handler = null, Action<string>? log = null) : IDisposable
+{
+    /// <summary>Output lines kept per job per exchange; the rest are counted and summarized in one line.</summary>
+    private const int MaxLinesPerExchange = 2000;
+
+    /// <summary>The largest outputs file read back (<c>$SHOPPE_OUTPUTS</c>).</summary>
+    private const int MaxOutputsBytes = 64 * 1024;
+
+    private readonly ConcurrentDictionary<string, RunningJob> _running = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<JobResult> _results = new();
+    private readonly ConcurrentQueue<JobOutputLine> _output = new();
+    private readonly SemaphoreSlim _wake = new(0);
+    private long _run, _succeeded, _failed, _stopped;
+    private int _coresBusy;
+
+    /// <summary>Runs until cancelled, until idle for <see cref="PilotOptions.IdleExit"/>, or, with <see cref="PilotOptions.Only"/>, until that job ended.</summary>
+    public async Task<PilotSummary> RunAsync(CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        using var http = handler is null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
+        http.BaseAddress = options.Server;
+        http.Timeout = options.LongPoll + TimeSpan.FromSeconds(60);
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", options.Token);
+        Directory.CreateDirectory(options.WorkDirectory);
+        var lastWork = Stopwatch.StartNew();
+        var leaseSeconds = 60.0;
+        var sinceExchange = Stopwatch.StartNew();
+        var failures = 0;
+        var onlyTaken = false;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var results = Drain(_results);
+            var output = Drain(_output, MaxLinesPerExchange * 4);
+            var free = Math.Max(0, options.Cores - Volatile.Read(ref _coresBusy));
+            var want = options.Only is not null ? (onlyTaken ? 0 : 1) : free > 0 ? options.MaxBatch : 0;
+            var idle = _running.IsEmpty && results.Count == 0 && output.Count == 0;
+            var exchange = new PilotExchange(options.Id, want, _running.Values.Select(r => r.Lease).ToList(), results, output,
+                options.Only, idle && want > 0 ? options.LongPoll.TotalSeconds : 0);
+            PilotAssignment assignment;
+            try
+            {
+                using var response = await http.PostAsJsonAsync("/v1/pilots/exchange", exchange, PilotJsonContext.Default.PilotExchange, cancellationToken);
+                if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden or HttpStatusCode.BadRequest)
+                {
+                    throw new InvalidOperationException($"The workflow service refused the pilot ({(int)response.StatusCode}): {await response.Content.ReadAsStringAsync(cancellationToken)}");
+                }
+
+                response.EnsureSuccessStatusCode();
+                assignment = (await response.Content.ReadFromJsonAsync(PilotJsonContext.Default.PilotAssignment, cancellationToken))!;
+                failures = 0;
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                // The service restarts or is busy: keep the results for the next try, and keep running what runs.
+                foreach (var result in results)
+                {
+                    _results.Enqueue(result);
+                }
+
+                failures++;
+                log?.Invoke($"exchange failed ({ex.Message}); retrying");
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(5000, 100 * (1 << Math.Min(failures, 6)))), cancellationToken);
+                continue;
+            }
+
+            sinceExchange.Restart();
+            leaseSeconds = assignment.LeaseSeconds;
+            foreach (var stop in assignment.Stop)
+            {
+                if (_running.TryGetValue(stop.Id, out var job) && job.Lease.Attempt == stop.Attempt)
+                {
+                    job.Stop();
+                }
+            }
+
+            foreach (var job in assignment.Jobs)
+            {
+                onlyTaken |= options.Only is not null;
+                Start(job);
+            }
+
+            if (assignment.Jobs.Count > 0 || !_running.IsEmpty)
+            {
+                lastWork.Restart();
+            }
+            else if (options.IdleExit is { } idleExit && lastWork.Elapsed > idleExit)
+            {
+                log?.Invoke($"idle for {idleExit.TotalSeconds:0} s: leaving");
+                break;
+            }
+
+            if (options.Only is not null && onlyTaken && _running.IsEmpty && _results.IsEmpty)
+            {
+                break;
+            }
+
+            if (!_results.IsEmpty || (assignment.Jobs.Count > 0 && Volatile.Read(ref _coresBusy) < options.Cores))
+            {
+                continue; // Report at once, and ask for more while cores are free.
+            }
+
+            if (_running.IsEmpty && assignment.Jobs.Count == 0 && exchange.WaitSeconds == 0)
+            {
+                continue; // Nothing running and nothing waited for: long-poll next time round.
+            }
+
+            // Wait for a job to end, or until the heartbeat is due (a third of the lease).
+            var heartbeat = TimeSpan.FromSeconds(Math.Max(0.2, leaseSeconds / 3)) - sinceExchange.Elapsed;
+            if (_running.IsEmpty && assignment.Jobs.Count == 0)
+            {
+                heartbeat = TimeSpan.Zero;
+            }
+
+            if (heartbeat > TimeSpan.Zero)
+            {
+                await _wake.WaitAsync(heartbeat, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        await StopAllAsync(http);
+        return new PilotSummary(_run, _succeeded, _failed, _stopped);
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => _wake.Dispose();
+
+    private static List<T> Drain<T>(ConcurrentQueue<T> queue, int max = int.MaxValue)
+    {
+        var list = new List<T>();
+        while (list.Count < max && queue.TryDequeue(out var item))
+        {
+            list.Add(item);
+        }
+
+        return list;
+    }
+
+    private void Start(PilotJob job)
+    {
+        Interlocked.Increment(ref _run);
+        if (job.Argv.Count == 0)
+        {
+            // The no-op action: done as soon as it is received.
+            Interlocked.Increment(ref _succeeded);
+            _results.Enqueue(new JobResult(job.Id, job.Attempt, true, 0, null, null, 0));
+            return;
+        }
+
+        var running = new RunningJob(job, options.WorkDirectory);
+        if (!_running.TryAdd(job.Id, running))
+        {
+            return; // Already running here (a repeated assignment): the lease is the same.
+        }
+
+        Interlocked.Add(ref _coresBusy, Math.Max(1, job.Cores));
+        _ = Task.Run(async () =>
+        {
+            JobResult result;
+            try
+            {
+                result = await running.RunAsync(_output, MaxLinesPerExchange);
+            }
+            catch (Exception ex)
+            {
+                result = new JobResult(job.Id, job.Attempt, false, null, $"the pilot could not run the job: {ex.Message}", null, 0);
+            }
+
+            _running.TryRemove(job.Id, out _);
+            Interlocked.Add(ref _coresBusy, -Math.Max(1, job.Cores));
+            if (running.Stopped)
+            {
+                Interlocked.Increment(ref _stopped);
+            }
+            else
+            {
+                Interlocked.Increment(ref result.Succeeded ? ref _succeeded : ref _failed);
+                _results.Enqueue(result);
+            }
+
+            _wake.Release();
+        });
+    }
+
+    /// <summary>On the way out: stop what runs and give the leases back, so the jobs run again elsewhere at once.</summary>
+    private async Task StopAllAsync(HttpClient http)
+    {
+        var leases = _running.Values.Select(r => r.Lease).ToList();
+        foreach (var job in _running.Values)
+        {
+            job.Stop();
+        }
+
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            var last = new PilotExchange(options.Id, 0, [], Drain(_results), Drain(_output), options.Only, 0, leases);
+            using var response = await http.PostAsJsonAsync("/v1/pilots/exchange", last, PilotJsonContext.Default.PilotExchange, timeout.Token);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException)
+        {
+            // The leases expire instead.
+        }
+    }
+
+    /// <summary>One job's process, its output and its outputs file.</summary>
+    private sealed class RunningJob(PilotJob job, string workRoot)
+    {
+        private Process? _process;
+
+        public JobLease Lease { get; } = new(job.Id, job.Attempt);
+
+        public bool Stopped { get; private set; }
+
+        public void Stop()
+        {
+            Stopped = true;
+            try
+            {
+                _process?.Kill(entireProcessTree: true);
+            }
+            catch (InvalidOperationException)
+            {
+                // Already ended.
+            }
+        }
+
+        public async Task<JobResult> RunAsync(ConcurrentQueue<JobOutputLine> output, int maxLines)
+        {
+            var folder = job.WorkingDirectory ?? Directory.CreateDirectory(Path.Combine(workRoot, SafeName(job.Id) + "." + job.Attempt)).FullName;
+            var outputsFile = Path.Combine(workRoot, SafeName(job.Id) + "." + job.Attempt + ".outputs");
+            var start = new ProcessStartInfo(job.Argv[0])
+            {
+                WorkingDirectory = folder,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                RedirectStandardInput = true,
+                UseShellExecute = false,
+            };
+            foreach (var argument in job.Argv.Skip(1))
+            {
+                start.ArgumentList.Add(argument);
+            }
+
+            foreach (var (name, value) in job.Environment ?? new Dictionary<string, string>())
+            {
+                start.Environment[name] = value;
+            }
+
+            start.Environment["SHOPPE_REQUEST_ID"] = job.Id;
+            start.Environment["SHOPPE_JOB_ATTEMPT"] = job.Attempt.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            start.Environment["SHOPPE_OUTPUTS"] = outputsFile;
+            var clock = Stopwatch.StartNew();
+            try
+            {
+                _process = Process.Start(start) ?? throw new InvalidOperationException("the process did not start");
+            }
+            catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException)
+            {
+                return new JobResult(job.Id, job.Attempt, false, null, $"could not start {job.Argv[0]}: {ex.Message}", null, 0);
+            }
+
+            using var process = _process;
+            process.StandardInput.Close();
+            var lines = 0;
+            var dropped = 0;
+            void Line(string? text, bool error)
+            {
+                if (text is null)
+                {
+                    return;
+                }
+
+                if (Interlocked.Increment(ref lines) <= maxLines * 50)
+                {
+                    output.Enqueue(new JobOutputLine(job.Id, error, text.Length > 4096 ? text[..4096] + "…" : text));
+                }
+                else
+                {
+                    Interlocked.Increment(ref dropped);
+                }
+            }
+
+            var stdout = PumpAsync(process.StandardOutput, false);
+            var stderr = PumpAsync(process.StandardError, true);
+            async Task PumpAsync(StreamReader reader, bool error)
+            {
+                while (await reader.ReadLineAsync() is { } text)
+                {
+                    Line(text, error);
+                }
+            }
+
+            var timedOut = false;
+            using (var timeout = job.TimeoutSeconds is { } seconds ? new CancellationTokenSource(TimeSpan.FromSeconds(seconds)) : new CancellationTokenSource())
+            {
+                try
+                {
+                    await process.WaitForExitAsync(timeout.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    timedOut = true;
+                    process.Kill(entireProcessTree: true);
+                    await process.WaitForExitAsync();
+                }
+            }
+
+            await Task.WhenAll(stdout, stderr);
+            if (dropped > 0)
+            {
+                output.Enqueue(new JobOutputLine(job.Id, true, $"[pilot] {dropped} more output lines were not kept"));
+            }
+
+            var outputs = ReadOutputs(outputsFile, out var outputsError);
+            var exit = process.ExitCode;
+            var succeeded = exit == 0 && !timedOut && outputsError is null;
+            var error = timedOut ? $"timed out after {job.TimeoutSeconds} s"
+                : Stopped ? "stopped"
+                : exit != 0 ? $"exit code {exit}"
+                : outputsError;
+            if (job.WorkingDirectory is null && succeeded)
+            {
+                TryDelete(folder);
+            }
+
+            return new JobResult(job.Id, job.Attempt, succeeded, exit, error, outputs, clock.Elapsed.TotalSeconds);
+        }
+
+        private static Dictionary<string, string>? ReadOutputs(string path, out string? error)
+        {
+            error = null;
+            if (!File.Exists(path))
+            {
+                return null;
+            }
+
+            try
+            {
+                if (new FileInfo(path).Length > MaxOutputsBytes)
+                {
+                    error = $"the outputs file is over {MaxOutputsBytes / 1024} KiB";
+                    return null;
+                }
+
+                var text = File.ReadAllText(path);
+                if (text.TrimStart().StartsWith('{'))
+                {
+                    return System.Text.Json.JsonSerializer.Deserialize(text, PilotJsonContext.Default.DictionaryStringString);
+                }
+
+                // key=value lines, as shell scripts write them.
+                var outputs = new Dictionary<string, string>(StringComparer.Ordinal);
+                foreach (var line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                {
+                    var eq = line.IndexOf('=', StringComparison.Ordinal);
+                    if (eq <= 0)
+                    {
+                        error = $"the outputs file has a line that is not key=value: {line}";
+                        return null;
+                    }
+
+                    outputs[line[..eq]] = line[(eq + 1)..];
+                }
+
+                return outputs;
+            }
+            catch (System.Text.Json.JsonException ex)
+            {
+                error = $"the outputs file is not a JSON object of strings: {ex.Message}";
+                return null;
+            }
+            finally
+            {
+                TryDelete(path);
+            }
+        }
+
+        private static string SafeName(string id) => id.Replace(':', '_');
+
+        private static void TryDelete(string path)
+        {
+            try
+            {
+                if (Directory.Exists(path))
+                {
+                    Directory.Delete(path, recursive: true);
+                }
+                else
+                {
+                    File.Delete(path);
+                }
+            }
+            catch (IOException)
+            {
+                // A job's leftovers stay in the pilot's folder.
+            }
+            catch (UnauthorizedAccessException)
+            {
+                // Likewise.
+            }
+        }
+    }
+}
