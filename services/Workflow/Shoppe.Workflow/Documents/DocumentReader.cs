@@ -76,6 +76,11 @@ internal sealed class DocumentReader(Stream stream, long maxDocumentBytes)
                     head = head with { Works = await ValueAsync(DocumentJsonContext.Default.ListWorkSpec, "/works", cancellationToken) };
                     break;
                 case "jobs":
+                    if (head.Works is null)
+                    {
+                        throw new WorkflowDocumentException("/jobs", "'jobs' comes after 'works': it is read as a stream, so it is the document's last member.");
+                    }
+
                     var open = await NextTokenAsync(cancellationToken);
                     if (open.Type != JsonTokenType.StartArray)
                     {
@@ -218,7 +223,7 @@ internal sealed class DocumentReader(Stream stream, long maxDocumentBytes)
             }
             catch (JsonException ex)
             {
-                throw new WorkflowDocumentException("", Describe(ex));
+                throw new WorkflowDocumentException("", _final && reader.CurrentDepth > 0 ? "The document ends early: an object or array is not closed." : Describe(ex));
             }
 
             if (read)

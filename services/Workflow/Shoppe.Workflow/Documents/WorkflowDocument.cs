@@ -189,4 +189,12 @@ internal sealed class ScalarStringConverter : JsonConverter<string>
         ArgumentNullException.ThrowIfNull(writer);
         writer.WriteStringValue(value);
     }
+
+    public override string ReadAsPropertyName(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => reader.GetString()!;
+
+    public override void WriteAsPropertyName(Utf8JsonWriter writer, string value, JsonSerializerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        writer.WritePropertyName(value);
+    }
 }
