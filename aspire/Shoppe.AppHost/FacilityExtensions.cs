@@ -55,6 +55,11 @@ internal sealed record Facility(string DataRoot, string SigningKeyFile, string F
     }
 
     /// <summary>A token for one of the facility's own services.</summary>
+    /// <summary>A token for the facility's own workflow pilots: they run any user's jobs.</summary>
+    public string PilotToken() =>
+        new TokenIssuer(new ShoppeSecurityOptions { SigningKeyFile = SigningKeyFile }, TimeProvider.System)
+            .Issue("local-pilot", [ShoppeClaims.PilotRole], ServiceTokenLifetime);
+
     public string ServiceToken(string service) =>
         new TokenIssuer(new ShoppeSecurityOptions { SigningKeyFile = SigningKeyFile }, TimeProvider.System)
             .Issue(service, [ShoppeClaims.ServiceRole], ServiceTokenLifetime);

@@ -29,10 +29,20 @@ for (var i = 0; i < samples.Count; i++)
     delivery.WithEnvironment($"Delivery__Datasets__nanoaod-samples__{i}", samples[i]);
 }
 
+// Workflows run their delivery and transfer works on those services, as the submitting user; their command jobs on
+// two local pilots (`shoppe pilot`, one core each), which pull jobs with a pilot token (docs/workflow.md).
 var workflow = builder.AddShoppeService<Projects.Shoppe_Workflow>("workflow", facility)
     .WithLogsExport(logs, facility)
     .WithReference(delivery)
-    .WithReference(transfer);
+    .WithReference(transfer)
+    .WithEnvironment("Workflow__DeliveryUrl", delivery.GetEndpoint("http"))
+    .WithEnvironment("Workflow__TransferUrl", transfer.GetEndpoint("http"));
+builder.AddProject<Projects.Shoppe_Cli>("pilots")
+    .WithArgs("pilot", "--cores", "1", "--work-dir", Path.Combine(facility.DataRoot, "pilots"))
+    .WithEnvironment("SHOPPE_WORKFLOW_URL", workflow.GetEndpoint("http"))
+    .WithEnvironment("SHOPPE_TOKEN", facility.PilotToken())
+    .WithReplicas(2)
+    .WaitFor(workflow);
 
 var portal = builder.AddShoppeService<Projects.Shoppe_Portal>("portal", facility)
     .WithLogsExport(logs, facility)

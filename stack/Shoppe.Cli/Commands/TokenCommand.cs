@@ -15,6 +15,7 @@ internal static class TokenCommand
     {
         var user = new Option<string>("--user") { Description = "The user the token is for.", Required = true };
         var op = new Option<bool>("--operator") { Description = "Give the token the operator role (reads every request)." };
+        var pilot = new Option<bool>("--pilot") { Description = "Give the token the pilot role: a workflow pilot that runs any user's jobs (shoppe pilot)." };
         var scope = new Option<string[]>("--scope")
         {
             Description = $"WLCG storage scopes for the transfer service's storage, e.g. storage.read:/ storage.modify:/data (repeat, or separate with spaces; {string.Join(", ", WlcgStorageScopes.Names)}).",
@@ -24,7 +25,7 @@ internal static class TokenCommand
         var keyFile = new Option<string?>("--key-file") { Description = $"The facility's signing key (default: ${CliSettings.KeyFileVariable}, else the one the running facility's file names ({settings.FacilityFile}), else {ShoppeSecurityOptions.DefaultSigningKeyFile})." };
         var save = new Option<bool>("--save") { Description = $"Also write the token to {CliSettings.TokenFile}, where every shoppe command finds it." };
 
-        var issue = new Command("issue", "Mint a token with the local signing key.") { user, op, scope, lifetime, keyFile, save };
+        var issue = new Command("issue", "Mint a token with the local signing key.") { user, op, pilot, scope, lifetime, keyFile, save };
         issue.SetAction(parse =>
         {
             if (!TryLifetime(parse.GetValue(lifetime)!, out var span))
@@ -52,7 +53,17 @@ internal static class TokenCommand
                 return 2;
             }
 
-            var roles = parse.GetValue(op) ? new[] { ShoppeClaims.OperatorRole } : [];
+            var roles = new List<string>();
+            if (parse.GetValue(op))
+            {
+                roles.Add(ShoppeClaims.OperatorRole);
+            }
+
+            if (parse.GetValue(pilot))
+            {
+                roles.Add(ShoppeClaims.PilotRole);
+            }
+
             string token;
             try
             {
