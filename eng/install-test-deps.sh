@@ -40,6 +40,8 @@ fi
 need_slurm=()
 [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] && [ -x /usr/bin/scontrol ] || need_slurm+=(slurm-wlm)
 [ -x /usr/sbin/slurmrestd ] || need_slurm+=(slurmrestd)
+# auth/jwt, which slurmctld needs to take slurmrestd's tokens, is a package of its own.
+ls /usr/lib/*/slurm-wlm/auth_jwt.so >/dev/null 2>&1 || need_slurm+=(slurm-wlm-jwt-plugin)
 [ -x /usr/sbin/munged ] || need_slurm+=(munge)
 if [ "${#need_slurm[@]}" -gt 0 ]; then
   if [ ! -e /usr/sbin/policy-rc.d ]; then
