@@ -209,6 +209,8 @@ PartitionName=main Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 EOF
   : >"$folder/etc/plugstack.conf"
   chmod 644 "$conf" "$folder/etc/plugstack.conf"
+  setpriv --reuid="$rest_user" --regid="$rest_user" --init-groups test -r "$conf" ||
+    fail "$rest_user cannot read $conf: FOLDER must be where every user may enter (not under /root)"
 
   export SLURM_CONF="$conf"
   # Daemons keep no stdio of the caller's (a test reading this script's output to its end would wait for them).
