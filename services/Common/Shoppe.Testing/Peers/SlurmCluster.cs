@@ -58,7 +58,7 @@ public sealed class SlurmCluster : IAsyncLifetime
         var settings = File.ReadLines(Path.Combine(_folder, "cluster.env"))
             .Where(l => !l.StartsWith('#') && l.Contains('=', StringComparison.Ordinal))
             .Select(l => l.Split('=', 2))
-            .ToDictionary(p => p[0], p => p[1].Trim('"'), StringComparer.Ordinal);
+            .ToDictionary(p => p[0], p => p[1].Trim('\'', '"'), StringComparer.Ordinal);
         RestUrl = settings["SLURM_REST_URL"];
         SlurmConf = settings["SLURM_CONF"];
     }

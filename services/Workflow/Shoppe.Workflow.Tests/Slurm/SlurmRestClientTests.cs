@@ -88,8 +88,10 @@ public sealed class SlurmRestClientTests(SlurmCluster slurm) : IClassFixture<Slu
     public async Task Cancel_SleepingJob_EndsCancelledBySigterm()
     {
         var client = Client();
-        var id = await client.SubmitAsync(Job("sleep 300"), Ct);
-        await WaitAsync(client, id, j => j.State == SlurmJobStates.Running, "to run");
+        var request = Job("touch started; sleep 300");
+        var id = await client.SubmitAsync(request, Ct);
+        // Running in slurmctld's eyes comes before the script does: a job cancelled in between ends with exit code 1.
+        await Poll.UntilAsync(() => File.Exists(Path.Combine(request.WorkingDirectory, "started")), JobTimeout, $"job {id}'s script to start", Ct);
 
         await client.CancelAsync(id, Ct);
         var job = await WaitAsync(client, id, j => j.IsEnded, "to end");
