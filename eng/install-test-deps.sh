@@ -32,6 +32,33 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   apt_install "${need_apt[@]}"
 fi
 
+# The workflow service launches its pilots as Slurm jobs through slurmrestd: its tests start a private one-node
+# cluster with its own munged, configuration and ports (eng/slurm-cluster.sh). The packages' own daemons would
+# start on install (munged with /etc/munge's key; slurmctld and slurmd fail without /etc/slurm/slurm.conf): a
+# policy-rc.d that says no (101) keeps invoke-rc.d and deb-systemd-invoke from starting them, and where systemd
+# runs they are disabled too, so that none comes back at boot.
+need_slurm=()
+[ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] && [ -x /usr/bin/scontrol ] || need_slurm+=(slurm-wlm)
+[ -x /usr/sbin/slurmrestd ] || need_slurm+=(slurmrestd)
+# auth/jwt, which slurmctld needs to take slurmrestd's tokens, is a package of its own.
+ls /usr/lib/*/slurm-wlm/auth_jwt.so >/dev/null 2>&1 || need_slurm+=(slurm-wlm-jwt-plugin)
+[ -x /usr/sbin/munged ] || need_slurm+=(munge)
+if [ "${#need_slurm[@]}" -gt 0 ]; then
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    printf '#!/bin/sh\n# eng/install-test-deps.sh: no daemon starts while Slurm and munge install.\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    apt_install "${need_slurm[@]}"
+    rm -f /usr/sbin/policy-rc.d
+    trap - EXIT
+  else
+    apt_install "${need_slurm[@]}"
+  fi
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now munge slurmctld slurmd slurmrestd >/dev/null 2>&1 || true
+  fi
+fi
+
 mkdir -p "$here/peers/bin"
 if [ ! -f "$here/peers/bin/bindlo.so" ] || [ "$here/peers/bindlo.c" -nt "$here/peers/bin/bindlo.so" ]; then
   gcc -shared -fPIC -O2 -o "$here/peers/bin/bindlo.so" "$here/peers/bindlo.c" -ldl
