@@ -42,4 +42,42 @@ public sealed class WorkflowOptions
 
     /// <summary>The command that starts a pilot (<c>shoppe pilot</c>: a path to the CLI or its dll), for local and batch pilots.</summary>
     public string? PilotCommand { get; set; }
+
+    /// <summary>The service's URL as pilots elsewhere reach it (Slurm jobs, pods); by default the address it listens on.</summary>
+    public Uri? PilotServerUrl { get; set; }
+
+    /// <summary>Pilots as Slurm jobs through slurmrestd, and heavy works' own batch jobs (docs/workflow.md, "Slurm").</summary>
+    public SlurmSettings Slurm { get; set; } = new();
+}
+
+/// <summary>The site's Slurm, reached through slurmrestd with JWT.</summary>
+public sealed class SlurmSettings
+{
+    /// <summary>slurmrestd's URL (e.g. <c>http://127.0.0.1:6820</c>); unset: no Slurm.</summary>
+    public Uri? RestUrl { get; set; }
+
+    /// <summary>The Slurm user jobs are submitted as (<c>X-SLURM-USER-NAME</c>).</summary>
+    public string User { get; set; } = "root";
+
+    /// <summary>The cluster's slurm.conf, for minting tokens with <c>scontrol token</c> (unset: the default one).</summary>
+    public string? Conf { get; set; }
+
+    /// <summary>The most pilot jobs queued or running at once.</summary>
+    [Range(0, 10_000)]
+    public int MaxPilots { get; set; } = 4;
+
+    /// <summary>Cores each pilot job asks for (and keeps busy).</summary>
+    [Range(1, 1024)]
+    public int PilotCores { get; set; } = 1;
+
+    /// <summary>A pilot job leaves after this long without a job, giving its slot back.</summary>
+    [Range(1, 86_400)]
+    public int PilotIdleExitSeconds { get; set; } = 60;
+
+    /// <summary>A pilot job's wall-time limit in minutes.</summary>
+    [Range(1, 525_600)]
+    public int PilotTimeLimitMinutes { get; set; } = 1440;
+
+    /// <summary>Where pilot jobs run and write their Slurm output (on the shared file system).</summary>
+    public string? WorkDirectory { get; set; }
 }

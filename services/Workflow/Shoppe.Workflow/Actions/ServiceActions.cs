@@ -206,7 +206,7 @@ internal sealed partial class ServiceActions(Engine engine, IHttpClientFactory h
             try
             {
                 var head = await reader.ReadHeadAsync(cancellationToken);
-                await engine.SubmitAsync(id, workflow.Owner, WorkflowPlan.Build(head, batchAvailable: true), reader, id, cancellationToken);
+                await engine.SubmitAsync(id, workflow.Owner, WorkflowPlan.Build(head, batchAvailable: options.Value.Slurm.RestUrl is not null), reader, id, cancellationToken);
             }
             catch (WorkflowDocumentException ex)
             {

@@ -27,7 +27,7 @@ public sealed record CollectionView(string Name, bool InputClosed, bool OutputCl
 public sealed record CriticalPathView(IReadOnlyList<string> Works, double Seconds);
 
 public sealed record JobView(string Id, long Index, string Work, string State, int Attempts, int? ExitCode, string? Message, string? Pilot,
-    IReadOnlyList<string>? Files, DateTimeOffset? Started, DateTimeOffset? Finished);
+    IReadOnlyList<string>? Files, IReadOnlyDictionary<string, string>? Outputs, DateTimeOffset? Started, DateTimeOffset? Finished);
 
 public sealed record JobsPage(IReadOnlyList<JobView> Jobs, long? Next);
 
@@ -151,7 +151,7 @@ internal static class WorkflowStatus
         await engine.Store.ReadAsync(async connection =>
         {
             await using var command = WorkflowStore.Command(connection, null, $"""
-                SELECT idx, work_idx, state, attempts, exit_code, message, lease_owner, files, started, finished FROM jobs
+                SELECT idx, work_idx, state, attempts, exit_code, message, lease_owner, files, started, finished, outputs FROM jobs
                 WHERE wf = @wf AND idx > @after {(state is null ? "" : "AND state = @state")} ORDER BY idx LIMIT @limit
                 """);
             WorkflowStore.Add(command, "wf", workflow.Key);
@@ -165,6 +165,7 @@ internal static class WorkflowStatus
             var jobs = await Engine.QueryAsync(command, r => new JobView(Engine.JobId(workflow.Id, r.GetInt64(0)), r.GetInt64(0), workflow.Plan.Works[r.GetInt32(1)].Name,
                 JobStates.Names[(int)r.GetInt64(2)], r.GetInt32(3), r.NullableInt32(4), r.NullableString(5), r.NullableString(6),
                 r.NullableString(7) is { } files ? System.Text.Json.JsonSerializer.Deserialize(files, Documents.DocumentJsonContext.Default.ListString) : null,
+                r.NullableString(10) is { } outputs ? System.Text.Json.JsonSerializer.Deserialize(outputs, Documents.DocumentJsonContext.Default.DictionaryStringString) : null,
                 r.NullableInt64(8) is { } s ? DateTimeOffset.FromUnixTimeMilliseconds(s) : null, r.NullableInt64(9) is { } f ? DateTimeOffset.FromUnixTimeMilliseconds(f) : null), cancellationToken);
             var next = jobs.Count > limit ? jobs[limit - 1].Index : (long?)null;
             return new JobsPage(jobs.Take(limit).ToList(), next);

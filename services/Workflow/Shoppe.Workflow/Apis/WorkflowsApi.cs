@@ -79,7 +79,7 @@ internal static class WorkflowsApi
 
             var reader = new DocumentReader(body, maxBytes);
             var head = await reader.ReadHeadAsync(cancellationToken);
-            var plan = WorkflowPlan.Build(head, batchAvailable: false);
+            var plan = WorkflowPlan.Build(head, batchAvailable: settings.Slurm.RestUrl is not null);
             await engine.SubmitAsync(id, owner, plan, reader, null, cancellationToken);
             var workflow = (await engine.LoadAsync(id, cancellationToken))!;
             using (engine.WorkflowScope(workflow))

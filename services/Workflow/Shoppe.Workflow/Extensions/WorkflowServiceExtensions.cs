@@ -31,7 +31,9 @@ internal static class WorkflowServiceExtensions
         builder.Services.AddHostedService<Housekeeping>();
         builder.Services.AddHostedService<ServiceActions>();
         builder.Services.AddHostedService<LocalPilots>();
+        builder.Services.AddHostedService<Slurm.SlurmPilots>();
         builder.Services.AddHttpClient("workflow-actions");
+        builder.Services.AddHttpClient("slurm");
         return builder;
     }
 

@@ -150,6 +150,59 @@ internal sealed partial class Engine
         return await ListAsync(command, r => r.GetInt64(0), cancellationToken);
     }, cancellationToken);
 
+    /// <summary>Takes a ready heavy job for one batch submission (its current attempt); false when another instance did.</summary>
+    public Task<bool> TakeForBatchAsync(long key, long index, CancellationToken cancellationToken) => store.WriteAsync(key, async (connection, transaction) =>
+        await WorkflowStore.ExecuteAsync(connection, transaction, $"""
+            INSERT INTO batch_jobs (wf, idx, attempt, submitted)
+            SELECT wf, idx, attempts, @now FROM jobs WHERE wf = @wf AND idx = @idx AND state = {JobStates.Ready}
+            ON CONFLICT DO NOTHING
+            """, cancellationToken, ("now", Now), ("wf", key), ("idx", index)) > 0, cancellationToken);
+
+    /// <summary>Records the batch system's id of a heavy job's batch job.</summary>
+    public Task RecordBatchAsync(long key, long index, long batchId, CancellationToken cancellationToken) => store.WriteAsync(key, (connection, transaction) =>
+        WorkflowStore.ExecuteAsync(connection, transaction, "UPDATE batch_jobs SET slurm_id = @id WHERE wf = @wf AND idx = @idx AND slurm_id IS NULL", cancellationToken,
+            ("id", batchId), ("wf", key), ("idx", index)), cancellationToken);
+
+    /// <summary>Heavy jobs whose batch job was submitted and that no pilot has taken yet.</summary>
+    public Task<List<(long Key, long Index, long BatchId)>> SubmittedBatchesAsync(CancellationToken cancellationToken) => store.ReadAsync(async connection =>
+    {
+        await using var command = WorkflowStore.Command(connection, null, $"""
+            SELECT b.wf, b.idx, b.slurm_id FROM batch_jobs b JOIN jobs j ON j.wf = b.wf AND j.idx = b.idx
+            WHERE j.state = {JobStates.Ready} AND j.attempts = b.attempt AND b.slurm_id IS NOT NULL
+            """);
+        return await ListAsync(command, r => (r.GetInt64(0), r.GetInt64(1), r.GetInt64(2)), cancellationToken);
+    }, cancellationToken);
+
+    /// <summary>Fails a job that is waiting to run (its batch job was refused or lost), with what follows from it.</summary>
+    public async Task FailJobAsync(Loaded workflow, long index, string message, CancellationToken cancellationToken)
+    {
+        var now = Now;
+        await store.WriteAsync(workflow.Key, async (connection, transaction) =>
+        {
+            await using var update = WorkflowStore.Command(connection, transaction, $"""
+                UPDATE jobs SET state = {JobStates.Failed}, message = @message, finished = @now
+                WHERE wf = @wf AND idx = @idx AND state IN ({JobStates.Ready}, {JobStates.Held})
+                RETURNING idx, work_idx, state
+                """);
+            WorkflowStore.Add(update, "message", message.Length > 2000 ? message[..2000] : message);
+            WorkflowStore.Add(update, "now", now);
+            WorkflowStore.Add(update, "wf", workflow.Key);
+            WorkflowStore.Add(update, "idx", index);
+            var ended = await ListAsync(update, r => (r.GetInt64(0), r.GetInt32(1), (int)r.GetInt64(2)), cancellationToken);
+            if (ended.Count > 0)
+            {
+                using (JobScope(workflow, index))
+                {
+                    LogJobFailed(logger, JobId(workflow.Id, index), 0, message);
+                }
+
+                await AfterJobsEndedAsync(connection, transaction, workflow, ended, JobStates.Ready, now);
+            }
+
+            return ended.Count;
+        }, cancellationToken);
+    }
+
     internal static Task<List<T>> QueryAsync<T>(DbCommand command, Func<DbDataReader, T> row, CancellationToken cancellationToken) => ListAsync(command, row, cancellationToken);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Workflow {WorkflowId}: {Count} job leases expired (their pilots went silent); the jobs run again")]

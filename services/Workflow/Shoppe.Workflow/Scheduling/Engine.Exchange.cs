@@ -78,6 +78,11 @@ internal sealed partial class Engine
             {
                 claimed.AddRange(await ClaimAsync(Runners.Instant, Options.InstantBatch, exchange.Pilot, owner, cancellationToken));
                 claimed.AddRange(await ClaimAsync(Runners.Process, exchange.Want, exchange.Pilot, owner, cancellationToken));
+                if (Options.Slurm.RestUrl is null && claimed.Count < exchange.Want)
+                {
+                    // No batch system: heavy jobs run on the pilots there are.
+                    claimed.AddRange(await ClaimAsync(Runners.Batch, exchange.Want - claimed.Count, exchange.Pilot, owner, cancellationToken));
+                }
             }
 
             foreach (var job in claimed)

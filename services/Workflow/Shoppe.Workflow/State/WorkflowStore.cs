@@ -138,6 +138,13 @@ internal sealed class WorkflowStore : IAsyncDisposable
                 arrived BIGINT NOT NULL,
                 PRIMARY KEY (wf, collection, name)){compact};
             CREATE INDEX IF NOT EXISTS files_unassigned ON files (wf, collection, seq) WHERE state = 0;
+            CREATE TABLE IF NOT EXISTS batch_jobs (
+                wf BIGINT NOT NULL,
+                idx BIGINT NOT NULL,
+                attempt INTEGER NOT NULL,
+                slurm_id BIGINT,
+                submitted BIGINT NOT NULL,
+                PRIMARY KEY (wf, idx, attempt)){compact};
             """, cancellationToken);
         if (IsPostgres)
         {
