@@ -34,8 +34,8 @@ public sealed class LogsCommandTests : IAsyncLifetime
         _cli.Dispose();
     }
 
-    private static LogRecordRow Record(string message, int severity, int offsetMs, bool finishes) =>
-        new("cli-1", (T0.AddMilliseconds(offsetMs).UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) * 100, "delivery", severity, message, null, null, null, "alice", finishes);
+    private static LogRecordRow Record(string message, int severity, int offsetMs, bool finishes, string requestId = "cli-1") =>
+        new(requestId, (T0.AddMilliseconds(offsetMs).UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) * 100, "delivery", severity, message, null, null, null, "alice", finishes);
 
     private Task<(int Exit, string Output)> RunAsync(params string[] args) => _cli.ShoppeAsync(_logs.Server.CreateHandler(), args);
 
@@ -48,6 +48,28 @@ public sealed class LogsCommandTests : IAsyncLifetime
         var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(3, lines.Length);
         Assert.Matches(@"^12:00:00\.010 ERROR delivery\s+file 1 of 1 unreadable$", lines[1].TrimEnd());
+    }
+
+    [Fact]
+    public async Task Logs_OfAWorkflow_NameEachJobsLines_AndNoDescendantsLeavesThemOut()
+    {
+        await _logs.Services.GetRequiredService<ILogStore>().AppendAsync(
+        [
+            Record("job 0 reads file 1", 9, 5, finishes: false, requestId: "cli-1:0"),
+            Record("sub-job of job 0 runs", 9, 15, finishes: true, requestId: "cli-1:0:3"),
+        ], TestContext.Current.CancellationToken);
+
+        var (exit, output) = await RunAsync("logs", "cli-1", "--url", "http://localhost", "--token", _logs.Token("alice"));
+        var (ownExit, own) = await RunAsync("logs", "cli-1", "--no-descendants", "--url", "http://localhost", "--token", _logs.Token("alice"));
+
+        Assert.Equal((0, 0), (exit, ownExit));
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd()).ToArray();
+        Assert.Equal(5, lines.Length);
+        Assert.Matches(@"^12:00:00\.000 INFO  delivery\s+transform accepted$", lines[0]);
+        Assert.Matches(@"^12:00:00\.005 INFO  delivery\s+\[:0\] job 0 reads file 1$", lines[1]);
+        Assert.Matches(@"^12:00:00\.015 INFO  delivery\s+\[:0:3\] sub-job of job 0 runs$", lines[3]);
+        Assert.Equal(3, own.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        Assert.DoesNotContain("job 0", own, StringComparison.Ordinal);
     }
 
     [Fact]

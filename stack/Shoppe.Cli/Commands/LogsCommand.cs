@@ -7,8 +7,9 @@ using Spectre.Console;
 namespace Shoppe.Cli.Commands;
 
 /// <summary>
-/// <c>shoppe logs &lt;request-id&gt; [--follow] [--level error] [--service delivery]</c>: a request's logs,
-/// coloured by level, from the logs service — no Elasticsearch or kubectl needed.
+/// <c>shoppe logs &lt;request-id&gt; [--follow] [--level error] [--service delivery] [--no-descendants]</c>: a
+/// request's logs, with its descendants' (a workflow's jobs) unless told not to, coloured by level, from the logs
+/// service — no Elasticsearch or kubectl needed.
 /// </summary>
 internal static class LogsCommand
 {
@@ -19,10 +20,11 @@ internal static class LogsCommand
         var level = new Option<string?>("--level") { Description = "Only records at or above this level: trace, debug, info, warn, error, fatal." };
         var service = new Option<string?>("--service") { Description = "Only this service's records." };
         var text = new Option<string?>("--grep") { Description = "Only records whose message has all these words." };
+        var noDescendants = new Option<bool>("--no-descendants") { Description = "Only the request's own records, not its descendants' (a workflow's jobs, W:0, W:1, ...)." };
         var url = new Option<string?>("--url") { Description = $"The logs service (default: $SHOPPE_LOGS_URL, else the running facility's, else {CliSettings.DefaultLogsUrl})." };
         var token = new Option<string?>("--token") { Description = "Your token (default: $SHOPPE_TOKEN or the saved token)." };
 
-        var command = new Command("logs", "Show a request's logs.") { id, follow, level, service, text, url, token };
+        var command = new Command("logs", "Show a request's logs (a workflow's: its jobs' too).") { id, follow, level, service, text, noDescendants, url, token };
         command.SetAction(async (parse, cancellationToken) =>
         {
             using var http = settings.CreateClient(console, handler, parse.GetValue(url), "SHOPPE_LOGS_URL", "logs", CliSettings.DefaultLogsUrl, parse.GetValue(token), Timeout.InfiniteTimeSpan); // a follow lasts as long as the request
@@ -35,6 +37,7 @@ internal static class LogsCommand
                 ["level"] = parse.GetValue(level),
                 ["service"] = parse.GetValue(service),
                 ["q"] = parse.GetValue(text),
+                ["descendants"] = parse.GetValue(noDescendants) ? "false" : null,
             };
             var requestId = parse.GetValue(id)!;
             try
@@ -71,7 +74,7 @@ internal static class LogsCommand
             {
                 if (line.Length > 0)
                 {
-                    Print(console, line);
+                    Print(console, line, requestId);
                 }
             }
 
@@ -109,7 +112,7 @@ internal static class LogsCommand
                     return 0;
                 }
 
-                Print(console, line["data: ".Length..]);
+                Print(console, line["data: ".Length..], requestId);
             }
             else if (line.Length == 0)
             {
@@ -126,15 +129,23 @@ internal static class LogsCommand
         return $"v1/requests/{Uri.EscapeDataString(requestId)}/logs?{string.Join('&', parts)}";
     }
 
-    private static void Print(IAnsiConsole console, string json)
+    /// <summary>
+    /// One record as a line; a record of a descendant of the request asked for names its request after the service,
+    /// by the part after the id asked for (<c>[:5:0]</c> for <c>W:5:0</c> when <c>W</c> was asked for).
+    /// </summary>
+    private static void Print(IAnsiConsole console, string json, string requestId)
     {
         using var doc = JsonDocument.Parse(json);
         var r = doc.RootElement;
         var time = r.GetProperty("time").GetDateTimeOffset().UtcDateTime;
         var level = r.GetProperty("level").GetString() ?? "info";
         var colour = level switch { "fatal" or "error" => "red", "warn" => "yellow", "debug" or "trace" => "grey", _ => "default" };
+        var recordId = r.TryGetProperty("requestId", out var rid) ? rid.GetString() : null;
+        var job = recordId is null || recordId == requestId ? ""
+            : recordId.StartsWith(requestId + ":", StringComparison.Ordinal) ? $"[{recordId[requestId.Length..]}] "
+            : $"[{recordId}] ";
         console.MarkupLineInterpolated(
-            $"[grey]{time:HH:mm:ss.fff}[/] [{colour}]{level.ToUpperInvariant(),-5}[/] [blue]{r.GetProperty("service").GetString(),-10}[/] {r.GetProperty("message").GetString()}");
+            $"[grey]{time:HH:mm:ss.fff}[/] [{colour}]{level.ToUpperInvariant(),-5}[/] [blue]{r.GetProperty("service").GetString(),-10}[/] [grey]{job}[/]{r.GetProperty("message").GetString()}");
     }
 
     private static async Task<int> ReportProblemAsync(IAnsiConsole console, HttpResponseMessage response, CancellationToken cancellationToken)

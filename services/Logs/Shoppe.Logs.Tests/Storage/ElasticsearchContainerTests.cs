@@ -51,9 +51,33 @@ public sealed class ElasticsearchContainerTests
 
         var page = await store.QueryAsync(new LogQuery("es-real", 0, null, null, null, null, null, 10, "alice"), Ct);
         Assert.Equal(["transform accepted", "file unreadable"], page.Records.Select(r => r.Message));
-        var request = await store.GetRequestAsync("es-real", Ct);
+        var request = await store.GetRequestAsync("es-real", descendants: false, Ct);
         Assert.Equal("alice", request?.Owner);
         Assert.True(request?.Finished);
+
+        // Descendants: a job and its sub-job; an id that only starts the same; bob's request under the tree.
+        await store.AppendAsync(
+        [
+            new LogRecordRow("es-real:0", 1_764_072_000_001_000_000, "pilot", 9, "job 0 runs", null, null, null, null, true),
+            new LogRecordRow("es-real:0:1", 1_764_072_000_002_000_000, "pilot", 9, "sub-job runs", null, null, null, "alice", false),
+            new LogRecordRow("es-real0", 1_764_072_000_003_000_000, "pilot", 9, "not a descendant", null, null, null, "alice", false),
+            new LogRecordRow("es-real:9", 1_764_072_000_004_000_000, "delivery", 9, "bob's", null, null, null, "bob", false),
+            new LogRecordRow("es-real:9", 1_764_072_000_005_000_000, "delivery", 9, "bob's worker", null, null, null, null, false),
+            new LogRecordRow("es-quiet:0", 1_764_072_000_006_000_000, "pilot", 9, "a job of a workflow that never logged", null, null, null, "alice", false),
+        ], Ct);
+        await client.Indices.RefreshAsync(options.WriteIndex, Ct);
+
+        var tree = await store.QueryAsync(new LogQuery("es-real", 0, null, null, null, null, null, 10, "alice"), Ct);
+        Assert.Equal(["transform accepted", "job 0 runs", "sub-job runs", "file unreadable"], tree.Records.Select(r => r.Message));
+        Assert.Equal(["es-real", "es-real:0", "es-real:0:1", "es-real"], tree.Records.Select(r => r.RequestId));
+        Assert.Equal(6, (await store.QueryAsync(new LogQuery("es-real", 0, null, null, null, null, null, 10, null), Ct)).Records.Count);
+        Assert.Equal(["job 0 runs", "sub-job runs"], (await store.QueryAsync(new LogQuery("es-real:0", 0, null, null, null, null, null, 10, "alice"), Ct)).Records.Select(r => r.Message));
+        var job = await store.GetRequestAsync("es-real:0", descendants: true, Ct);
+        // Its own record names no user, and the owner is the request's own first user: none (operators read it).
+        Assert.Equal((null, true), (job?.Owner, job?.Finished));
+        // An id with no record of its own is its descendants' first user's.
+        Assert.Equal("alice", (await store.GetRequestAsync("es-quiet", descendants: true, Ct))?.Owner);
+        Assert.Null(await store.GetRequestAsync("es-quiet", descendants: false, Ct));
     }
 
     /// <summary>Why the test cannot run here, or null when it can.</summary>

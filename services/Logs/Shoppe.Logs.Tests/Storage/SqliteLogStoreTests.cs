@@ -25,7 +25,7 @@ public sealed class SqliteLogStoreTests : IDisposable
         var page = await reopened.QueryAsync(new LogQuery("r1", 0, null, null, null, null, null, 10, null), Ct);
 
         Assert.Equal(["one", "two"], page.Records.Select(r => r.Message));
-        Assert.Equal("alice", (await reopened.GetRequestAsync("r1", Ct))?.Owner);
+        Assert.Equal("alice", (await reopened.GetRequestAsync("r1", descendants: false, Ct))?.Owner);
     }
 
     [Fact]
@@ -36,7 +36,7 @@ public sealed class SqliteLogStoreTests : IDisposable
         await store.AppendAsync([Row("r1", 6, "alice's", user: "alice")], Ct);
         await store.AppendAsync([Row("r1", 7, "mallory's", user: "mallory")], Ct);
 
-        Assert.Equal("alice", (await store.GetRequestAsync("r1", Ct))?.Owner);
+        Assert.Equal("alice", (await store.GetRequestAsync("r1", descendants: false, Ct))?.Owner);
     }
 
     [Fact]
@@ -48,7 +48,7 @@ public sealed class SqliteLogStoreTests : IDisposable
         var deleted = await store.EnforceRetentionAsync(cutoffUnixNano: 1_000, maxBytes: long.MaxValue, Ct);
 
         Assert.Equal(1, deleted);
-        Assert.Null(await store.GetRequestAsync("old", Ct));
+        Assert.Null(await store.GetRequestAsync("old", descendants: false, Ct));
         var hits = await store.QueryAsync(new LogQuery("new", 0, null, null, null, ["parquet"], null, 10, null), Ct);
         Assert.Equal(["fresh parquet"], hits.Records.Select(r => r.Message));
     }
@@ -64,8 +64,8 @@ public sealed class SqliteLogStoreTests : IDisposable
         await store.EnforceRetentionAsync(cutoffUnixNano: 0, maxBytes: full / 2, Ct);
 
         Assert.InRange(await store.CountAsync(Ct), 9_000, 10_000);
-        Assert.Null(await store.GetRequestAsync("older", Ct));
-        Assert.NotNull(await store.GetRequestAsync("newer", Ct));
+        Assert.Null(await store.GetRequestAsync("older", descendants: false, Ct));
+        Assert.NotNull(await store.GetRequestAsync("newer", descendants: false, Ct));
     }
 
     [Fact]
@@ -127,7 +127,7 @@ public sealed class SqliteLogStoreTests : IDisposable
 
         using var store = new SqliteLogStore(DbPath);
 
-        var r1 = await store.GetRequestAsync("r1", Ct);
+        var r1 = await store.GetRequestAsync("r1", descendants: false, Ct);
         Assert.Equal(("alice", true, 10L, 20L), (r1?.Owner, r1?.Finished, r1?.FirstSeenUnixNano, r1?.LastSeenUnixNano));
         var page = await store.QueryAsync(new LogQuery("r1", 0, null, null, null, null, null, 10, null), Ct);
         Assert.Equal(["transform accepted", "file unreadable"], page.Records.Select(r => r.Message));

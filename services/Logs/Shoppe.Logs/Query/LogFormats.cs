@@ -65,8 +65,15 @@ internal static class LogFormats
         json.WriteEndObject();
     }
 
-    public static string TextLine(LogEntry e) => string.Create(CultureInfo.InvariantCulture,
-        $"{e.Time.UtcDateTime:yyyy-MM-ddTHH:mm:ss.fffZ} {e.Level.ToUpperInvariant(),-5} {e.Service,-10} {e.Message}");
+    /// <summary>
+    /// A readable line: time, level, service, then, for a record of a descendant of <paramref name="requestId"/>, its
+    /// id after the one asked for in brackets (<c>[:5:0]</c> for <c>W:5:0</c> when <c>W</c> was asked for), and the message.
+    /// </summary>
+    public static string TextLine(LogEntry e, string requestId) => RequestTrees.Relative(requestId, e.RequestId) is { } relative
+        ? string.Create(CultureInfo.InvariantCulture,
+            $"{e.Time.UtcDateTime:yyyy-MM-ddTHH:mm:ss.fffZ} {e.Level.ToUpperInvariant(),-5} {e.Service,-10} [{relative}] {e.Message}")
+        : string.Create(CultureInfo.InvariantCulture,
+            $"{e.Time.UtcDateTime:yyyy-MM-ddTHH:mm:ss.fffZ} {e.Level.ToUpperInvariant(),-5} {e.Service,-10} {e.Message}");
 
     public static string HtmlPage(string requestId, LogPage page, string? nextUrl)
     {
@@ -76,16 +83,30 @@ internal static class LogFormats
           .Append(h.Encode(requestId))
           .Append("</title><style>body{font:14px/1.4 system-ui,sans-serif;margin:1rem 1.5rem;color:#2b1d14}")
           .Append("table{border-collapse:collapse;width:100%}td,th{padding:.2rem .5rem;border-bottom:1px solid #eee;text-align:left;vertical-align:top}")
-          .Append("td.msg{font-family:ui-monospace,monospace;white-space:pre-wrap}.warn{color:#b26a00}.error,.fatal{color:#c62828;font-weight:600}.debug,.trace{color:#888}</style></head><body>")
+          .Append("td.msg{font-family:ui-monospace,monospace;white-space:pre-wrap}td.req{font-family:ui-monospace,monospace;color:#5d4037}.warn{color:#b26a00}.error,.fatal{color:#c62828;font-weight:600}.debug,.trace{color:#888}</style></head><body>")
           .Append("<h1>Logs of request <code>").Append(h.Encode(requestId)).Append("</code></h1>")
-          .Append("<table class=\"logs\"><thead><tr><th>time (UTC)</th><th>level</th><th>service</th><th>message</th></tr></thead><tbody>");
+          .Append("<table class=\"logs\"><thead><tr><th>time (UTC)</th><th>level</th><th>service</th>");
+        // A column of request ids when descendants' records are on the page, so their lines can be told apart.
+        var requests = page.Records.Any(e => e.RequestId != requestId);
+        if (requests)
+        {
+            sb.Append("<th>request</th>");
+        }
+
+        sb.Append("<th>message</th></tr></thead><tbody>");
         foreach (var e in page.Records)
         {
             sb.Append("<tr class=\"").Append(e.Level).Append("\"><td>")
               .Append(e.Time.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss.fff", CultureInfo.InvariantCulture))
               .Append("</td><td class=\"").Append(e.Level).Append("\">").Append(e.Level)
-              .Append("</td><td>").Append(h.Encode(e.Service))
-              .Append("</td><td class=\"msg\">").Append(h.Encode(e.Message)).Append("</td></tr>");
+              .Append("</td><td>").Append(h.Encode(e.Service));
+            if (requests)
+            {
+                sb.Append("</td><td class=\"req\" title=\"").Append(h.Encode(e.RequestId)).Append("\">")
+                  .Append(h.Encode(RequestTrees.Relative(requestId, e.RequestId) ?? ""));
+            }
+
+            sb.Append("</td><td class=\"msg\">").Append(h.Encode(e.Message)).Append("</td></tr>");
         }
 
         sb.Append("</tbody></table>");

@@ -12,7 +12,8 @@ namespace Shoppe.Logs.Query;
 
 /// <summary>
 /// A request's logs for its owner (or an operator): <c>GET /v1/requests/{id}/logs</c> as JSON, NDJSON,
-/// plain lines, an HTML page or, with <c>follow=true</c>, Server-Sent Events; and <c>/summary</c>.
+/// plain lines, an HTML page or, with <c>follow=true</c>, Server-Sent Events; and <c>/summary</c>. Both cover
+/// the request's descendants too (<see cref="RequestTrees"/>: a workflow's jobs), unless <c>descendants=false</c>.
 /// </summary>
 internal static class RequestLogsApi
 {
@@ -21,10 +22,10 @@ internal static class RequestLogsApi
         var group = routes.MapGroup("/v1/requests/{id}").RequireAuthorization(ShoppeClaims.UserPolicy);
         group.MapGet("/logs", GetLogsAsync)
             .WithName("GetRequestLogs")
-            .WithSummary("One request's log records, oldest first, in pages; follow=true streams new ones.");
+            .WithSummary("One request's log records and its descendants', oldest first, in pages; follow=true streams new ones.");
         group.MapGet("/summary", GetSummaryAsync)
             .WithName("GetRequestSummary")
-            .WithSummary("Counts of a request's records by level and service, and its first error.");
+            .WithSummary("Counts of a request's records (and its descendants') by level and service, and its first error.");
         return routes;
     }
 
@@ -38,7 +39,7 @@ internal static class RequestLogsApi
             return;
         }
 
-        var (access, request) = await AuthorizeAsync(http.User, id, store, cancellationToken);
+        var (access, request) = await AuthorizeAsync(http.User, id, parsed.Query!.Descendants, store, cancellationToken);
         if (access is not null)
         {
             await access.ExecuteAsync(http);
@@ -69,7 +70,7 @@ internal static class RequestLogsApi
                 var text = new StringBuilder();
                 foreach (var e in page.Records)
                 {
-                    text.Append(LogFormats.TextLine(e)).Append('\n');
+                    text.Append(LogFormats.TextLine(e, id)).Append('\n');
                 }
 
                 await http.Response.WriteAsync(text.ToString(), cancellationToken);
@@ -98,6 +99,7 @@ internal static class RequestLogsApi
                 {
                     json.WriteStartObject();
                     json.WriteString("requestId", id);
+                    json.WriteBoolean("descendants", query.Descendants);
                     json.WriteString("owner", request!.Owner);
                     json.WriteBoolean("finished", request.Finished);
                     json.WriteStartArray("records");
@@ -151,8 +153,16 @@ internal static class RequestLogsApi
                     continue; // more already stored: no waiting
                 }
 
-                // The request said it is over, and everything up to now has been sent: end the stream.
-                var request = await store.GetRequestAsync(query.RequestId, maxDuration.Token);
+                // The request itself said it is over (a descendant's end does not end it), and everything up to now
+                // has been sent: end the stream.
+                var request = await store.GetRequestAsync(query.RequestId, query.Descendants, maxDuration.Token);
+                if (query.VisibleTo is not null && request?.Owner != query.VisibleTo)
+                {
+                    // Owned through its descendants until the request's own first record named someone else: what
+                    // was sent was the reader's; the rest is not. Reconnecting is answered 403.
+                    return;
+                }
+
                 if (request?.Finished == true)
                 {
                     var last = await store.QueryAsync(query with { After = after, Limit = 1 }, maxDuration.Token);
@@ -186,7 +196,12 @@ internal static class RequestLogsApi
             return BadRequest("Invalid request id", $"'{Truncate(id)}' is not a request id.");
         }
 
-        var (access, request) = await AuthorizeAsync(http.User, id, store, cancellationToken);
+        if (!TryDescendants(http.Request.Query, out var descendants))
+        {
+            return BadRequest("Invalid descendants", DescendantsDetail);
+        }
+
+        var (access, request) = await AuthorizeAsync(http.User, id, descendants, store, cancellationToken);
         if (access is not null)
         {
             return access;
@@ -196,6 +211,7 @@ internal static class RequestLogsApi
         return TypedResults.Ok(new
         {
             requestId = id,
+            descendants,
             owner = summary.Request.Owner,
             finished = summary.Request.Finished,
             firstSeen = FromNanos(summary.Request.FirstSeenUnixNano),
@@ -209,14 +225,17 @@ internal static class RequestLogsApi
         });
     }
 
-    /// <summary>404 for a request nobody logged, 403 for someone else's; null when the caller may read it.</summary>
-    private static async Task<(IResult? Problem, RequestInfo? Request)> AuthorizeAsync(ClaimsPrincipal user, string id, ILogStore store, CancellationToken cancellationToken)
+    /// <summary>
+    /// 404 for a request nobody logged (nor any of its descendants, when they count), 403 for someone else's
+    /// (<see cref="RequestTrees"/> says whose); null when the caller may read it.
+    /// </summary>
+    private static async Task<(IResult? Problem, RequestInfo? Request)> AuthorizeAsync(ClaimsPrincipal user, string id, bool descendants, ILogStore store, CancellationToken cancellationToken)
     {
-        var request = await store.GetRequestAsync(id, cancellationToken);
+        var request = await store.GetRequestAsync(id, descendants, cancellationToken);
         if (request is null)
         {
             return (TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Unknown request",
-                detail: $"No log record of request {id} has arrived."), null);
+                detail: descendants ? $"No log record of request {id} or of its descendants has arrived." : $"No log record of request {id} has arrived."), null);
         }
 
         if (!user.IsOperator() && request.Owner != user.UserName())
@@ -289,9 +308,22 @@ internal static class RequestLogsApi
             return Fail("Invalid follow", "follow must be true or false.");
         }
 
-        return new ParsedQuery(new LogQuery(id, minSeverity, service, since, until, words, after, limit, null), follow, null);
+        if (!TryDescendants(q, out var descendants))
+        {
+            return Fail("Invalid descendants", DescendantsDetail);
+        }
+
+        return new ParsedQuery(new LogQuery(id, minSeverity, service, since, until, words, after, limit, null, descendants), follow, null);
 
         static ParsedQuery Fail(string title, string detail) => new(null, false, BadRequest(title, detail));
+    }
+
+    private const string DescendantsDetail = "descendants must be true (the default: the request's descendants' records too) or false.";
+
+    private static bool TryDescendants(IQueryCollection q, out bool descendants)
+    {
+        descendants = true;
+        return !q.TryGetValue("descendants", out var d) || bool.TryParse(d, out descendants);
     }
 
     private static bool TryTime(IQueryCollection q, string name, out long? unixNano, out string? error)

@@ -56,6 +56,13 @@ public sealed class ElasticsearchLogStoreOptions
 
     /// <summary>Summaries count at most this many records.</summary>
     public int MaxSummaryRecords { get; set; } = 100_000;
+
+    /// <summary>
+    /// The most descendants of one request where other users wrote that a user's read of the request looks at one
+    /// by one (to leave out the unattributed records of those another user owns); past it, no descendant's
+    /// unattributed records are shown to that user.
+    /// </summary>
+    public int MaxForeignDescendants { get; set; } = 1_000;
 }
 
 /// <summary>
@@ -129,41 +136,159 @@ public sealed class ElasticsearchLogStore(ElasticsearchClient client, Elasticsea
             }
         }
 
+        // A record that ends its request says so where readers look, even when its attributes (which carry the
+        // state as the service wrote it) did not come with it.
+        if (r.FinishesRequest && Get(doc, options.RequestStateField) is null)
+        {
+            Set(doc, options.RequestStateField, JsonValue.Create("finished"));
+        }
+
         return doc;
     }
 
     /// <inheritdoc />
-    public async Task<RequestInfo?> GetRequestAsync(string requestId, CancellationToken cancellationToken)
+    public async Task<RequestInfo?> GetRequestAsync(string requestId, bool descendants, CancellationToken cancellationToken)
     {
-        var first = await FirstAsync(requestId, ascending: true, extra: null, cancellationToken);
+        ArgumentNullException.ThrowIfNull(requestId);
+        var tree = OfTree(requestId, descendants);
+        var first = await FirstAsync(tree, ascending: true, extra: null, cancellationToken);
         if (first is null)
         {
             return null;
         }
 
-        var last = await FirstAsync(requestId, ascending: false, extra: null, cancellationToken);
-        var owned = await FirstAsync(requestId, ascending: true, new ExistsQuery(new Field(options.EndUserField)), cancellationToken);
-        var finished = await FirstAsync(requestId, ascending: true,
+        var self = OfTree(requestId, descendants: false);
+        var last = await FirstAsync(tree, ascending: false, extra: null, cancellationToken);
+        var endUser = new ExistsQuery(new Field(options.EndUserField));
+        // The owner is the first user seen on the request itself; while it has no record, on its descendants.
+        var owned = await FirstAsync(self, ascending: true, endUser, cancellationToken);
+        if (owned is null && descendants && Read(first.Value.Value, options.RequestIdField) != requestId
+            && await FirstAsync(self, ascending: true, extra: null, cancellationToken) is null)
+        {
+            owned = await FirstAsync(OfDescendants(requestId), ascending: true, endUser, cancellationToken);
+        }
+
+        // Only the request's own end ends it: a descendant's does not.
+        var finished = await FirstAsync(self, ascending: true,
             new TermsQuery { Field = new Field(options.RequestStateField), Terms = new TermsQueryField([.. FinishedStates.Select(FieldValue.String)]) },
             cancellationToken);
-        return new RequestInfo(requestId, owned is { } o ? Read(o.Value, options.EndUserField) : null, first.Value.Time, last!.Value.Time, finished is not null);
+        return new RequestInfo(requestId, owned is { } o ? Read(o.Value, options.EndUserField) : null, first.Value.Time, last!.Value.Time, finished is not null, descendants);
     }
 
     /// <inheritdoc />
     public async Task<LogPage> QueryAsync(LogQuery query, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(query);
-        var search = BuildSearch(query);
+        return await QueryAsync(query, await ForeignAsync(query.RequestId, query.Descendants, query.VisibleTo, cancellationToken), cancellationToken);
+    }
+
+    private async Task<LogPage> QueryAsync(LogQuery query, IReadOnlyList<string>? foreign, CancellationToken cancellationToken)
+    {
+        var search = BuildSearch(query, foreign);
         var response = await client.SearchAsync<JsonElement>(search, cancellationToken);
         var hits = Hits(response);
         var records = hits.Take(query.Limit).Select(h => ToEntry(query.RequestId, h)).ToList();
         return new LogPage(records, hits.Count > query.Limit ? records[^1].Cursor : null);
     }
 
-    /// <summary>The search a query becomes: filters, time order with a tiebreaker, search_after paging.</summary>
-    internal SearchRequest BuildSearch(LogQuery query)
+    /// <summary>
+    /// The descendants of <paramref name="requestId"/> that another user than <paramref name="reader"/> owns (whose
+    /// first user was someone else): their unattributed records are not the reader's. Elasticsearch keeps no owners,
+    /// so first a terms aggregation names the descendants where anyone else wrote (usually none: then that is all),
+    /// then one search collapsed on the request id finds the first user of each. Null when more than
+    /// <see cref="ElasticsearchLogStoreOptions.MaxForeignDescendants"/> would have to be named.
+    /// </summary>
+    internal async Task<IReadOnlyList<string>?> ForeignDescendantsAsync(string requestId, string reader, CancellationToken cancellationToken)
     {
-        var filters = new List<EsQuery> { new TermQuery(new Field(options.RequestIdField), FieldValue.String(query.RequestId)) };
+        var touched = await TouchedByOthersAsync(requestId, reader, cancellationToken);
+        if (touched is not { Count: > 0 })
+        {
+            return touched;
+        }
+
+        var response = await client.SearchAsync<JsonElement>(new SearchRequest(Indices.Parse(options.IndexPattern))
+        {
+            Query = new BoolQuery
+            {
+                Filter =
+                [
+                    new TermsQuery { Field = new Field(options.RequestIdField), Terms = new TermsQueryField([.. touched.Select(FieldValue.String)]) },
+                    new ExistsQuery(new Field(options.EndUserField)),
+                ],
+            },
+            Sort = Order(ascending: true),
+            Collapse = new Elastic.Clients.Elasticsearch.Core.Search.FieldCollapse { Field = new Field(options.RequestIdField) },
+            Size = touched.Count,
+            TrackTotalHits = new Elastic.Clients.Elasticsearch.Core.Search.TrackHits(false),
+        }, cancellationToken);
+        var firstUsers = Hits(response)
+            .Select(h => (Request: Read(h.Source, options.RequestIdField), User: Read(h.Source, options.EndUserField)))
+            .Where(f => f.Request is not null && f.User is not null)
+            .ToDictionary(f => f.Request!, f => f.User!, StringComparer.Ordinal);
+        // A descendant the second search did not answer for is left out too: never looser than asked.
+        return [.. touched.Where(id => !firstUsers.TryGetValue(id, out var user) || user != reader)];
+    }
+
+    /// <summary>The descendants where someone other than <paramref name="reader"/> wrote, or null for too many.</summary>
+    private async Task<IReadOnlyList<string>?> TouchedByOthersAsync(string requestId, string reader, CancellationToken cancellationToken)
+    {
+        var response = await client.SearchAsync<JsonElement>(new SearchRequest(Indices.Parse(options.IndexPattern))
+        {
+            Query = new BoolQuery
+            {
+                Filter = [OfDescendants(requestId), new ExistsQuery(new Field(options.EndUserField))],
+                MustNot = [new TermQuery(new Field(options.EndUserField), FieldValue.String(reader))],
+            },
+            Size = 0,
+            TrackTotalHits = new Elastic.Clients.Elasticsearch.Core.Search.TrackHits(false),
+            Aggregations = new Dictionary<string, Elastic.Clients.Elasticsearch.Aggregations.Aggregation>
+            {
+                [ForeignAggregation] = new Elastic.Clients.Elasticsearch.Aggregations.TermsAggregation
+                {
+                    Field = new Field(options.RequestIdField),
+                    Size = options.MaxForeignDescendants,
+                },
+            },
+        }, cancellationToken);
+        if (!response.IsValidResponse)
+        {
+            var reason = response.ElasticsearchServerError?.Error?.Reason ?? response.DebugInformation;
+            throw new InvalidOperationException($"Elasticsearch search failed: {reason}");
+        }
+
+        // An answer without the aggregation, or one that left some out, names too few: then none is named.
+        var terms = response.Aggregations?.GetStringTerms(ForeignAggregation);
+        return terms is null || terms.SumOtherDocCount > 0 ? null : [.. terms.Buckets.Select(b => b.Key.ToString())];
+    }
+
+    private const string ForeignAggregation = "foreign";
+
+    private async Task<IReadOnlyList<string>?> ForeignAsync(string requestId, bool descendants, string? visibleTo, CancellationToken cancellationToken) =>
+        descendants && visibleTo is not null ? await ForeignDescendantsAsync(requestId, visibleTo, cancellationToken) : [];
+
+    /// <summary>The request itself, and with <paramref name="descendants"/> every request whose id starts with its id and ':'.</summary>
+    private EsQuery OfTree(string requestId, bool descendants)
+    {
+        var self = new TermQuery(new Field(options.RequestIdField), FieldValue.String(requestId));
+        return descendants ? new BoolQuery { Should = [self, OfDescendants(requestId)], MinimumShouldMatch = 1 } : self;
+    }
+
+    /// <summary>
+    /// A prefix query on the keyword field: the terms dictionary is walked from <c>id:</c>, no script or wildcard. A
+    /// longer id that merely starts with the same characters (<c>W10</c> for <c>W1</c>) does not have the ':'.
+    /// </summary>
+    private PrefixQuery OfDescendants(string requestId) =>
+        new(new Field(options.RequestIdField), requestId + RequestTrees.Separator);
+
+    /// <summary>The search a query becomes: filters, time order with a tiebreaker, search_after paging.</summary>
+    /// <param name="query">What the reader asks.</param>
+    /// <param name="foreign">
+    /// Descendants whose unattributed records the reader may not see (<see cref="ForeignDescendantsAsync"/>); null for
+    /// too many to name, which hides every descendant's unattributed records.
+    /// </param>
+    internal SearchRequest BuildSearch(LogQuery query, IReadOnlyList<string>? foreign)
+    {
+        var filters = new List<EsQuery> { OfTree(query.RequestId, query.Descendants) };
         if (query.MinSeverity > 0)
         {
             filters.Add(new NumberRangeQuery(new Field(options.SeverityField)) { Gte = query.MinSeverity });
@@ -186,14 +311,25 @@ public sealed class ElasticsearchLogStore(ElasticsearchClient client, Elasticsea
 
         if (query.VisibleTo is not null)
         {
-            // Records written for someone else under this id are not the owner's to read.
+            // Records written for someone else are not the reader's; nor are the unattributed records of a
+            // descendant where someone else wrote.
+            var unattributed = new BoolQuery { MustNot = [new ExistsQuery(new Field(options.EndUserField))] };
+            if (foreign is null)
+            {
+                unattributed.Filter = [OfTree(query.RequestId, descendants: false)];
+            }
+            else if (foreign.Count > 0)
+            {
+                unattributed.MustNot =
+                [
+                    new ExistsQuery(new Field(options.EndUserField)),
+                    new TermsQuery { Field = new Field(options.RequestIdField), Terms = new TermsQueryField([.. foreign.Select(FieldValue.String)]) },
+                ];
+            }
+
             filters.Add(new BoolQuery
             {
-                Should =
-                [
-                    new BoolQuery { MustNot = [new ExistsQuery(new Field(options.EndUserField))] },
-                    new TermQuery(new Field(options.EndUserField), FieldValue.String(query.VisibleTo)),
-                ],
+                Should = [unattributed, new TermQuery(new Field(options.EndUserField), FieldValue.String(query.VisibleTo))],
                 MinimumShouldMatch = 1,
             });
         }
@@ -229,9 +365,10 @@ public sealed class ElasticsearchLogStore(ElasticsearchClient client, Elasticsea
         LogEntry? firstError = null;
         long total = 0;
         LogCursor? after = null;
+        var foreign = await ForeignAsync(requestId, request.Descendants, visibleTo, cancellationToken);
         do
         {
-            var page = await QueryAsync(new LogQuery(requestId, 0, null, null, null, null, after, 5000, visibleTo), cancellationToken);
+            var page = await QueryAsync(new LogQuery(requestId, 0, null, null, null, null, after, 5000, visibleTo, request.Descendants), foreign, cancellationToken);
             foreach (var e in page.Records)
             {
                 total++;
@@ -250,9 +387,9 @@ public sealed class ElasticsearchLogStore(ElasticsearchClient client, Elasticsea
         return new RequestSummary(request, total, byLevel, byService, firstError);
     }
 
-    private async Task<(JsonElement Value, long Time)?> FirstAsync(string requestId, bool ascending, EsQuery? extra, CancellationToken cancellationToken)
+    private async Task<(JsonElement Value, long Time)?> FirstAsync(EsQuery requests, bool ascending, EsQuery? extra, CancellationToken cancellationToken)
     {
-        var filters = new List<EsQuery> { new TermQuery(new Field(options.RequestIdField), FieldValue.String(requestId)) };
+        var filters = new List<EsQuery> { requests };
         if (extra is not null)
         {
             filters.Add(extra);
@@ -297,7 +434,7 @@ public sealed class ElasticsearchLogStore(ElasticsearchClient client, Elasticsea
         var severity = Read(source, options.SeverityField) is { } sev && int.TryParse(sev, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) ? n : 0;
         return new LogEntry(
             SortLong(hit, 1),
-            requestId,
+            Read(source, options.RequestIdField) ?? requestId,
             time,
             Read(source, options.ServiceField) ?? "unknown",
             severity,
@@ -353,9 +490,8 @@ public sealed class ElasticsearchLogStore(ElasticsearchClient client, Elasticsea
 
     private static void Set(JsonObject doc, string path, JsonNode? value)
     {
-        // Top-level names like "@timestamp" and the first segment nest; the rest of an attribute name keeps its dots.
         var parts = path.Split('.');
-        var prefix = parts[0] is "attributes" or "resource" ? (parts.Length > 2 && parts[1] == "attributes" ? 2 : 1) : parts.Length - 1;
+        var prefix = NestedParts(parts);
         var current = doc;
         for (var i = 0; i < prefix; i++)
         {
@@ -364,6 +500,27 @@ public sealed class ElasticsearchLogStore(ElasticsearchClient client, Elasticsea
 
         current[string.Join('.', parts[prefix..])] = value;
     }
+
+    /// <summary>What <see cref="Set"/> put at <paramref name="path"/>, or null.</summary>
+    private static JsonNode? Get(JsonObject doc, string path)
+    {
+        var parts = path.Split('.');
+        var prefix = NestedParts(parts);
+        JsonObject? current = doc;
+        for (var i = 0; i < prefix && current is not null; i++)
+        {
+            current = current[parts[i]] as JsonObject;
+        }
+
+        return current?[string.Join('.', parts[prefix..])];
+    }
+
+    /// <summary>
+    /// How many parts of a field's name are nested objects: top-level names like "@timestamp" and the first segment
+    /// nest; the rest of an attribute name keeps its dots.
+    /// </summary>
+    private static int NestedParts(string[] parts) =>
+        parts[0] is "attributes" or "resource" ? (parts.Length > 2 && parts[1] == "attributes" ? 2 : 1) : parts.Length - 1;
 
     private static string FormatNanos(long unixNano)
     {

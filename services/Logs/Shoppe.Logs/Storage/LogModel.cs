@@ -84,7 +84,7 @@ public readonly record struct LogCursor(long TimeUnixNano, long Id)
     }
 }
 
-/// <summary>What a reader asks of one request's records.</summary>
+/// <summary>What a reader asks of one request's records (and, unless told otherwise, its descendants').</summary>
 /// <param name="RequestId">The request.</param>
 /// <param name="MinSeverity">Only records at or above this OTLP severity number.</param>
 /// <param name="Service">Only this service's records.</param>
@@ -93,7 +93,14 @@ public readonly record struct LogCursor(long TimeUnixNano, long Id)
 /// <param name="Words">Words that must all appear in the message (<see cref="Query.TextQuery"/>), or null.</param>
 /// <param name="After">Only records after this position.</param>
 /// <param name="Limit">At most this many records.</param>
-/// <param name="VisibleTo">For a non-operator: the owner; records written for another user are left out.</param>
+/// <param name="VisibleTo">
+/// For a non-operator: the owner. Records written for another user are left out, and so are the unattributed
+/// records (no <c>enduser.id</c>) of a request that another user owns (<see cref="RequestTrees"/>).
+/// </param>
+/// <param name="Descendants">
+/// Whether the records of the request's descendants (<see cref="RequestTrees"/>) come too, as the API's
+/// default is; false for the request's own records alone.
+/// </param>
 public sealed record LogQuery(
     string RequestId,
     int MinSeverity,
@@ -103,15 +110,54 @@ public sealed record LogQuery(
     IReadOnlyList<string>? Words,
     LogCursor? After,
     int Limit,
-    string? VisibleTo);
+    string? VisibleTo,
+    bool Descendants = true);
 
 /// <summary>One page of records and where the next begins (null at the end).</summary>
 public sealed record LogPage(IReadOnlyList<LogEntry> Records, LogCursor? Next);
 
-/// <summary>What is known of a request.</summary>
-public sealed record RequestInfo(string RequestId, string? Owner, long FirstSeenUnixNano, long LastSeenUnixNano, bool Finished);
+/// <summary>What is known of a request, and of its descendants when <paramref name="Descendants"/> is set.</summary>
+/// <param name="RequestId">The request asked for.</param>
+/// <param name="Owner">Who may read it (<see cref="RequestTrees"/>), or null when no user is known.</param>
+/// <param name="FirstSeenUnixNano">The time of its first record (of its descendants' too, with <paramref name="Descendants"/>).</param>
+/// <param name="LastSeenUnixNano">The time of its last record (likewise).</param>
+/// <param name="Finished">Whether the request itself has said it ended: a descendant's end does not end it.</param>
+/// <param name="Descendants">Whether the times (and a summary of it) cover its descendants.</param>
+public sealed record RequestInfo(string RequestId, string? Owner, long FirstSeenUnixNano, long LastSeenUnixNano, bool Finished, bool Descendants);
 
-/// <summary>Counts of one request's records and its first error.</summary>
+/// <summary>
+/// How request ids nest: a request <c>W</c> (a workflow) has descendants <c>W:0</c>, <c>W:1</c>, … (its jobs), and
+/// <c>W:5:0</c>, … (the jobs of a sub-workflow that job <c>W:5</c> started): every id that starts with <c>W:</c>.
+/// </summary>
+/// <remarks>
+/// Who reads a tree: its owner is the first user seen on the id itself, or, while no record of the id itself
+/// has arrived, the first user seen on its descendants (the first descendant to arrive that names one).
+/// Whoever reads it, records written for another user are never shown to a non-operator, and neither are the
+/// unattributed records of a descendant that another user owns (one whose first user was someone else).
+/// </remarks>
+public static class RequestTrees
+{
+    /// <summary>Between a request id and its descendants' own parts.</summary>
+    public const char Separator = ':';
+
+    /// <summary>Whether <paramref name="requestId"/> is <paramref name="root"/> or one of its descendants.</summary>
+    public static bool Contains(string root, string requestId)
+    {
+        ArgumentNullException.ThrowIfNull(root);
+        ArgumentNullException.ThrowIfNull(requestId);
+        return requestId.StartsWith(root, StringComparison.Ordinal)
+            && (requestId.Length == root.Length || requestId[root.Length] == Separator);
+    }
+
+    /// <summary>
+    /// How a record of <paramref name="requestId"/> names its request to a reader of <paramref name="root"/>: null for
+    /// the root itself, the part after the root (<c>:5:0</c>) for a descendant, the whole id otherwise.
+    /// </summary>
+    public static string? Relative(string root, string requestId) =>
+        requestId == root ? null : Contains(root, requestId) ? requestId[root.Length..] : requestId;
+}
+
+/// <summary>Counts of one request's records (with its descendants', as the request info says) and its first error.</summary>
 public sealed record RequestSummary(
     RequestInfo Request,
     long Total,
@@ -143,12 +189,18 @@ public interface ILogStore
     /// <summary>Stores a batch durably; when this returns, the records survive a restart.</summary>
     Task AppendAsync(IReadOnlyList<LogRecordRow> records, CancellationToken cancellationToken);
 
-    /// <summary>What is known of a request, or null if no record of it arrived.</summary>
-    Task<RequestInfo?> GetRequestAsync(string requestId, CancellationToken cancellationToken);
+    /// <summary>
+    /// What is known of a request (with <paramref name="descendants"/>, of it and its descendants together), or null
+    /// if no record of it (nor of any descendant) arrived.
+    /// </summary>
+    Task<RequestInfo?> GetRequestAsync(string requestId, bool descendants, CancellationToken cancellationToken);
 
-    /// <summary>One page of a request's records, oldest first.</summary>
+    /// <summary>One page of a request's records (and its descendants', as the query says), oldest first.</summary>
     Task<LogPage> QueryAsync(LogQuery query, CancellationToken cancellationToken);
 
-    /// <summary>Counts by level and service and the first error of a known request, of what <paramref name="visibleTo"/> may see.</summary>
+    /// <summary>
+    /// Counts by level and service and the first error of a known request (of its descendants too when
+    /// <see cref="RequestInfo.Descendants"/>), of what <paramref name="visibleTo"/> may see.
+    /// </summary>
     Task<RequestSummary> SummarizeAsync(RequestInfo request, string? visibleTo, CancellationToken cancellationToken);
 }

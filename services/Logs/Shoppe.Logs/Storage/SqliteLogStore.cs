@@ -72,8 +72,8 @@ public sealed class SqliteLogStore : ILogStore, IDisposable
         _writer.AppendAsync(records, cancellationToken);
 
     /// <inheritdoc />
-    public Task<RequestInfo?> GetRequestAsync(string requestId, CancellationToken cancellationToken) =>
-        _queries.GetRequestAsync(requestId, cancellationToken);
+    public Task<RequestInfo?> GetRequestAsync(string requestId, bool descendants, CancellationToken cancellationToken) =>
+        _queries.GetRequestAsync(requestId, descendants, cancellationToken);
 
     /// <inheritdoc />
     public Task<LogPage> QueryAsync(LogQuery query, CancellationToken cancellationToken) =>
