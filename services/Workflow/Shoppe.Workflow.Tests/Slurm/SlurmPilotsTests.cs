@@ -75,7 +75,7 @@ public sealed class SlurmPilotsTests(SlurmCluster slurm) : IClassFixture<SlurmCl
             {
               "works": [
                 { "name": "heavy", "action": "command", "attempts": 1,
-                  "command": { "argv": ["sh", "-c", "echo cpus=$SLURM_CPUS_PER_TASK job=$SLURM_JOB_NAME > $SHOPPE_OUTPUTS"], "batch": true, "cores": 2, "memoryMb": 300 } },
+                  "command": { "argv": ["sh", "-c", "printf 'cpus=%s\\njob=%s\\n' $SLURM_CPUS_ON_NODE $SLURM_JOB_NAME > $SHOPPE_OUTPUTS"], "batch": true, "cores": 2, "memoryMb": 300 } },
                 { "name": "gpu", "action": "command", "attempts": 1, "command": { "argv": ["true"], "gpus": 1 } }
               ]
             }
