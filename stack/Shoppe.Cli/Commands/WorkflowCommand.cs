@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Net.Http.Headers;
+using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Spectre.Console;
 
@@ -86,9 +87,49 @@ internal static class WorkflowCommand
             return http is null ? 2 : await WatchAsync(console, http, parse.GetValue(id)!, cancellationToken);
         });
 
+        var collection = new Argument<string>("collection") { Description = "The collection's name." };
+        var files = new Argument<string[]>("files") { Description = "Files that arrived (names or URLs).", Arity = ArgumentArity.ZeroOrMore };
+        var close = new Option<bool>("--close") { Description = "Then close the collection's input: no more files will arrive." };
+        var filesCommand = new Command("files", "Tell a workflow's collection that files arrived (and, with --close, that no more will).") { id, collection, files, close, url, token };
+        filesCommand.SetAction(async (parse, cancellationToken) =>
+        {
+            using var http = Client(parse);
+            if (http is null)
+            {
+                return 2;
+            }
+
+            var path = $"/v1/workflows/{Uri.EscapeDataString(parse.GetValue(id)!)}/collections/{Uri.EscapeDataString(parse.GetValue(collection)!)}";
+            var names = parse.GetValue(files) ?? [];
+            if (names.Length > 0)
+            {
+                using var added = await http.PostAsync($"{path}/files", JsonContent.Create(new JsonObject { ["files"] = new JsonArray([.. names.Select(n => JsonValue.Create(n))]) }), cancellationToken);
+                var body = await added.Content.ReadAsStringAsync(cancellationToken);
+                if (!added.IsSuccessStatusCode)
+                {
+                    return Refused(console, added, body);
+                }
+
+                console.MarkupLineInterpolated($"{JsonNode.Parse(body)!["added"]} new of {names.Length} files.");
+            }
+
+            if (parse.GetValue(close))
+            {
+                using var closed = await http.PostAsync($"{path}/close", null, cancellationToken);
+                if (!closed.IsSuccessStatusCode)
+                {
+                    return Refused(console, closed, await closed.Content.ReadAsStringAsync(cancellationToken));
+                }
+
+                console.MarkupLine("Input closed.");
+            }
+
+            return 0;
+        });
+
         var root = new Command("workflow", "Submit, follow and control workflows (DAGs of jobs run by pilots, data-carousel collections).")
         {
-            submit, status, watchCommand,
+            submit, status, watchCommand, filesCommand,
             Control("retry", "Run a workflow's failed (and skipped, aborted) jobs again."),
             Control("abort", "Abort a workflow: its running jobs are stopped."),
             Control("suspend", "Start no new job of a workflow (running ones finish)."),

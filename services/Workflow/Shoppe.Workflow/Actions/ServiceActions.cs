@@ -123,6 +123,7 @@ internal sealed partial class ServiceActions(Engine engine, IHttpClientFactory h
         var body = Expand(work.Spec.Delivery!.Value, resolve);
         using (var request = new HttpRequestMessage(HttpMethod.Post, "/v1/transforms") { Content = new StringContent(body, Encoding.UTF8, "application/json") })
         {
+            request.Headers.Add(RequestId.HeaderName, id);
             using var response = await client.SendAsync(request, cancellationToken);
             if (response.StatusCode != HttpStatusCode.Conflict && !response.IsSuccessStatusCode)
             {
@@ -137,9 +138,15 @@ internal sealed partial class ServiceActions(Engine engine, IHttpClientFactory h
             if (state is "complete" or "partial" or "failed" or "cancelled")
             {
                 var values = new Dictionary<string, string>(StringComparer.Ordinal) { ["transform"] = id, ["state"] = state };
-                if (status.RootElement.TryGetProperty("outputDirectory", out var dir) && dir.ValueKind == JsonValueKind.String)
+                // Where the outputs are, and how many events passed: for later works (${works.W.outputs.destination}).
+                if (status.RootElement.TryGetProperty("destination", out var destination) && destination.ValueKind == JsonValueKind.String)
                 {
-                    values["outputDirectory"] = dir.GetString()!;
+                    values["destination"] = destination.GetString()!;
+                }
+
+                if (status.RootElement.TryGetProperty("eventsOut", out var events) && events.ValueKind == JsonValueKind.Number)
+                {
+                    values["eventsOut"] = events.GetRawText();
                 }
 
                 return new Outcome(state == "complete", state == "complete" ? null : $"the transform ended {state}", values);
@@ -160,6 +167,7 @@ internal sealed partial class ServiceActions(Engine engine, IHttpClientFactory h
         }, DocumentJsonContext.Default.DictionaryStringString);
         using (var request = new HttpRequestMessage(HttpMethod.Post, "/v1/transfers") { Content = new StringContent(body, Encoding.UTF8, "application/json") })
         {
+            request.Headers.Add(RequestId.HeaderName, id);
             using var response = await client.SendAsync(request, cancellationToken);
             if (response.StatusCode != HttpStatusCode.Conflict && !response.IsSuccessStatusCode)
             {
