@@ -46,6 +46,12 @@ if (phases.Contains("a") || phases.Contains("b"))
     }
 }
 
+if (phases.Contains("c"))
+{
+    var (slurmRate, oursRate) = await PerJobSlurmAsync(500, 50);
+    rows.Add($"| 500-job DAG of `true` commands, jobs/s | {oursRate:F1} (2 local pilots) | Slurm, a job per job (afterok dependencies) {slurmRate:F2} | **{oursRate / slurmRate:F0}x** |");
+}
+
 if (phases.Contains("d"))
 {
     var (p50, p99) = await LatencyAsync(200);
@@ -149,6 +155,87 @@ async Task<(double P50, double P99)> LatencyAsync(int count)
     pilots.ForEach(p => p.Kill(entireProcessTree: true));
     latencies.Sort();
     return (latencies[latencies.Count / 2], latencies[(int)Math.Ceiling(latencies.Count * 0.99) - 1]);
+}
+
+async Task<(double Slurm, double Ours)> PerJobSlurmAsync(int jobs, int width)
+{
+    var dag = new LayeredDag(jobs, width);
+    var cluster = new SlurmCluster();
+    await cluster.InitializeAsync();
+    if (cluster.Unavailable is { } why)
+    {
+        throw new InvalidOperationException(why);
+    }
+
+    double slurmRate;
+    try
+    {
+        using var http = new HttpClient();
+        var client = new Shoppe.Workflow.Slurm.SlurmRestClient(http, new Uri(cluster.RestUrl), cluster.UserName, async ct => await cluster.MintTokenAsync(null, null, ct));
+        var folder = cluster.CreateJobFolder();
+        var ids = new long[jobs];
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < jobs; i++)
+        {
+            ids[i] = await client.SubmitAsync(new Shoppe.Workflow.Slurm.SlurmJobRequest
+            {
+                Name = $"bench-{i}",
+                Script = "#!/bin/sh\ntrue\n",
+                WorkingDirectory = folder,
+                CpusPerTask = 1,
+                AfterOk = dag.Parents(i).Select(p => ids[p]).ToList(),
+            });
+        }
+
+        Console.WriteLine($"[slurm] {jobs} jobs submitted in {clock.Elapsed.TotalSeconds:F1} s");
+        while (true)
+        {
+            var mine = (await client.ListJobsAsync()).Where(j => j.Name.StartsWith("bench-", StringComparison.Ordinal)).ToList();
+            var done = mine.Count(j => j.IsEnded);
+            if (done >= jobs)
+            {
+                break;
+            }
+
+            Console.WriteLine($"[slurm] {done} of {jobs} ended after {clock.Elapsed.TotalSeconds:F0} s");
+            await Task.Delay(5000);
+        }
+
+        slurmRate = jobs / clock.Elapsed.TotalSeconds;
+        Console.WriteLine($"[slurm] {jobs} jobs in {clock.Elapsed.TotalSeconds:F1} s: {slurmRate:F2} jobs/s");
+    }
+    finally
+    {
+        await cluster.DisposeAsync();
+    }
+
+    // Ours: the same DAG, each job a `true` process, through the service and two local pilots.
+    await using var service = await Service.StartAsync(root, key, "per-job");
+    using var api = new HttpClient { BaseAddress = service.Url };
+    api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", issuer.Issue("alice", [], TimeSpan.FromHours(4)));
+    var document = new System.Text.StringBuilder("""{ "works": [ { "name": "t", "action": "command", "command": { "argv": ["true"] } } ], "jobs": [""");
+    for (var i = 0; i < jobs; i++)
+    {
+        var after = string.Join(",", dag.Parents(i).Select(p => $"\"j{p}\""));
+        document.Append(i == 0 ? "" : ",").Append($$"""{ "name": "j{{i}}", "work": "t", "after": [{{after}}] }""");
+    }
+
+    document.Append("] }");
+    var pilots = Enumerable.Range(0, Pilots).Select(i => service.StartPilot(issuer.Issue("facility", ["pilot"], TimeSpan.FromHours(4)), Path.Combine(root, $"per-job-pilot-{i}"))).ToList();
+    await Task.Delay(3000);
+    var ours = Stopwatch.StartNew();
+    using var content = new StringContent(document.ToString(), System.Text.Encoding.UTF8, "application/json");
+    using var response = await api.PostAsync("/v1/workflows", content);
+    var id = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["id"]!.GetValue<string>();
+    while (JsonNode.Parse(await api.GetStringAsync($"/v1/workflows/{id}"))!["state"]!.GetValue<string>() == "running")
+    {
+        await Task.Delay(100);
+    }
+
+    ours.Stop();
+    pilots.ForEach(p => p.Kill(entireProcessTree: true));
+    Console.WriteLine($"[ours] {jobs} `true` jobs in {ours.Elapsed.TotalSeconds:F1} s: {jobs / ours.Elapsed.TotalSeconds:F1} jobs/s");
+    return (slurmRate, jobs / ours.Elapsed.TotalSeconds);
 }
 
 /// <summary>One run's figures.</summary>

@@ -33,6 +33,9 @@ public sealed record SlurmJobRequest
     /// <summary>Run time limit in minutes (<c>--time</c>); the partition's when null.</summary>
     public int? TimeLimitMinutes { get; init; }
 
+    /// <summary>Slurm job ids this job starts after, once each succeeded (<c>--dependency=afterok:…</c>).</summary>
+    public IReadOnlyList<long>? AfterOk { get; init; }
+
     /// <summary>The script's standard output file (<c>--output</c>, with Slurm's <c>%j</c> patterns); slurm-%j.out when null.</summary>
     public string? StandardOutput { get; init; }
 
@@ -54,6 +57,7 @@ public sealed record SlurmJobRequest
                 CpusPerTask = CpusPerTask,
                 MemoryPerNode = MemoryPerNodeMb,
                 Gres = Gpus > 0 ? $"gpu:{Gpus}" : null,
+                Dependency = AfterOk is { Count: > 0 } after ? "afterok:" + string.Join(':', after) : null,
                 TimeLimit = TimeLimitMinutes,
                 StandardOutput = StandardOutput,
                 StandardError = StandardError,

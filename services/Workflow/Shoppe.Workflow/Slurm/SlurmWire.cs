@@ -68,6 +68,9 @@ internal sealed record SlurmJobProperties
     /// <summary>sbatch's <c>--gres</c>, e.g. <c>gpu:2</c>; read back as the job's <c>tres_per_node</c>.</summary>
     public string? Gres { get; init; }
 
+    /// <summary>e.g. <c>afterok:12:13</c>: start only after those jobs succeeded.</summary>
+    public string? Dependency { get; init; }
+
     /// <summary>Minutes.</summary>
     public int? TimeLimit { get; init; }
 
