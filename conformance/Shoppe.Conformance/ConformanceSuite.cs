@@ -49,8 +49,10 @@ public sealed partial class ConformanceSuite(FacilityEnvironment facility, Expec
         await CheckAsync("contract.transfer", "paths with '..' are refused", () => TransferTraversalAsync(cancellationToken));
         await CheckAsync("contract.delivery", "a bad selection is a 400 problem naming the character", () => DeliveryBadSelectionAsync(cancellationToken));
         await CheckAsync("contract.logs", "another user's request is not found", () => LogsOwnerOnlyAsync(cancellationToken));
+        await CheckAsync("contract.workflow", "a cyclic document is a 400 problem naming the job, and nothing is created", () => WorkflowCycleAsync(cancellationToken));
         await CheckAsync("contract.portal", "the page shows every service healthy", () => PortalAsync(cancellationToken));
         await CheckAsync("end-to-end", "a delivery request followed by its id through the logs service", () => EndToEndAsync(cancellationToken));
+        await CheckAsync("end-to-end", "a workflow run by a pilot, its jobs' output followed by its id through the logs service", () => WorkflowEndToEndAsync(cancellationToken));
         return _results;
     }
 

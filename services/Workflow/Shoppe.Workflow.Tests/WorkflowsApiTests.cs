@@ -267,6 +267,53 @@ public sealed class WorkflowsApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Parts_JobsArriveInSeveralRequests_ThenTheWorkflowStarts()
+    {
+        using var alice = _service.ClientFor("alice");
+        var log = Path.Combine(_root, "parts.log");
+        var id = await WorkflowServiceFactory.SubmitOkAsync(alice, $$"""
+            {
+              "parts": true,
+              "works": [ { "name": "w", "action": "command", "command": { "argv": ["sh", "-c", "echo ${args.n} >> {{log}}"] } } ],
+              "jobs": [ { "name": "a", "work": "w", "args": { "n": "a" } } ]
+            }
+            """);
+        var building = JsonNode.Parse(await alice.GetStringAsync($"/v1/workflows/{id}", Ct))!;
+        Assert.Equal("building", building["state"]!.GetValue<string>());
+
+        // A later part waits for jobs of an earlier one and of itself (declared after it).
+        using (var part = await alice.PostAsync($"/v1/workflows/{id}/jobs", new StringContent("""
+            { "jobs": [ { "name": "c", "work": "w", "after": ["b"], "args": { "n": "c" } }, { "name": "b", "work": "w", "after": ["a"], "args": { "n": "b" } } ] }
+            """, System.Text.Encoding.UTF8, "application/json"), Ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, part.StatusCode);
+        }
+
+        // A part that names a job no part declared is refused whole.
+        using (var bad = await alice.PostAsync($"/v1/workflows/{id}/jobs", new StringContent("""
+            { "jobs": [ { "name": "d", "work": "w", "args": { "n": "d" } }, { "name": "e", "work": "w", "after": ["ghost"], "args": { "n": "e" } } ] }
+            """, System.Text.Encoding.UTF8, "application/json"), Ct))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+            Assert.Equal("/jobs/1/after", (await WorkflowServiceFactory.JsonAsync(bad))["element"]!.GetValue<string>());
+        }
+
+        await Task.Delay(500, Ct);
+        Assert.False(File.Exists(log)); // Nothing runs before the start.
+        using (var start = await alice.PostAsync($"/v1/workflows/{id}/start", null, Ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, start.StatusCode);
+        }
+
+        var status = await WorkflowServiceFactory.WaitAsync(alice, id);
+        Assert.Equal("succeeded", status["state"]!.GetValue<string>());
+        Assert.Equal(3, status["jobs"]!["total"]!.GetValue<long>());
+        Assert.Equal(["a", "b", "c"], await File.ReadAllLinesAsync(log, Ct));
+        using var again = await alice.PostAsync($"/v1/workflows/{id}/jobs", new StringContent("""{ "jobs": [] }""", System.Text.Encoding.UTF8, "application/json"), Ct);
+        Assert.Equal(HttpStatusCode.BadRequest, again.StatusCode);
+    }
+
+    [Fact]
     public async Task Workflows_AreTheirOwners()
     {
         using var alice = _service.ClientFor("alice");

@@ -22,6 +22,9 @@ internal static class WorkflowsApi
         var group = routes.MapGroup("/v1/workflows").RequireAuthorization(ShoppeClaims.UserPolicy);
         group.MapPost("", SubmitAsync).WithName("SubmitWorkflow").WithSummary("Submit a workflow document (JSON or YAML)")
             .WithMetadata(new Microsoft.AspNetCore.Mvc.DisableRequestSizeLimitAttribute());
+        group.MapPost("/{id}/jobs", AddPartAsync).WithName("AddWorkflowPart").WithSummary("A part of the jobs of a workflow submitted with parts: true")
+            .WithMetadata(new Microsoft.AspNetCore.Mvc.DisableRequestSizeLimitAttribute());
+        group.MapPost("/{id}/start", StartAsync).WithName("StartWorkflow").WithSummary("Start a workflow whose parts have all been sent");
         group.MapGet("", ListAsync).WithName("ListWorkflows").WithSummary("The caller's workflows, newest first");
         group.MapGet("/{id}", StatusAsync).WithName("GetWorkflow").WithSummary("A workflow's state, counts per work and state, collections and critical path");
         group.MapGet("/{id}/jobs", JobsAsync).WithName("GetWorkflowJobs").WithSummary("A workflow's jobs, by state");
@@ -47,36 +50,18 @@ internal static class WorkflowsApi
             return Problem(StatusCodes.Status413PayloadTooLarge, "Document too large", $"A workflow document is at most {settings.MaxDocumentMiB} MiB: send its jobs in parts.");
         }
 
-        var type = context.Request.ContentType ?? "application/json";
-        var yaml = type.Contains("yaml", StringComparison.OrdinalIgnoreCase);
-        if (!yaml && !type.Contains("json", StringComparison.OrdinalIgnoreCase))
+        if (UnsupportedType(context) is { } unsupported)
         {
-            return Problem(StatusCodes.Status415UnsupportedMediaType, "Unsupported document type", "Send the workflow as application/json or application/yaml.");
+            return unsupported;
         }
 
         var id = RequestId.Current ?? RequestId.NewId();
         var owner = context.User.UserName()!;
-        var temporary = Path.Combine(host.Value.DataRoot, "tmp");
         Stream? converted = null;
         try
         {
-            var body = context.Request.Body;
-            if (yaml)
-            {
-                // YAML's parser reads synchronously: the body goes to a file first, then to JSON, event by event.
-                Directory.CreateDirectory(temporary);
-                await using var copy = new FileStream(Path.Combine(temporary, $"upload-{Guid.NewGuid():N}.yaml"), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose | FileOptions.Asynchronous);
-                await body.CopyToAsync(copy, cancellationToken);
-                if (copy.Length > maxBytes)
-                {
-                    return Problem(StatusCodes.Status413PayloadTooLarge, "Document too large", $"A workflow document is at most {settings.MaxDocumentMiB} MiB.");
-                }
-
-                copy.Position = 0;
-                converted = await YamlToJson.ConvertAsync(copy, temporary, maxBytes, cancellationToken);
-                body = converted;
-            }
-
+            var body = await OpenBodyAsync(context, host.Value, maxBytes, cancellationToken);
+            converted = body == context.Request.Body ? null : body;
             var reader = new DocumentReader(body, maxBytes);
             var head = await reader.ReadHeadAsync(cancellationToken);
             var plan = WorkflowPlan.Build(head, batchAvailable: settings.Slurm.RestUrl is not null);
@@ -97,6 +82,10 @@ internal static class WorkflowsApi
         {
             return Problem(StatusCodes.Status413PayloadTooLarge, "Document too large", ex.Message);
         }
+        catch (InvalidDataException)
+        {
+            return Problem(StatusCodes.Status413PayloadTooLarge, "Document too large", $"A workflow document is at most {settings.MaxDocumentMiB} MiB: send its jobs in parts.");
+        }
         finally
         {
             if (converted is not null)
@@ -104,6 +93,80 @@ internal static class WorkflowsApi
                 await converted.DisposeAsync();
             }
         }
+    }
+
+    private static ProblemHttpResult? UnsupportedType(HttpContext context)
+    {
+        var type = context.Request.ContentType ?? "application/json";
+        return type.Contains("yaml", StringComparison.OrdinalIgnoreCase) || type.Contains("json", StringComparison.OrdinalIgnoreCase)
+            ? null
+            : Problem(StatusCodes.Status415UnsupportedMediaType, "Unsupported document type", "Send the workflow as application/json or application/yaml.");
+    }
+
+    /// <summary>The body as JSON: itself, or a YAML body turned into JSON in a temporary file (YAML's parser reads synchronously).</summary>
+    private static async Task<Stream> OpenBodyAsync(HttpContext context, ShoppeHostOptions host, long maxBytes, CancellationToken cancellationToken)
+    {
+        if (context.Request.ContentType?.Contains("yaml", StringComparison.OrdinalIgnoreCase) != true)
+        {
+            return context.Request.Body;
+        }
+
+        var temporary = Directory.CreateDirectory(Path.Combine(host.DataRoot, "tmp")).FullName;
+        await using var copy = new FileStream(Path.Combine(temporary, $"upload-{Guid.NewGuid():N}.yaml"), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose | FileOptions.Asynchronous);
+        await new Shoppe.Http.ReadLimitStream(context.Request.Body, maxBytes).CopyToAsync(copy, cancellationToken);
+        copy.Position = 0;
+        return await YamlToJson.ConvertAsync(copy, temporary, maxBytes, cancellationToken);
+    }
+
+    private static async Task<IResult> AddPartAsync(string id, HttpContext context, Engine engine, IOptions<WorkflowOptions> options, IOptions<ShoppeHostOptions> host, CancellationToken cancellationToken)
+    {
+        if (await VisibleAsync(id, context.User, engine, cancellationToken) is not { } workflow)
+        {
+            return NotFound(id);
+        }
+
+        if (UnsupportedType(context) is { } unsupported)
+        {
+            return unsupported;
+        }
+
+        var maxBytes = options.Value.MaxDocumentMiB * 1024L * 1024;
+        Stream? body = null;
+        try
+        {
+            body = await OpenBodyAsync(context, host.Value, maxBytes, cancellationToken);
+            var reader = new DocumentReader(body, maxBytes);
+            await reader.ReadHeadAsync(cancellationToken, part: true);
+            var added = await engine.AddPartAsync(workflow, reader, cancellationToken);
+            return TypedResults.Ok(new Dictionary<string, long> { ["added"] = added });
+        }
+        catch (WorkflowDocumentException ex)
+        {
+            return Problem(StatusCodes.Status400BadRequest, "Invalid workflow part", ex.Element.Length > 0 ? $"{ex.Element}: {ex.Message}" : ex.Message, ex.Element);
+        }
+        catch (InvalidDataException)
+        {
+            return Problem(StatusCodes.Status413PayloadTooLarge, "Part too large", $"A part is at most {options.Value.MaxDocumentMiB} MiB.");
+        }
+        finally
+        {
+            if (body is not null && body != context.Request.Body)
+            {
+                await body.DisposeAsync();
+            }
+        }
+    }
+
+    private static async Task<IResult> StartAsync(string id, HttpContext context, Engine engine, CancellationToken cancellationToken)
+    {
+        if (await VisibleAsync(id, context.User, engine, cancellationToken) is not { } workflow)
+        {
+            return NotFound(id);
+        }
+
+        var started = await engine.StartAsync(workflow, cancellationToken);
+        var status = await WorkflowStatus.ReadAsync(engine, workflow, cancellationToken);
+        return started ? TypedResults.Ok(status) : Problem(StatusCodes.Status409Conflict, "Cannot start", $"Workflow {id} is {status.State}; only a workflow built from parts is started.");
     }
 
     private static async Task<Engine.Loaded?> VisibleAsync(string id, ClaimsPrincipal user, Engine engine, CancellationToken cancellationToken)
@@ -184,6 +247,10 @@ internal static class WorkflowsApi
         catch (JsonException ex)
         {
             return Problem(StatusCodes.Status400BadRequest, "Invalid request", ex.Message);
+        }
+        catch (InvalidDataException)
+        {
+            return Problem(StatusCodes.Status413PayloadTooLarge, "Request too large", "A list of files is at most 16 MiB: send it in several requests.");
         }
 
         if (files is not { Count: > 0 })

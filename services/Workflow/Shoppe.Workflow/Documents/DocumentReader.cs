@@ -33,7 +33,9 @@ internal sealed class DocumentReader(Stream stream, long maxDocumentBytes)
     public long JobCount { get; private set; }
 
     /// <summary>Reads up to the job list (or the end). Call once, first.</summary>
-    public async Task<WorkflowHead> ReadHeadAsync(CancellationToken cancellationToken)
+    /// <param name="cancellationToken">Stops the read.</param>
+    /// <param name="part">A part of a workflow's jobs: <c>{"jobs": [...]}</c> and nothing else.</param>
+    public async Task<WorkflowHead> ReadHeadAsync(CancellationToken cancellationToken, bool part = false)
     {
         var first = await NextTokenAsync(cancellationToken);
         if (first.Type != JsonTokenType.StartObject)
@@ -58,6 +60,11 @@ internal sealed class DocumentReader(Stream stream, long maxDocumentBytes)
                 throw new WorkflowDocumentException("/" + name, $"'{name}' appears twice.");
             }
 
+            if (part && name != "jobs")
+            {
+                throw new WorkflowDocumentException("/" + name, "A part holds only 'jobs': the rest of the workflow came with its submission.");
+            }
+
             switch (name)
             {
                 case "name":
@@ -76,7 +83,7 @@ internal sealed class DocumentReader(Stream stream, long maxDocumentBytes)
                     head = head with { Works = await ValueAsync(DocumentJsonContext.Default.ListWorkSpec, "/works", cancellationToken) };
                     break;
                 case "jobs":
-                    if (head.Works is null)
+                    if (head.Works is null && !part)
                     {
                         throw new WorkflowDocumentException("/jobs", "'jobs' comes after 'works': it is read as a stream, so it is the document's last member.");
                     }

@@ -138,6 +138,11 @@ internal sealed class WorkflowStore : IAsyncDisposable
                 arrived BIGINT NOT NULL,
                 PRIMARY KEY (wf, collection, name)){compact};
             CREATE INDEX IF NOT EXISTS files_unassigned ON files (wf, collection, seq) WHERE state = 0;
+            CREATE TABLE IF NOT EXISTS job_names (
+                wf BIGINT NOT NULL,
+                name TEXT NOT NULL,
+                idx BIGINT NOT NULL,
+                PRIMARY KEY (wf, name)){compact};
             CREATE TABLE IF NOT EXISTS batch_jobs (
                 wf BIGINT NOT NULL,
                 idx BIGINT NOT NULL,
