@@ -43,12 +43,13 @@ public sealed class LocalFacilityTests
 
             var failures = report.Checks.Where(c => c.Outcome == Outcome.Failed && c.Suite != "gates").Select(c => $"{c.Suite}: {c.Name}: {c.Message}");
             Assert.True(!failures.Any(), string.Join("\n", failures));
-            foreach (var suite in new[] { "health", "version", "security", "contract.cache", "contract.transfer", "contract.delivery", "contract.logs", "contract.portal", "end-to-end" })
+            foreach (var suite in new[] { "health", "version", "security", "contract.cache", "contract.transfer", "contract.delivery", "contract.logs", "contract.workflow", "contract.portal", "end-to-end" })
             {
                 Assert.Contains(report.Checks, c => c.Suite == suite && c.Outcome == Outcome.Passed);
             }
 
             Assert.Equal(7, report.Checks.Count(c => c.Suite == "version" && c.Outcome == Outcome.Passed));
+            Assert.Contains(report.Checks, c => c.Suite == "end-to-end" && c.Name.StartsWith("a workflow", StringComparison.Ordinal) && c.Outcome == Outcome.Passed);
 
             // Gates: a measured figure over a limit of this machine, compared with the threshold; NVMe gates apply only on NVMe.
             Assert.NotNull(report.Limits);
