@@ -120,6 +120,29 @@ public sealed class ResilienceTests(PostgresServer postgres) : IClassFixture<Pos
     }
 
     [Fact]
+    public async Task Service_KilledMidRun_ARestartOnTheSameDataCarriesOn()
+    {
+        var (service, url) = await StartServiceAsync("service", []);
+        using var alice = Client(url);
+        var jobs = string.Join(",", Enumerable.Range(0, 30).Select(i => $$"""{ "name": "j{{i}}", "work": "w"{{(i == 0 ? "" : $", \"after\": [\"j{i - 1}\"]")}} }"""));
+        var id = await WorkflowServiceFactory.SubmitOkAsync(alice, $$"""
+            { "works": [ { "name": "w", "action": "command", "command": { "argv": ["sh", "-c", "sleep 0.1"] } } ], "jobs": [{{jobs}}] }
+            """);
+        var pilot = StartPilot(url, "pilot-a");
+        await Poll.UntilAsync(async () => WorkflowServiceFactory.Count(JsonNode.Parse(await alice.GetStringAsync($"/v1/workflows/{id}", Ct))!, "w", "succeeded") >= 5,
+            TimeSpan.FromSeconds(60), "a few jobs to succeed", Ct);
+        service.Kill(); // SIGKILL of the only instance, mid-run.
+        pilot.Kill();
+
+        var (_, again) = await StartServiceAsync("service", []);
+        using var aliceAgain = Client(again);
+        StartPilot(again, "pilot-b");
+        var status = await WorkflowServiceFactory.WaitAsync(aliceAgain, id, TimeSpan.FromSeconds(120));
+        Assert.Equal("succeeded", status["state"]!.GetValue<string>());
+        Assert.Equal(30, WorkflowServiceFactory.Count(status, "w", "succeeded"));
+    }
+
+    [Fact]
     public async Task FourInstancesOnPostgres_OneKilled_TheWorkflowCompletesWithoutDeadlockOrDoubleSuccess()
     {
         if (postgres.Unavailable is { } why)

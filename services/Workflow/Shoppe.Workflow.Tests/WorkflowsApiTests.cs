@@ -247,6 +247,33 @@ public sealed class WorkflowsApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Carousel_WatchedFolder_FilesArriveWhenWhole_AndTheInputClosesOnItsTimeout()
+    {
+        using var alice = _service.ClientFor("alice");
+        var folder = Directory.CreateDirectory(Path.Combine(_root, "incoming")).FullName;
+        var seen = Path.Combine(_root, "seen-folder");
+        var id = await WorkflowServiceFactory.SubmitOkAsync(alice, $$"""
+            {
+              "collections": [ { "name": "landed", "folder": "{{folder}}", "closeAfterSeconds": 4 } ],
+              "works": [ { "name": "each", "action": "command", "forEach": { "collection": "landed" },
+                           "command": { "argv": ["sh", "-c", "basename ${file} >> {{seen}}"] } } ]
+            }
+            """);
+        await File.WriteAllTextAsync(Path.Combine(folder, "a.root"), "a", Ct);
+        await File.WriteAllTextAsync(Path.Combine(folder, "b.root.part"), "b, still copying", Ct);
+        await File.WriteAllTextAsync(Path.Combine(folder, ".hidden"), "not data", Ct);
+        await Poll.UntilAsync(() => File.Exists(seen), TimeSpan.FromSeconds(30), "the first file to be processed", Ct);
+        File.Move(Path.Combine(folder, "b.root.part"), Path.Combine(folder, "b.root"));
+
+        var status = await WorkflowServiceFactory.WaitAsync(alice, id);
+        Assert.Equal("succeeded", status["state"]!.GetValue<string>());
+        Assert.Equal(["a.root", "b.root"], (await File.ReadAllLinesAsync(seen, Ct)).Order());
+        var collection = status["collections"]![0]!;
+        Assert.Equal(2, collection["arrived"]!.GetValue<long>());
+        Assert.True(collection["inputClosed"]!.GetValue<bool>());
+    }
+
+    [Fact]
     public async Task SubWorkflow_RunsAsOneJob_ItsJobsDescendFromIt()
     {
         using var alice = _service.ClientFor("alice");
