@@ -36,7 +36,8 @@ var workflow = builder.AddShoppeService<Projects.Shoppe_Workflow>("workflow", fa
     .WithReference(delivery)
     .WithReference(transfer)
     .WithEnvironment("Workflow__DeliveryUrl", delivery.GetEndpoint("http"))
-    .WithEnvironment("Workflow__TransferUrl", transfer.GetEndpoint("http"));
+    .WithEnvironment("Workflow__TransferUrl", transfer.GetEndpoint("http"))
+    .WithEnvironment("Workflow__TransferStorageRoot", Path.Combine(facility.DataRoot, "transfer", "storage"));
 builder.AddProject<Projects.Shoppe_Cli>("pilots")
     .WithArgs("pilot", "--cores", "1", "--work-dir", Path.Combine(facility.DataRoot, "pilots"))
     .WithEnvironment("SHOPPE_WORKFLOW_URL", workflow.GetEndpoint("http"))

@@ -106,6 +106,13 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
                 }
 
                 failures++;
+                if (options.IdleExit is { } giveUp && _running.IsEmpty && lastWork.Elapsed > giveUp + options.LongPoll)
+                {
+                    // A pilot in a batch slot whose service is gone gives the slot back rather than wait for it.
+                    log?.Invoke($"the workflow service has not answered for {lastWork.Elapsed.TotalSeconds:0} s: leaving");
+                    break;
+                }
+
                 log?.Invoke($"exchange failed ({ex.Message}); retrying");
                 await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(5000, 100 * (1 << Math.Min(failures, 6)))), cancellationToken);
                 continue;

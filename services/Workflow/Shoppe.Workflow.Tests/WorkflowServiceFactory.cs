@@ -5,12 +5,12 @@ using Shoppe.Workflow.Pilots;
 namespace Shoppe.Workflow.Tests;
 
 /// <summary>The real workflow service (its Program, a data folder of its own, the facility's token model).</summary>
-public sealed class WorkflowServiceFactory(string dataRoot, IDictionary<string, string?>? settings = null, int? port = null)
+public sealed class WorkflowServiceFactory(string dataRoot, IDictionary<string, string?>? settings = null, int? port = null, string? keyFile = null)
     : ShoppeServiceFactory<Program>(dataRoot, new Dictionary<string, string?>
     {
         ["Workflow:Lease"] = "00:00:03",
         ["Workflow:SweepInterval"] = "00:00:00.200",
-    }, settings, port: port)
+    }, settings, keyFile, port)
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 

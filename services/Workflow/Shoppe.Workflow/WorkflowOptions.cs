@@ -36,6 +36,9 @@ public sealed class WorkflowOptions
     /// <summary>The transfer service's URL, for <c>transfer</c> works and stage-in.</summary>
     public Uri? TransferUrl { get; set; }
 
+    /// <summary>The transfer service's storage root as a local folder: a staged collection's folder is under it.</summary>
+    public string? TransferStorageRoot { get; set; }
+
     /// <summary>Local pilots this service starts and keeps running (the one-machine facility); 0: none.</summary>
     [Range(0, 256)]
     public int LocalPilots { get; set; }

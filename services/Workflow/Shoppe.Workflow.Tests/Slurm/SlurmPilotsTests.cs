@@ -58,7 +58,7 @@ public sealed class SlurmPilotsTests(SlurmCluster slurm) : IClassFixture<SlurmCl
               "jobs": [ { "work": "w" }, { "work": "w" }, { "work": "w" }, { "work": "w" } ]
             }
             """);
-        var status = await WorkflowServiceFactory.WaitAsync(alice, id, TimeSpan.FromSeconds(120));
+        var status = await WorkflowServiceFactory.WaitAsync(alice, id, TimeSpan.FromSeconds(240));
 
         Assert.Equal("succeeded", status["state"]!.GetValue<string>());
         foreach (var job in (await JobsAsync(alice, id)).AsArray())
@@ -80,7 +80,7 @@ public sealed class SlurmPilotsTests(SlurmCluster slurm) : IClassFixture<SlurmCl
               ]
             }
             """);
-        var status = await WorkflowServiceFactory.WaitAsync(alice, id, TimeSpan.FromSeconds(120));
+        var status = await WorkflowServiceFactory.WaitAsync(alice, id, TimeSpan.FromSeconds(240));
 
         var jobs = (await JobsAsync(alice, id)).AsArray();
         var heavy = jobs.First(j => j!["work"]!.GetValue<string>() == "heavy")!;

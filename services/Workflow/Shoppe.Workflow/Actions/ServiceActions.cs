@@ -160,11 +160,25 @@ internal sealed partial class ServiceActions(Engine engine, IHttpClientFactory h
     {
         using var client = Client(options.Value.TransferUrl, workflow.Owner, "Transfer");
         var spec = work.Spec.Transfer!;
-        var body = JsonSerializer.Serialize(new Dictionary<string, string>
+        var copy = new Dictionary<string, string>
         {
             ["source"] = Template.Expand(spec.Source!, resolve),
             ["destination"] = Template.Expand(spec.Destination!, resolve),
-        }, DocumentJsonContext.Default.DictionaryStringString);
+        };
+        // On the facility's own storage (the transfer service's), the copy carries the owner's WLCG-scoped tokens:
+        // read where it reads, create and modify in the folder it writes.
+        if (Uri.TryCreate(copy["source"], UriKind.Absolute, out var source) && SameAuthority(source, client.BaseAddress!))
+        {
+            copy["sourceToken"] = new TokenIssuer(security, time).Issue(workflow.Owner, [], TimeSpan.FromHours(12), $"storage.read:{Folder(source)}");
+        }
+
+        if (Uri.TryCreate(copy["destination"], UriKind.Absolute, out var destination) && SameAuthority(destination, client.BaseAddress!))
+        {
+            var folder = Folder(destination);
+            copy["destinationToken"] = new TokenIssuer(security, time).Issue(workflow.Owner, [], TimeSpan.FromHours(12), $"storage.create:{folder} storage.modify:{folder}");
+        }
+
+        var body = JsonSerializer.Serialize(copy, DocumentJsonContext.Default.DictionaryStringString);
         using (var request = new HttpRequestMessage(HttpMethod.Post, "/v1/transfers") { Content = new StringContent(body, Encoding.UTF8, "application/json") })
         {
             request.Headers.Add(RequestId.HeaderName, id);
@@ -187,6 +201,15 @@ internal sealed partial class ServiceActions(Engine engine, IHttpClientFactory h
 
             await Task.Delay(500, cancellationToken);
         }
+    }
+
+    private static bool SameAuthority(Uri a, Uri b) => string.Equals(a.GetLeftPart(UriPartial.Authority), b.GetLeftPart(UriPartial.Authority), StringComparison.OrdinalIgnoreCase);
+
+    private static string Folder(Uri file)
+    {
+        var path = Uri.UnescapeDataString(file.AbsolutePath);
+        var slash = path.LastIndexOf('/');
+        return slash <= 0 ? "/" : path[..slash];
     }
 
     /// <summary>A sub-workflow under the job's request id (so its jobs' ids descend from the job's), then its end.</summary>

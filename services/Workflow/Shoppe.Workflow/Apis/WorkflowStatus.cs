@@ -87,9 +87,10 @@ internal static class WorkflowStatus
             var collections = new List<CollectionView>();
             await using (var command = WorkflowStore.Command(connection, null, $"""
                 SELECT c.name, c.closed,
-                    (SELECT COUNT(*) FROM files f WHERE f.wf = c.wf AND f.collection = c.name AND f.state <> {FileStates.Staging}),
+                    (SELECT COUNT(*) FROM files f WHERE f.wf = c.wf AND f.collection = c.name AND f.state IN ({FileStates.Arrived}, {FileStates.Assigned})),
                     (SELECT COUNT(*) FROM files f JOIN jobs j ON j.wf = f.wf AND j.idx = f.job WHERE f.wf = c.wf AND f.collection = c.name AND j.state = {JobStates.Succeeded}),
-                    (SELECT COUNT(*) FROM files f JOIN jobs j ON j.wf = f.wf AND j.idx = f.job WHERE f.wf = c.wf AND f.collection = c.name AND j.state > {JobStates.Succeeded}),
+                    (SELECT COUNT(*) FROM files f JOIN jobs j ON j.wf = f.wf AND j.idx = f.job WHERE f.wf = c.wf AND f.collection = c.name AND j.state > {JobStates.Succeeded})
+                      + (SELECT COUNT(*) FROM files f WHERE f.wf = c.wf AND f.collection = c.name AND f.state = {FileStates.StageFailed}),
                     (SELECT COUNT(*) FROM files f WHERE f.wf = c.wf AND f.collection = c.name AND f.state = {FileStates.Staging})
                 FROM collections c WHERE c.wf = @wf ORDER BY c.name
                 """))
@@ -98,7 +99,7 @@ internal static class WorkflowStatus
                 foreach (var (name, closed, arrived, processed, failed, staging) in await Engine.QueryAsync(command,
                     r => (r.GetString(0), r.GetBoolean(1), r.GetInt64(2), r.GetInt64(3), r.GetInt64(4), r.GetInt64(5)), cancellationToken))
                 {
-                    collections.Add(new CollectionView(name, closed, closed && staging == 0 && processed + failed == arrived, arrived, processed, failed, staging));
+                    collections.Add(new CollectionView(name, closed, closed && staging == 0 && processed + failed >= arrived, arrived, processed, failed, staging));
                 }
             }
 

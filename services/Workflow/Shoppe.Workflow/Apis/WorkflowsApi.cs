@@ -65,6 +65,7 @@ internal static class WorkflowsApi
             var reader = new DocumentReader(body, maxBytes);
             var head = await reader.ReadHeadAsync(cancellationToken);
             var plan = WorkflowPlan.Build(head, batchAvailable: settings.Slurm.RestUrl is not null);
+            CheckStaging(head, settings);
             await engine.SubmitAsync(id, owner, plan, reader, null, cancellationToken);
             var workflow = (await engine.LoadAsync(id, cancellationToken))!;
             using (engine.WorkflowScope(workflow))
@@ -91,6 +92,30 @@ internal static class WorkflowsApi
             if (converted is not null)
             {
                 await converted.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>A staged collection lands its files on the transfer service's storage: its folder must be there.</summary>
+    private static void CheckStaging(WorkflowHead head, WorkflowOptions settings)
+    {
+        for (var i = 0; i < (head.Collections?.Count ?? 0); i++)
+        {
+            var collection = head.Collections![i];
+            if (collection.StageFrom is null)
+            {
+                continue;
+            }
+
+            if (settings.TransferUrl is null || settings.TransferStorageRoot is not { } root)
+            {
+                throw new WorkflowDocumentException($"/collections/{i}/stageFrom", "This facility stages nothing in (Workflow:TransferUrl and Workflow:TransferStorageRoot are not set).");
+            }
+
+            var relative = Path.GetRelativePath(Path.GetFullPath(root), Path.GetFullPath(collection.Folder!));
+            if (relative.StartsWith("..", StringComparison.Ordinal) || Path.IsPathRooted(relative))
+            {
+                throw new WorkflowDocumentException($"/collections/{i}/folder", $"A staged collection's folder is on the facility's transfer storage, under {root}.");
             }
         }
     }

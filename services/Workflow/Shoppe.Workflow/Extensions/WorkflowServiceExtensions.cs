@@ -32,6 +32,7 @@ internal static class WorkflowServiceExtensions
         builder.Services.AddHostedService<ServiceActions>();
         builder.Services.AddHostedService<LocalPilots>();
         builder.Services.AddHostedService<Slurm.SlurmPilots>();
+        builder.Services.AddHostedService<Carousel.StageIn>();
         builder.Services.AddHttpClient("workflow-actions");
         builder.Services.AddHttpClient("slurm");
         return builder;

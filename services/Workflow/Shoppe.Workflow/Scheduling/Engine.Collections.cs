@@ -89,7 +89,8 @@ internal sealed partial class Engine
     public async Task CarouselAsync(Loaded workflow, CancellationToken cancellationToken)
     {
         var now = Now;
-        var folders = workflow.Plan.Head.Collections?.Where(c => c.Folder is not null).ToList() ?? [];
+        // A staged collection's files arrive when their copy is done (StageIn), not when they show in the folder.
+        var folders = workflow.Plan.Head.Collections?.Where(c => c.Folder is not null && c.StageFrom is null).ToList() ?? [];
         var arrivedByCollection = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         foreach (var c in folders)
         {
@@ -110,27 +111,7 @@ internal sealed partial class Engine
                     ("wf", workflow.Key), ("c", collection)) == false;
                 if (open && files.Count > 0)
                 {
-                    var spec = workflow.Plan.Head.Collections!.First(c => c.Name == collection);
-                    if (spec.StageFrom is null)
-                    {
-                        await AddFilesAsync(connection, transaction, workflow.Key, collection, files, FileStates.Arrived, now, cancellationToken);
-                    }
-                    else
-                    {
-                        // Staged files are listed at submission; their arrival in the folder is what the carousel waits for.
-                        await using var arrived = WorkflowStore.Command(connection, transaction,
-                            $"UPDATE files SET state = {FileStates.Arrived}, arrived = @now WHERE wf = @wf AND collection = @c AND state = {FileStates.Staging} AND name IN (SELECT value FROM json_each(@names))");
-                        WorkflowStore.Add(arrived, "now", now);
-                        WorkflowStore.Add(arrived, "wf", workflow.Key);
-                        WorkflowStore.Add(arrived, "c", collection);
-                        WorkflowStore.Add(arrived, "names", JsonSerializer.Serialize(files, DocumentJsonContext.Default.ListString));
-                        if (store.IsPostgres)
-                        {
-                            arrived.CommandText = arrived.CommandText.Replace("(SELECT value FROM json_each(@names))", "(SELECT json_array_elements_text(@names::json))", StringComparison.Ordinal);
-                        }
-
-                        await arrived.ExecuteNonQueryAsync(cancellationToken);
-                    }
+                    await AddFilesAsync(connection, transaction, workflow.Key, collection, files, FileStates.Arrived, now, cancellationToken);
                 }
             }
 
@@ -239,7 +220,7 @@ internal sealed partial class Engine
         var closed = await WorkflowStore.ScalarAsync<bool>(connection, transaction, "SELECT closed FROM collections WHERE wf = @wf AND name = @c", CancellationToken.None,
             ("wf", key), ("c", collection));
         return closed && await WorkflowStore.ScalarAsync<long>(connection, transaction,
-            $"SELECT COUNT(*) FROM files WHERE wf = @wf AND collection = @c AND state <> {FileStates.Assigned}", CancellationToken.None, ("wf", key), ("c", collection)) == 0;
+            $"SELECT COUNT(*) FROM files WHERE wf = @wf AND collection = @c AND state NOT IN ({FileStates.Assigned}, {FileStates.StageFailed})", CancellationToken.None, ("wf", key), ("c", collection)) == 0;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Workflow {WorkflowId}: collection {Collection} closed ({Why})")]

@@ -195,7 +195,9 @@ internal sealed partial class Engine
                 ("folder", collection.Folder), ("stage", collection.StageFrom));
             if (collection.Files is { Count: > 0 } files)
             {
-                await AddFilesAsync(connection, transaction, key, collection.Name!, files, collection.StageFrom is null ? FileStates.Arrived : FileStates.Staging, now, cancellationToken);
+                // A staged file is named by where it lands: that is what its jobs read once it has arrived.
+                var names = collection.StageFrom is null ? files : files.Select(f => Path.Combine(collection.Folder!, Path.GetFileName(f))).ToList();
+                await AddFilesAsync(connection, transaction, key, collection.Name!, names, collection.StageFrom is null ? FileStates.Arrived : FileStates.Staging, now, cancellationToken);
             }
         }
     }

@@ -61,4 +61,7 @@ public static class FileStates
 
     /// <summary>Being copied in by the transfer service.</summary>
     public const int Staging = 2;
+
+    /// <summary>Its stage-in copy failed: it never arrives, and counts as failed.</summary>
+    public const int StageFailed = 3;
 }

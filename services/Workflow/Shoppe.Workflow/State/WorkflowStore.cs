@@ -136,6 +136,7 @@ internal sealed class WorkflowStore : IAsyncDisposable
                 state SMALLINT NOT NULL,
                 job BIGINT,
                 arrived BIGINT NOT NULL,
+                transfer TEXT,
                 PRIMARY KEY (wf, collection, name)){compact};
             CREATE INDEX IF NOT EXISTS files_unassigned ON files (wf, collection, seq) WHERE state = 0;
             CREATE TABLE IF NOT EXISTS job_names (
