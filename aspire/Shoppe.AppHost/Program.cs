@@ -37,7 +37,8 @@ var workflow = builder.AddShoppeService<Projects.Shoppe_Workflow>("workflow", fa
     .WithReference(transfer)
     .WithEnvironment("Workflow__DeliveryUrl", delivery.GetEndpoint("http"))
     .WithEnvironment("Workflow__TransferUrl", transfer.GetEndpoint("http"))
-    .WithEnvironment("Workflow__TransferStorageRoot", Path.Combine(facility.DataRoot, "transfer", "storage"));
+    .WithEnvironment("Workflow__TransferStorageRoot", Path.Combine(facility.DataRoot, "transfer", "storage"))
+    .WithEnvironment("Workflow__WatchRoots__0", origin);
 builder.AddProject<Projects.Shoppe_Cli>("pilots")
     .WithArgs("pilot", "--cores", "1", "--work-dir", Path.Combine(facility.DataRoot, "pilots"))
     .WithEnvironment("SHOPPE_WORKFLOW_URL", workflow.GetEndpoint("http"))

@@ -9,13 +9,14 @@ namespace Shoppe.Workflow.Pilots;
 /// <see cref="Want"/> more. A pilot that only heartbeats sends <c>Want = 0</c>.
 /// </summary>
 /// <param name="Pilot">The pilot's id (stable for its life: <c>host-pid-random</c>).</param>
-/// <param name="Want">How many more jobs it can start now.</param>
+/// <param name="Want">How many more process jobs it can start now: its free cores.</param>
 /// <param name="Running">The leases of the jobs it is running.</param>
 /// <param name="Results">Jobs that ended since the last exchange.</param>
 /// <param name="Output">Lines the running and ended jobs wrote since the last exchange, for the logs.</param>
 /// <param name="Only">Take only this job (a batch job's pilot, started for one heavy job).</param>
 /// <param name="WaitSeconds">How long the service may hold the call while it has no job to give (0: answer at once).</param>
 /// <param name="Released">Jobs given back without a result (the pilot is stopping): they are leased again at once.</param>
+/// <param name="WantInstant">How many no-op jobs it takes now (they need no core: a pilot takes a batch).</param>
 public sealed record PilotExchange(
     string Pilot,
     int Want,
@@ -24,7 +25,8 @@ public sealed record PilotExchange(
     IReadOnlyList<JobOutputLine>? Output = null,
     string? Only = null,
     double WaitSeconds = 0,
-    IReadOnlyList<JobLease>? Released = null);
+    IReadOnlyList<JobLease>? Released = null,
+    int WantInstant = 0);
 
 /// <summary>The service's answer: jobs to start, and leases the pilot no longer holds (abort, expiry): stop those.</summary>
 /// <param name="Jobs">New jobs, leased to this pilot until <see cref="LeaseSeconds"/> from now.</param>

@@ -58,6 +58,7 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
     private readonly ConcurrentQueue<JobResult> _results = new();
     private readonly ConcurrentQueue<JobOutputLine> _output = new();
     private readonly SemaphoreSlim _wake = new(0);
+    private readonly ConcurrentQueue<RunningJob> _pending = new();
     private long _run, _succeeded, _failed, _stopped;
     private int _coresBusy;
 
@@ -80,10 +81,12 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
             var results = Drain(_results);
             var output = Drain(_output, MaxLinesPerExchange * 4);
             var free = Math.Max(0, options.Cores - Volatile.Read(ref _coresBusy));
-            var want = options.Only is not null ? (onlyTaken ? 0 : 1) : free > 0 ? options.MaxBatch : 0;
+            // Process jobs: one per free core (a job asking for more cores waits here for them); no-op jobs: a batch.
+            var want = options.Only is not null ? (onlyTaken ? 0 : 1) : _pending.IsEmpty ? free : 0;
+            var wantInstant = options.Only is not null ? 0 : options.MaxBatch;
             var idle = _running.IsEmpty && results.Count == 0 && output.Count == 0;
             var exchange = new PilotExchange(options.Id, want, _running.Values.Select(r => r.Lease).ToList(), results, output,
-                options.Only, idle && want > 0 ? options.LongPoll.TotalSeconds : 0);
+                options.Only, idle ? options.LongPoll.TotalSeconds : 0, null, wantInstant);
             PilotAssignment assignment;
             try
             {
@@ -125,6 +128,10 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
                 if (_running.TryGetValue(stop.Id, out var job) && job.Lease.Attempt == stop.Attempt)
                 {
                     job.Stop();
+                    if (!job.Launched)
+                    {
+                        _running.TryRemove(new KeyValuePair<string, RunningJob>(stop.Id, job)); // Never started: nothing will end it.
+                    }
                 }
             }
 
@@ -202,11 +209,26 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
         }
 
         var running = new RunningJob(job, options.WorkDirectory);
-        if (!_running.TryAdd(job.Id, running))
+        if (_running.TryGetValue(job.Id, out var earlier))
         {
-            return; // Already running here (a repeated assignment): the lease is the same.
+            // The same job again: a new lease after the old one was lost here. The old run is stopped.
+            earlier.Stop();
         }
 
+        _running[job.Id] = running;
+        if (Volatile.Read(ref _coresBusy) + Math.Max(1, job.Cores) > options.Cores && Volatile.Read(ref _coresBusy) > 0)
+        {
+            _pending.Enqueue(running); // Held (and heartbeated) until its cores are free.
+            return;
+        }
+
+        Launch(running);
+    }
+
+    private void Launch(RunningJob running)
+    {
+        var job = running.Job;
+        running.Launched = true;
         Interlocked.Add(ref _coresBusy, Math.Max(1, job.Cores));
         _ = Task.Run(async () =>
         {
@@ -220,8 +242,17 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
                 result = new JobResult(job.Id, job.Attempt, false, null, $"the pilot could not run the job: {ex.Message}", null, 0);
             }
 
-            _running.TryRemove(job.Id, out _);
+            _running.TryRemove(new KeyValuePair<string, RunningJob>(job.Id, running));
             Interlocked.Add(ref _coresBusy, -Math.Max(1, job.Cores));
+            while (_pending.TryPeek(out var next) && (Volatile.Read(ref _coresBusy) == 0 || Volatile.Read(ref _coresBusy) + Math.Max(1, next.Job.Cores) <= options.Cores)
+                && _pending.TryDequeue(out next))
+            {
+                if (!next.Stopped)
+                {
+                    Launch(next);
+                }
+            }
+
             if (running.Stopped)
             {
                 Interlocked.Increment(ref _stopped);
@@ -262,6 +293,10 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
     {
         private Process? _process;
 
+        public PilotJob Job => job;
+
+        public bool Launched { get; set; }
+
         public JobLease Lease { get; } = new(job.Id, job.Attempt);
 
         public bool Stopped { get; private set; }
@@ -294,6 +329,12 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
             foreach (var argument in job.Argv.Skip(1))
             {
                 start.ArgumentList.Add(argument);
+            }
+
+            // The pilot's own secrets are not the job's: a user's job must not act as the pilot.
+            foreach (var name in start.Environment.Keys.Where(k => k.StartsWith("SHOPPE_", StringComparison.Ordinal)).ToList())
+            {
+                start.Environment.Remove(name);
             }
 
             foreach (var (name, value) in job.Environment ?? new Dictionary<string, string>())
@@ -360,7 +401,8 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
                 }
             }
 
-            await Task.WhenAll(stdout, stderr);
+            // A process it left behind may hold the pipes open: the job has ended all the same.
+            await Task.WhenAny(Task.WhenAll(stdout, stderr), Task.Delay(TimeSpan.FromSeconds(5)));
             if (dropped > 0)
             {
                 output.Enqueue(new JobOutputLine(job.Id, true, $"[pilot] {dropped} more output lines were not kept"));

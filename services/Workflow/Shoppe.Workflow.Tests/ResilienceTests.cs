@@ -104,7 +104,7 @@ public sealed class ResilienceTests(PostgresServer postgres) : IClassFixture<Pos
         var (_, url) = await StartServiceAsync("service", []);
         using var alice = Client(url);
         var id = await WorkflowServiceFactory.SubmitOkAsync(alice, """
-            { "works": [ { "name": "slow", "action": "command", "command": { "argv": ["sh", "-c", "sleep 3; echo ok=$SHOPPE_JOB_ATTEMPT > $SHOPPE_OUTPUTS"] } } ] }
+            { "works": [ { "name": "slow", "action": "command", "command": { "argv": ["sh", "-c", "sleep 3; printf 'ok=%s\\ntoken=%s\\n' $SHOPPE_JOB_ATTEMPT $${SHOPPE_TOKEN:-none} > $SHOPPE_OUTPUTS"] } } ] }
             """);
         var first = StartPilot(url, "pilot-a");
         await Poll.UntilAsync(async () => WorkflowServiceFactory.Count(JsonNode.Parse(await alice.GetStringAsync($"/v1/workflows/{id}", Ct))!, "slow", "running") == 1,
@@ -117,6 +117,8 @@ public sealed class ResilienceTests(PostgresServer postgres) : IClassFixture<Pos
         var job = JsonNode.Parse(await alice.GetStringAsync($"/v1/workflows/{id}/jobs", Ct))!["jobs"]![0]!;
         Assert.Equal("succeeded", job["state"]!.GetValue<string>());
         Assert.Equal(2, job["attempts"]!.GetValue<int>());
+        // The pilot's own token (in its environment) is not handed to the jobs it runs.
+        Assert.Equal("none", job["outputs"]!["token"]!.GetValue<string>());
     }
 
     [Fact]

@@ -81,6 +81,16 @@ public sealed class TransferWorksTests : IAsyncLifetime
             """);
         var status = await WorkflowServiceFactory.WaitAsync(alice, id, TimeSpan.FromSeconds(90));
 
+        // Another user's area of the storage is not alice's to stage into.
+        using (var intoBob = await WorkflowServiceFactory.SubmitAsync(alice, $$"""
+            { "collections": [ { "name": "t", "stageFrom": "{{_site.Url}}", "folder": "{{Path.Combine(Storage, "bob", "in")}}", "files": ["s1.dat"] } ],
+              "works": [ { "name": "w", "action": "noop", "forEach": { "collection": "t" } } ] }
+            """))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.BadRequest, intoBob.StatusCode);
+            Assert.Equal("/collections/0/folder", (await WorkflowServiceFactory.JsonAsync(intoBob))["element"]!.GetValue<string>());
+        }
+
         var collection = status["collections"]![0]!;
         Assert.Equal(2, collection["arrived"]!.GetValue<long>());
         Assert.Equal(2, collection["processed"]!.GetValue<long>());

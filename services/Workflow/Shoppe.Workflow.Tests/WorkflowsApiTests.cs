@@ -15,7 +15,7 @@ public sealed class WorkflowsApiTests : IAsyncLifetime
 
     public ValueTask InitializeAsync()
     {
-        _service = new WorkflowServiceFactory(Path.Combine(_root, "service"));
+        _service = new WorkflowServiceFactory(Path.Combine(_root, "service"), new Dictionary<string, string?> { ["Workflow:WatchRoots:0"] = Path.Combine(_root, "incoming") });
         _ = _service.RunPilotAsync(Path.Combine(_root, "pilot"), _pilot.Token);
         return ValueTask.CompletedTask;
     }

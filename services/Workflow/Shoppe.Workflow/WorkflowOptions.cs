@@ -36,6 +36,9 @@ public sealed class WorkflowOptions
     /// <summary>The transfer service's URL, for <c>transfer</c> works and stage-in.</summary>
     public Uri? TransferUrl { get; set; }
 
+    /// <summary>Folders under which collections may watch for arriving files (the facility's storage, the cache's origin).</summary>
+    public List<string> WatchRoots { get; set; } = [];
+
     /// <summary>The transfer service's storage root as a local folder: a staged collection's folder is under it.</summary>
     public string? TransferStorageRoot { get; set; }
 
@@ -59,8 +62,8 @@ public sealed class SlurmSettings
     /// <summary>slurmrestd's URL (e.g. <c>http://127.0.0.1:6820</c>); unset: no Slurm.</summary>
     public Uri? RestUrl { get; set; }
 
-    /// <summary>The Slurm user jobs are submitted as (<c>X-SLURM-USER-NAME</c>).</summary>
-    public string User { get; set; } = "root";
+    /// <summary>The Slurm user pilot jobs are submitted as (<c>X-SLURM-USER-NAME</c>): every job they take runs as this account. Required.</summary>
+    public string? User { get; set; }
 
     /// <summary>The cluster's slurm.conf, for minting tokens with <c>scontrol token</c> (unset: the default one).</summary>
     public string? Conf { get; set; }

@@ -187,7 +187,7 @@ internal static class WorkflowCommand
     private static Table Table(JsonNode node)
     {
         var states = new[] { "waiting", "ready", "held", "running", "succeeded", "failed", "skipped", "aborted" };
-        var table = new Table().Title($"{node["id"]} — {node["name"]} — {node["state"]}").AddColumn("work").AddColumn("state");
+        var table = new Table().Title(Markup.Escape($"{node["id"]} — {node["name"]} — {node["state"]}")).AddColumn("work").AddColumn("state");
         foreach (var s in states)
         {
             table.AddColumn(new TableColumn(s).RightAligned());
@@ -202,7 +202,7 @@ internal static class WorkflowCommand
 
         foreach (var collection in node["collections"]!.AsArray())
         {
-            table.Caption = new TableTitle($"{table.Caption?.Text}{collection!["name"]}: {collection["arrived"]} arrived, {collection["processed"]} processed, {collection["failed"]} failed, input {(collection["inputClosed"]!.GetValue<bool>() ? "closed" : "open")}. ");
+            table.Caption = new TableTitle($"{table.Caption?.Text}{Markup.Escape(collection!["name"]!.GetValue<string>())}: {collection["arrived"]} arrived, {collection["processed"]} processed, {collection["failed"]} failed, input {(collection["inputClosed"]!.GetValue<bool>() ? "closed" : "open")}. ");
         }
 
         return table;

@@ -25,7 +25,7 @@ internal sealed partial class ServiceActions(Engine engine, IHttpClientFactory h
 {
     private const int Concurrency = 64;
     private readonly string _pilot = $"service-{Environment.MachineName}-{Environment.ProcessId}";
-    private readonly ConcurrentDictionary<string, JobLease> _running = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (JobLease Lease, CancellationTokenSource Stop)> _running = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<JobResult> _results = new();
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -44,11 +44,29 @@ internal sealed partial class ServiceActions(Engine engine, IHttpClientFactory h
 
                 if (results.Count > 0 || DateTime.UtcNow - last > heartbeat)
                 {
-                    var answer = await engine.ExchangeAsync(new PilotExchange(_pilot, 0, _running.Values.ToList(), results), null, stoppingToken);
+                    PilotAssignment answer;
+                    try
+                    {
+                        answer = await engine.ExchangeAsync(new PilotExchange(_pilot, 0, _running.Values.Select(r => r.Lease).ToList(), results), null, stoppingToken);
+                    }
+                    catch
+                    {
+                        foreach (var result in results)
+                        {
+                            _results.Enqueue(result); // Reported next round.
+                        }
+
+                        throw;
+                    }
+
                     last = DateTime.UtcNow;
                     foreach (var lost in answer.Stop)
                     {
-                        _running.TryRemove(lost.Id, out _);
+                        // Aborted, or taken over by another instance: this run stops (and stops what it started).
+                        if (_running.TryRemove(lost.Id, out var running))
+                        {
+                            await running.Stop.CancelAsync();
+                        }
                     }
                 }
 
@@ -57,8 +75,9 @@ internal sealed partial class ServiceActions(Engine engine, IHttpClientFactory h
                 {
                     var workflow = await engine.LoadAsync(job.Key, stoppingToken);
                     var id = Engine.JobId(workflow.Id, job.Index);
-                    _running[id] = new JobLease(id, job.Attempt);
-                    _ = Task.Run(() => RunAsync(workflow, job, id, stoppingToken), stoppingToken);
+                    var stop = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                    _running[id] = (new JobLease(id, job.Attempt), stop);
+                    _ = Task.Run(() => RunAsync(workflow, job, id, stop.Token), CancellationToken.None);
                 }
 
                 var wait = engine.JobsReady;
@@ -68,7 +87,7 @@ internal sealed partial class ServiceActions(Engine engine, IHttpClientFactory h
             {
                 break;
             }
-            catch (Exception ex) when (ex is System.Data.Common.DbException or InvalidOperationException)
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
             {
                 LogLoopFailed(logger, ex);
                 await Task.Delay(1000, stoppingToken);
@@ -81,28 +100,67 @@ internal sealed partial class ServiceActions(Engine engine, IHttpClientFactory h
         using var requestId = RequestId.BeginScope(id);
         using var scope = engine.WorkflowScope(workflow);
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        JobResult result;
+        JobResult? result = null;
+        // A later attempt is a new request on the other service (its own id under the job's), never the failed one again.
+        var request = job.Attempt <= 1 ? id : $"{id}.{job.Attempt}";
         try
         {
             var work = workflow.Plan.Works[job.Work];
             var resolve = await engine.ResolverAsync(workflow, job, cancellationToken);
             var outputs = work.Spec.Action switch
             {
-                "delivery" => await DeliverAsync(workflow, work, id, resolve, cancellationToken),
-                "transfer" => await TransferAsync(workflow, work, id, resolve, cancellationToken),
+                "delivery" => await DeliverAsync(workflow, work, request, resolve, cancellationToken),
+                "transfer" => await TransferAsync(workflow, work, request, resolve, cancellationToken),
                 _ => await SubWorkflowAsync(workflow, work, job, id, cancellationToken),
             };
             result = new JobResult(id, job.Attempt, outputs.Ok, outputs.Ok ? 0 : 1, outputs.Error, outputs.Values, clock.Elapsed.TotalSeconds);
         }
-        catch (Exception ex) when (ex is HttpRequestException or InvalidOperationException or JsonException or WorkflowDocumentException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Its lease is gone (aborted, or another instance has it): what it started is stopped, nothing is reported.
+            await StopStartedAsync(workflow, work: workflow.Plan.Works[job.Work], request, id);
+        }
+        catch (Exception ex)
         {
             result = new JobResult(id, job.Attempt, false, null, ex.Message, null, clock.Elapsed.TotalSeconds);
         }
-
-        if (_running.TryRemove(id, out _))
+        finally
         {
-            _results.Enqueue(result);
-            engine.SignalReady();
+            if (_running.TryRemove(id, out var running))
+            {
+                running.Stop.Dispose();
+                if (result is not null)
+                {
+                    _results.Enqueue(result);
+                }
+
+                engine.SignalReady();
+            }
+        }
+    }
+
+    /// <summary>Cancels the transform, or aborts the sub-workflow, that a stopped job had started.</summary>
+    private async Task StopStartedAsync(Engine.Loaded workflow, PlannedWork work, string request, string id)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            if (work.Spec.Action == "workflow")
+            {
+                if (await engine.LoadAsync(id, timeout.Token) is { } child)
+                {
+                    await engine.AbortAsync(child, timeout.Token);
+                }
+            }
+            else if (work.Spec.Action == "delivery")
+            {
+                using var client = Client(options.Value.DeliveryUrl, workflow.Owner, "Delivery");
+                using var cancel = await client.DeleteAsync($"/v1/transforms/{request}", timeout.Token);
+            }
+        }
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or InvalidOperationException or System.Data.Common.DbException)
+        {
+            LogStopFailed(logger, id, ex);
         }
     }
 
@@ -167,14 +225,15 @@ internal sealed partial class ServiceActions(Engine engine, IHttpClientFactory h
         };
         // On the facility's own storage (the transfer service's), the copy carries the owner's WLCG-scoped tokens:
         // read where it reads, create and modify in the folder it writes.
-        if (Uri.TryCreate(copy["source"], UriKind.Absolute, out var source) && SameAuthority(source, client.BaseAddress!))
+        // Only in the owner's own area (/OWNER/...): elsewhere the copy goes without, and the storage decides.
+        if (Uri.TryCreate(copy["source"], UriKind.Absolute, out var source) && SameAuthority(source, client.BaseAddress!) && OwnersFolder(source, workflow.Owner) is { } read)
         {
-            copy["sourceToken"] = new TokenIssuer(security, time).Issue(workflow.Owner, [], TimeSpan.FromHours(12), $"storage.read:{Folder(source)}");
+            copy["sourceToken"] = new TokenIssuer(security, time).Issue(workflow.Owner, [], TimeSpan.FromHours(12), $"storage.read:{read}");
         }
 
-        if (Uri.TryCreate(copy["destination"], UriKind.Absolute, out var destination) && SameAuthority(destination, client.BaseAddress!))
+        if (Uri.TryCreate(copy["destination"], UriKind.Absolute, out var destination) && SameAuthority(destination, client.BaseAddress!)
+            && OwnersFolder(destination, workflow.Owner) is { } folder)
         {
-            var folder = Folder(destination);
             copy["destinationToken"] = new TokenIssuer(security, time).Issue(workflow.Owner, [], TimeSpan.FromHours(12), $"storage.create:{folder} storage.modify:{folder}");
         }
 
@@ -205,11 +264,17 @@ internal sealed partial class ServiceActions(Engine engine, IHttpClientFactory h
 
     private static bool SameAuthority(Uri a, Uri b) => string.Equals(a.GetLeftPart(UriPartial.Authority), b.GetLeftPart(UriPartial.Authority), StringComparison.OrdinalIgnoreCase);
 
-    private static string Folder(Uri file)
+    /// <summary>The folder of a file on the facility's storage when it is in the owner's area (<c>/OWNER/…</c>, no dot segments); else null.</summary>
+    internal static string? OwnersFolder(Uri file, string owner)
     {
         var path = Uri.UnescapeDataString(file.AbsolutePath);
-        var slash = path.LastIndexOf('/');
-        return slash <= 0 ? "/" : path[..slash];
+        var segments = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        if (segments.Length < 2 || segments[0] != owner || segments.Any(s => s is "." or ".." || s.Contains('\\', StringComparison.Ordinal)))
+        {
+            return null;
+        }
+
+        return "/" + string.Join('/', segments[..^1]);
     }
 
     /// <summary>A sub-workflow under the job's request id (so its jobs' ids descend from the job's), then its end.</summary>
@@ -246,6 +311,16 @@ internal sealed partial class ServiceActions(Engine engine, IHttpClientFactory h
         }
 
         var child = (await engine.LoadAsync(id, cancellationToken))!;
+        if (child.Owner != workflow.Owner || child.ParentJob != id)
+        {
+            return new Outcome(false, $"a workflow {id} exists that this job did not start", null);
+        }
+
+        if (job.Attempt > 1)
+        {
+            await engine.RetryAsync(child, cancellationToken); // A new attempt runs the child's failures again (a no-op if it did not end badly).
+        }
+
         while (true)
         {
             var state = await engine.Store.ReadAsync(c => WorkflowStore.ScalarAsync<string>(c, null, "SELECT state FROM workflows WHERE key = @key", cancellationToken, ("key", child.Key)), cancellationToken);
@@ -313,6 +388,9 @@ internal sealed partial class ServiceActions(Engine engine, IHttpClientFactory h
                 break;
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} stopped, but what it started could not be stopped")]
+    private static partial void LogStopFailed(ILogger logger, string jobId, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "The service's own jobs could not be run this round; trying again")]
     private static partial void LogLoopFailed(ILogger logger, Exception exception);

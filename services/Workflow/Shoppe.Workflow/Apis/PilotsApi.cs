@@ -34,7 +34,7 @@ internal static class PilotsApi
             return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid exchange", detail: ex.Message);
         }
 
-        if (exchange is null || string.IsNullOrWhiteSpace(exchange.Pilot) || exchange.Pilot.Length > 200 || exchange.Want is < 0 or > 100_000
+        if (exchange is null || string.IsNullOrWhiteSpace(exchange.Pilot) || exchange.Pilot.Length > 200 || exchange.Want is < 0 or > 100_000 || exchange.WantInstant is < 0 or > 100_000
             || exchange.Running is null || exchange.Results is null)
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid exchange", detail: "An exchange names its pilot (1-200 characters), wants 0-100000 jobs, and lists running and results (maybe empty).");
@@ -45,7 +45,7 @@ internal static class PilotsApi
             ? null : user.UserName();
         var assignment = await engine.ExchangeAsync(exchange, owner, cancellationToken);
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(Math.Clamp(exchange.WaitSeconds, 0, 30));
-        while (assignment.Jobs.Count == 0 && assignment.Stop.Count == 0 && exchange.Want > 0 && DateTime.UtcNow < deadline && !cancellationToken.IsCancellationRequested)
+        while (assignment.Jobs.Count == 0 && assignment.Stop.Count == 0 && (exchange.Want > 0 || exchange.WantInstant > 0) && DateTime.UtcNow < deadline && !cancellationToken.IsCancellationRequested)
         {
             // Woken when this instance makes jobs ready; every 250 ms it looks anyway (another instance may have).
             var left = deadline - DateTime.UtcNow;

@@ -56,16 +56,22 @@ internal static class WorkflowsApi
         }
 
         var id = RequestId.Current ?? RequestId.NewId();
+        if (id.Contains(':', StringComparison.Ordinal))
+        {
+            return Problem(StatusCodes.Status400BadRequest, "Invalid request id", $"'{id}': a workflow's request id has no ':' (its jobs' ids are ID:N).");
+        }
+
         var owner = context.User.UserName()!;
         Stream? converted = null;
         try
         {
             var body = await OpenBodyAsync(context, host.Value, maxBytes, cancellationToken);
-            converted = body == context.Request.Body ? null : body;
+            converted = body;
             var reader = new DocumentReader(body, maxBytes);
             var head = await reader.ReadHeadAsync(cancellationToken);
             var plan = WorkflowPlan.Build(head, batchAvailable: settings.Slurm.RestUrl is not null);
-            CheckStaging(head, settings);
+            CheckStaging(head, settings, owner);
+            CheckWatched(head, settings);
             await engine.SubmitAsync(id, owner, plan, reader, null, cancellationToken);
             var workflow = (await engine.LoadAsync(id, cancellationToken))!;
             using (engine.WorkflowScope(workflow))
@@ -97,7 +103,7 @@ internal static class WorkflowsApi
     }
 
     /// <summary>A staged collection lands its files on the transfer service's storage: its folder must be there.</summary>
-    private static void CheckStaging(WorkflowHead head, WorkflowOptions settings)
+    private static void CheckStaging(WorkflowHead head, WorkflowOptions settings, string owner)
     {
         for (var i = 0; i < (head.Collections?.Count ?? 0); i++)
         {
@@ -112,10 +118,31 @@ internal static class WorkflowsApi
                 throw new WorkflowDocumentException($"/collections/{i}/stageFrom", "This facility stages nothing in (Workflow:TransferUrl and Workflow:TransferStorageRoot are not set).");
             }
 
-            var relative = Path.GetRelativePath(Path.GetFullPath(root), Path.GetFullPath(collection.Folder!));
-            if (relative.StartsWith("..", StringComparison.Ordinal) || Path.IsPathRooted(relative))
+            var relative = Path.GetRelativePath(Path.GetFullPath(root), Path.GetFullPath(collection.Folder!)).Replace('\\', '/');
+            if (relative.StartsWith("..", StringComparison.Ordinal) || Path.IsPathRooted(relative) || relative.Split('/')[0] != owner)
             {
-                throw new WorkflowDocumentException($"/collections/{i}/folder", $"A staged collection's folder is on the facility's transfer storage, under {root}.");
+                throw new WorkflowDocumentException($"/collections/{i}/folder", $"A staged collection's folder is in your own area of the facility's transfer storage, under {Path.Combine(root, owner)}.");
+            }
+        }
+    }
+
+    /// <summary>A watched folder is under one of the facility's watch roots: users do not list the service's disk.</summary>
+    private static void CheckWatched(WorkflowHead head, WorkflowOptions settings)
+    {
+        for (var i = 0; i < (head.Collections?.Count ?? 0); i++)
+        {
+            if (head.Collections![i] is not { Folder: { } folder, StageFrom: null })
+            {
+                continue;
+            }
+
+            var full = Path.GetFullPath(folder);
+            var roots = settings.WatchRoots.Concat(settings.TransferStorageRoot is { } storage ? [storage] : []).Select(Path.GetFullPath).ToList();
+            if (!roots.Any(r => full == r || full.StartsWith(r.TrimEnd('/') + "/", StringComparison.Ordinal)))
+            {
+                throw new WorkflowDocumentException($"/collections/{i}/folder", roots.Count == 0
+                    ? "This facility watches no folders (Workflow:WatchRoots is empty): send the files through the API."
+                    : $"A watched folder is under {string.Join(" or ", roots)}.");
             }
         }
     }
@@ -128,19 +155,33 @@ internal static class WorkflowsApi
             : Problem(StatusCodes.Status415UnsupportedMediaType, "Unsupported document type", "Send the workflow as application/json or application/yaml.");
     }
 
-    /// <summary>The body as JSON: itself, or a YAML body turned into JSON in a temporary file (YAML's parser reads synchronously).</summary>
+    /// <summary>
+    /// The body as JSON in a temporary file, whole before any transaction opens: a slow upload never holds the store's
+    /// writer (SQLite has one) while it trickles in. YAML is turned into JSON on the way (its parser reads synchronously).
+    /// </summary>
     private static async Task<Stream> OpenBodyAsync(HttpContext context, ShoppeHostOptions host, long maxBytes, CancellationToken cancellationToken)
     {
-        if (context.Request.ContentType?.Contains("yaml", StringComparison.OrdinalIgnoreCase) != true)
-        {
-            return context.Request.Body;
-        }
-
         var temporary = Directory.CreateDirectory(Path.Combine(host.DataRoot, "tmp")).FullName;
-        await using var copy = new FileStream(Path.Combine(temporary, $"upload-{Guid.NewGuid():N}.yaml"), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose | FileOptions.Asynchronous);
-        await new Shoppe.Http.ReadLimitStream(context.Request.Body, maxBytes).CopyToAsync(copy, cancellationToken);
-        copy.Position = 0;
-        return await YamlToJson.ConvertAsync(copy, temporary, maxBytes, cancellationToken);
+        var copy = new FileStream(Path.Combine(temporary, $"upload-{Guid.NewGuid():N}"), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose | FileOptions.Asynchronous);
+        try
+        {
+            await new Shoppe.Http.ReadLimitStream(context.Request.Body, maxBytes).CopyToAsync(copy, cancellationToken);
+            copy.Position = 0;
+            if (context.Request.ContentType?.Contains("yaml", StringComparison.OrdinalIgnoreCase) != true)
+            {
+                return copy;
+            }
+
+            await using (copy)
+            {
+                return await YamlToJson.ConvertAsync(copy, temporary, maxBytes, cancellationToken);
+            }
+        }
+        catch
+        {
+            await copy.DisposeAsync();
+            throw;
+        }
     }
 
     private static async Task<IResult> AddPartAsync(string id, HttpContext context, Engine engine, IOptions<WorkflowOptions> options, IOptions<ShoppeHostOptions> host, CancellationToken cancellationToken)
@@ -175,7 +216,7 @@ internal static class WorkflowsApi
         }
         finally
         {
-            if (body is not null && body != context.Request.Body)
+            if (body is not null)
             {
                 await body.DisposeAsync();
             }

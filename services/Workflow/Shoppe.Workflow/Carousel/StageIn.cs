@@ -30,7 +30,7 @@ internal sealed partial class StageIn(Engine engine, IOptions<WorkflowOptions> o
             {
                 await StepAsync(stoppingToken);
             }
-            catch (Exception ex) when (ex is HttpRequestException or System.Data.Common.DbException or InvalidOperationException or JsonException && !stoppingToken.IsCancellationRequested)
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
             {
                 LogStepFailed(logger, ex);
             }
@@ -57,6 +57,21 @@ internal sealed partial class StageIn(Engine engine, IOptions<WorkflowOptions> o
         var settings = options.Value;
         foreach (var file in staged)
         {
+            try
+            {
+                await StageAsync(file, settings, cancellationToken);
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is HttpRequestException or JsonException or KeyNotFoundException or TaskCanceledException)
+            {
+                // This file's copy could not be followed (its transfer is gone, the service is away): it fails alone.
+                await SetAsync(file, FileStates.StageFailed, $"its copy could not be followed: {ex.Message}", cancellationToken);
+            }
+        }
+    }
+
+    private async Task StageAsync(Staged file, WorkflowOptions settings, CancellationToken cancellationToken)
+    {
+        {
             var workflow = await engine.LoadAsync(file.Key, cancellationToken);
             var collections = workflow.Plan.Head.Collections!;
             var index = collections.FindIndex(c => c.Name == file.Collection);
@@ -64,7 +79,7 @@ internal sealed partial class StageIn(Engine engine, IOptions<WorkflowOptions> o
             if (settings.TransferUrl is not { } transferUrl || settings.TransferStorageRoot is not { } storage)
             {
                 await SetAsync(file, FileStates.StageFailed, "Workflow:TransferUrl and Workflow:TransferStorageRoot are not both set: this facility does not stage files in", cancellationToken);
-                continue;
+                return;
             }
 
             using var client = http.CreateClient("workflow-actions");
@@ -75,12 +90,18 @@ internal sealed partial class StageIn(Engine engine, IOptions<WorkflowOptions> o
                 var id = $"{workflow.Id}:stage-{index}-{file.Seq}";
                 if (!await ClaimAsync(file, id, cancellationToken))
                 {
-                    continue;
+                    return;
                 }
 
                 var relative = Path.GetRelativePath(Path.GetFullPath(storage), Path.GetFullPath(file.Name)).Replace('\\', '/');
                 var destination = new Uri(transferUrl, "/" + string.Join('/', relative.Split('/').Select(Uri.EscapeDataString)));
                 var folder = "/" + Path.GetDirectoryName(relative)!.Replace('\\', '/');
+                if (folder == "/" || folder.Split('/', StringSplitOptions.RemoveEmptyEntries)[0] != workflow.Owner)
+                {
+                    await SetAsync(file, FileStates.StageFailed, "a staged file lands in its owner's own area of the storage only", cancellationToken);
+                    return;
+                }
+
                 var body = JsonSerializer.Serialize(new Dictionary<string, string>
                 {
                     ["source"] = spec.StageFrom!.TrimEnd('/') + "/" + Uri.EscapeDataString(Path.GetFileName(file.Name)),
@@ -96,7 +117,7 @@ internal sealed partial class StageIn(Engine engine, IOptions<WorkflowOptions> o
                     await SetAsync(file, FileStates.StageFailed, $"the transfer service refused the copy ({(int)response.StatusCode}): {await response.Content.ReadAsStringAsync(cancellationToken)}", cancellationToken);
                 }
 
-                continue;
+                return;
             }
 
             using var status = JsonDocument.Parse(await client.GetStringAsync($"/v1/transfers/{file.Transfer}", cancellationToken));

@@ -116,6 +116,15 @@ internal sealed partial class WorkflowPlan
             planned.Add(PlanWork(works[i], i, $"/works/{i}", names, collections, parameters, batchAvailable));
         }
 
+        var fed = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < planned.Count; i++)
+        {
+            if (planned[i].Spec.ForEach?.Collection is { } collection && !fed.Add(collection))
+            {
+                throw new WorkflowDocumentException($"/works/{i}/forEach/collection", $"Collection '{collection}' feeds another work already: a collection's files make one work's jobs (later works read its outputs).");
+            }
+        }
+
         CheckAcyclic(planned);
         return new WorkflowPlan(head, planned);
     }

@@ -147,7 +147,7 @@ internal sealed partial class Engine
                 .Order(StringComparer.Ordinal)
                 .ToList();
         }
-        catch (DirectoryNotFoundException)
+        catch (Exception ex) when (ex is DirectoryNotFoundException or UnauthorizedAccessException or IOException)
         {
             return [];
         }

@@ -84,6 +84,12 @@ internal sealed partial class Engine
         var now = Now;
         var count = await store.WriteAsync(workflow.Key, async (connection, transaction) =>
         {
+            var state = await WorkflowStore.ScalarAsync<string>(connection, transaction, "SELECT state FROM workflows WHERE key = @key", cancellationToken, ("key", workflow.Key));
+            if (state is not (WorkflowStates.Failed or WorkflowStates.Aborted))
+            {
+                return 0L; // A running, suspended or building workflow is retried once it has ended.
+            }
+
             var again = await WorkflowStore.ExecuteAsync(connection, transaction, $"""
                 UPDATE jobs SET state = {JobStates.Waiting}, attempts = 0, message = NULL, exit_code = NULL, finished = NULL,
                     deps_left = (SELECT COUNT(*) FROM edges e JOIN jobs p ON p.wf = e.wf AND p.idx = e.parent
@@ -97,6 +103,9 @@ internal sealed partial class Engine
 
             await WorkflowStore.ExecuteAsync(connection, transaction,
                 $"UPDATE works SET state = '{WorkStates.Pending}', finished = NULL WHERE wf = @wf AND state <> '{WorkStates.Succeeded}'", cancellationToken, ("wf", workflow.Key));
+            // Their attempts start again: earlier batch submissions are no longer theirs.
+            await WorkflowStore.ExecuteAsync(connection, transaction,
+                $"DELETE FROM batch_jobs WHERE wf = @wf AND idx IN (SELECT idx FROM jobs WHERE wf = @wf AND state = {JobStates.Waiting})", cancellationToken, ("wf", workflow.Key));
             await WorkflowStore.ExecuteAsync(connection, transaction,
                 "UPDATE workflows SET state = @state, finished = NULL WHERE key = @key", cancellationToken, ("state", WorkflowStates.Running), ("key", workflow.Key));
             using (WorkflowScope(workflow))

@@ -63,11 +63,11 @@ internal sealed partial class Engine
 
         if (exchange.Output is { Count: > 0 } output)
         {
-            LogOutput(output, owner);
+            await LogOutputAsync(output, owner, cancellationToken);
         }
 
         var jobs = new List<PilotJob>();
-        if (exchange.Want > 0)
+        if (exchange.Want > 0 || exchange.WantInstant > 0)
         {
             var claimed = new List<ClaimedJob>();
             if (exchange.Only is { } only)
@@ -76,13 +76,15 @@ internal sealed partial class Engine
             }
             else
             {
-                claimed.AddRange(await ClaimAsync(Runners.Instant, Options.InstantBatch, exchange.Pilot, owner, cancellationToken));
-                claimed.AddRange(await ClaimAsync(Runners.Process, exchange.Want, exchange.Pilot, owner, cancellationToken));
-                if (Options.Slurm.RestUrl is null && claimed.Count < exchange.Want)
+                claimed.AddRange(await ClaimAsync(Runners.Instant, Math.Min(exchange.WantInstant, Options.InstantBatch), exchange.Pilot, owner, cancellationToken));
+                var processes = await ClaimAsync(Runners.Process, exchange.Want, exchange.Pilot, owner, cancellationToken);
+                if (Options.Slurm.RestUrl is null && processes.Count < exchange.Want)
                 {
                     // No batch system: heavy jobs run on the pilots there are.
-                    claimed.AddRange(await ClaimAsync(Runners.Batch, exchange.Want - claimed.Count, exchange.Pilot, owner, cancellationToken));
+                    processes.AddRange(await ClaimAsync(Runners.Batch, exchange.Want - processes.Count, exchange.Pilot, owner, cancellationToken));
                 }
+
+                claimed.AddRange(processes);
             }
 
             foreach (var job in claimed)
@@ -209,7 +211,7 @@ internal sealed partial class Engine
         if (succeeded.Count > 0)
         {
             await using var release = WorkflowStore.Command(connection, transaction, $"""
-                UPDATE jobs SET deps_left = jobs.deps_left - d.n,
+                UPDATE jobs SET deps_left = CASE WHEN jobs.deps_left > d.n THEN jobs.deps_left - d.n ELSE 0 END,
                     state = CASE WHEN jobs.deps_left - d.n = 0 AND jobs.state = {JobStates.Waiting}
                         AND EXISTS (SELECT 1 FROM works w WHERE w.wf = jobs.wf AND w.idx = jobs.work_idx AND w.state = '{WorkStates.Active}')
                         THEN @ready ELSE jobs.state END
@@ -289,7 +291,7 @@ internal sealed partial class Engine
         {
             await using var claim = WorkflowStore.Command(connection, transaction, $"""
                 UPDATE jobs SET state = {JobStates.Leased}, lease_owner = @pilot, lease_until = @until, attempts = attempts + 1, started = @now
-                WHERE wf = @wf AND idx = @idx AND state = {JobStates.Ready}
+                WHERE wf = @wf AND idx = @idx AND state = {JobStates.Ready} AND runner IN ({Runners.Process}, {Runners.Batch}, {Runners.Instant})
                 RETURNING wf, idx, work_idx, attempts, args, files
                 """);
             WorkflowStore.Add(claim, "pilot", pilot);

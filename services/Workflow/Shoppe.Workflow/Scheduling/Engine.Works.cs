@@ -18,6 +18,12 @@ internal sealed partial class Engine
     /// </summary>
     internal async Task SettleWorksAsync(DbConnection connection, DbTransaction transaction, Loaded workflow, IEnumerable<int> touched, long now)
     {
+        var workflowState = await WorkflowStore.ScalarAsync<string>(connection, transaction, "SELECT state FROM workflows WHERE key = @key", CancellationToken.None, ("key", workflow.Key));
+        if (workflowState is not (WorkflowStates.Running or WorkflowStates.Suspended))
+        {
+            return; // Built from parts and not started, or ended: nothing moves.
+        }
+
         var works = await WorksAsync(connection, transaction, workflow.Key);
         var changed = false;
         foreach (var index in touched.Distinct().Order())
@@ -130,6 +136,8 @@ internal sealed partial class Engine
                     ("ready", ready), ("wf", workflow.Key), ("idx", index));
                 await WorkflowStore.ExecuteAsync(connection, transaction, "UPDATE works SET iteration = iteration + 1 WHERE wf = @wf AND idx = @idx", CancellationToken.None,
                     ("wf", workflow.Key), ("idx", index));
+                await WorkflowStore.ExecuteAsync(connection, transaction, "DELETE FROM batch_jobs WHERE wf = @wf AND idx IN (SELECT idx FROM jobs WHERE wf = @wf AND work_idx = @idx)", CancellationToken.None,
+                    ("wf", workflow.Key), ("idx", index));
                 works[index] = works[index] with { State = WorkStates.Active, Iteration = works[index].Iteration + 1 };
                 LogWorkLooped(logger, workflow.Id, work.Name, works[index].Iteration + 1, loop.Max);
                 SignalReady();
@@ -220,12 +228,12 @@ internal sealed partial class Engine
         logger.BeginScope(new AttributeLogScope(ShoppeAttributes.EndUser, workflow.Owner)));
 
     /// <summary>Jobs' stdout and stderr lines, each as a record with the job's request id (and so in <c>shoppe logs</c>).</summary>
-    private void LogOutput(IReadOnlyList<Pilots.JobOutputLine> lines, string? owner)
+    private async Task LogOutputAsync(IReadOnlyList<Pilots.JobOutputLine> lines, string? owner, CancellationToken cancellationToken)
     {
         foreach (var group in lines.GroupBy(l => l.Id, StringComparer.Ordinal))
         {
-            if (!TryParseJobId(group.Key, out var workflowId, out var index) || !_keys.TryGetValue(workflowId, out var key)
-                || !_loaded.TryGetValue(key, out var workflow) || (owner is not null && workflow.Owner != owner))
+            if (!TryParseJobId(group.Key, out var workflowId, out var index) || await LoadAsync(workflowId, cancellationToken) is not { } workflow
+                || (owner is not null && workflow.Owner != owner))
             {
                 continue;
             }

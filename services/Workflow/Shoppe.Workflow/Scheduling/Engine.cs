@@ -15,6 +15,9 @@ namespace Shoppe.Workflow.Scheduling;
 /// </summary>
 internal sealed partial class Engine(WorkflowStore store, IOptions<WorkflowOptions> options, TimeProvider time, ILogger<Engine> logger)
 {
+    /// <summary>Workflows whose plan is kept in memory at most (each a few kilobytes, more with long file lists).</summary>
+    private const int MaxLoaded = 2000;
+
     private readonly ConcurrentDictionary<long, Loaded> _loaded = new();
     private readonly ConcurrentDictionary<string, long> _keys = new(StringComparer.Ordinal);
     private TaskCompletionSource _jobsReady = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -56,6 +59,13 @@ internal sealed partial class Engine(WorkflowStore store, IOptions<WorkflowOptio
 
         var head = JsonSerializer.Deserialize(r.Item3, DocumentJsonContext.Default.WorkflowHead)!;
         var loaded = new Loaded(r.Item1, id, r.Item2, WorkflowPlan.Build(head, batchAvailable: true), r.Item4);
+        if (_loaded.Count >= MaxLoaded)
+        {
+            // Plans are reloaded from the store on demand: the cache stays bounded however many workflows a facility has run.
+            _loaded.Clear();
+            _keys.Clear();
+        }
+
         _loaded[r.Item1] = loaded;
         _keys[id] = r.Item1;
         return loaded;

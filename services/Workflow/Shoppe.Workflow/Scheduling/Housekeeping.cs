@@ -25,7 +25,14 @@ internal sealed partial class Housekeeping(Engine engine, IOptions<WorkflowOptio
                 await engine.ExpireLeasesAsync(stoppingToken);
                 foreach (var key in await engine.RunningWithCollectionsAsync(stoppingToken))
                 {
-                    await engine.CarouselAsync(await engine.LoadAsync(key, stoppingToken), stoppingToken);
+                    try
+                    {
+                        await engine.CarouselAsync(await engine.LoadAsync(key, stoppingToken), stoppingToken);
+                    }
+                    catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+                    {
+                        LogStepFailed(logger, ex); // One workflow's trouble does not stop the others'.
+                    }
                 }
 
                 if (progress.Elapsed >= ProgressInterval)
@@ -34,7 +41,7 @@ internal sealed partial class Housekeeping(Engine engine, IOptions<WorkflowOptio
                     await ReportProgressAsync(stoppingToken);
                 }
             }
-            catch (Exception ex) when (ex is System.Data.Common.DbException or InvalidOperationException or IOException)
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
             {
                 LogStepFailed(logger, ex);
             }

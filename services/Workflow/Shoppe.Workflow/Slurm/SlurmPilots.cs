@@ -30,19 +30,32 @@ internal sealed partial class SlurmPilots(Engine engine, IOptions<WorkflowOption
             return;
         }
 
+        if (settings.Slurm.User is not { Length: > 0 } user)
+        {
+            LogNoUser(logger);
+            return;
+        }
+
         var started = new TaskCompletionSource();
         using var registration = lifetime.ApplicationStarted.Register(started.SetResult);
         await started.Task.WaitAsync(stoppingToken);
-        var client = new SlurmRestClient(http.CreateClient("slurm"), rest, settings.Slurm.User,
-            SlurmTokens.Refreshing(settings.Slurm.Conf, settings.Slurm.User, TimeSpan.FromHours(1), time));
+        var client = new SlurmRestClient(http.CreateClient("slurm"), rest, user, SlurmTokens.Refreshing(settings.Slurm.Conf, user, TimeSpan.FromHours(1), time));
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
                 await SubmitHeavyJobsAsync(client, stoppingToken);
+            }
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+            {
+                LogRoundFailed(logger, ex);
+            }
+
+            try
+            {
                 await SubmitPilotsAsync(client, stoppingToken);
             }
-            catch (Exception ex) when (ex is SlurmException or HttpRequestException or System.Data.Common.DbException or InvalidOperationException && !stoppingToken.IsCancellationRequested)
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
             {
                 LogRoundFailed(logger, ex);
             }
@@ -113,11 +126,21 @@ internal sealed partial class SlurmPilots(Engine engine, IOptions<WorkflowOption
         // A batch job that ended without taking its job: the job fails with Slurm's reason.
         foreach (var (key, index, slurmId) in await engine.SubmittedBatchesAsync(cancellationToken))
         {
-            var job = await client.GetJobAsync(slurmId, cancellationToken);
-            if (job.IsEnded)
+            string? ended;
+            try
+            {
+                var job = await client.GetJobAsync(slurmId, cancellationToken);
+                ended = job.IsEnded ? $"ended {job.State} ({job.StateReason ?? "no reason given"})" : null;
+            }
+            catch (SlurmException ex)
+            {
+                ended = $"is unknown to Slurm ({ex.Message})"; // Purged after MinJobAge: it ended long ago.
+            }
+
+            if (ended is not null)
             {
                 var workflow = await engine.LoadAsync(key, cancellationToken);
-                await engine.FailJobAsync(workflow, index, $"its Slurm job {slurmId} ended {job.State} ({job.StateReason ?? "no reason given"}) without running it", cancellationToken);
+                await engine.FailJobAsync(workflow, index, $"its Slurm job {slurmId} {ended} without running it", cancellationToken);
             }
         }
     }
@@ -161,6 +184,9 @@ internal sealed partial class SlurmPilots(Engine engine, IOptions<WorkflowOption
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} runs as Slurm job {SlurmJob} of its own ({Cores} cores, {Gpus} GPUs)")]
     private static partial void LogHeavySubmitted(ILogger logger, string jobId, long slurmJob, int cores, int gpus);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Workflow:Slurm:RestUrl is set but Workflow:Slurm:User is not: no pilot job is submitted (name the account every job of the pilots runs as)")]
+    private static partial void LogNoUser(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The Slurm round failed; trying again")]
     private static partial void LogRoundFailed(ILogger logger, Exception exception);

@@ -63,7 +63,7 @@ internal sealed class WorkflowStore : IAsyncDisposable
         else
         {
             // Several instances may start at once: one creates the tables, the others wait for it.
-            await ExecuteAsync(connection, null, "SELECT pg_advisory_lock(4242017)", cancellationToken);
+            await ExecuteAsync(connection, null, "SELECT pg_advisory_lock(17, 4242017)", cancellationToken);
         }
 
         await ExecuteAsync(connection, null, $"""
@@ -154,7 +154,7 @@ internal sealed class WorkflowStore : IAsyncDisposable
             """, cancellationToken);
         if (IsPostgres)
         {
-            await ExecuteAsync(connection, null, "SELECT pg_advisory_unlock(4242017)", cancellationToken);
+            await ExecuteAsync(connection, null, "SELECT pg_advisory_unlock(17, 4242017)", cancellationToken);
         }
         else
         {
