@@ -35,6 +35,7 @@ public sealed class DocumentErrorTests : IAsyncLifetime
     [InlineData("""{ "works": [ { "name": "w", "action": "noop", "colour": "red" } ] }""", "/works", "colour")]
     [InlineData("""{ "works": [ { "name": "w", "action": "noop" } ], "jobs": [ { "name": "a", "work": "w" }, { "name": "a", "work": "w" } ] }""", "/jobs/1/name", "twice")]
     [InlineData("""{ "works": [ { "name": "w", "action": "noop" } ] """, "", "ends early")]
+    [InlineData("""{ "works": [ { "name": "a", "action": "noop", "after": ["b"] }, { "name": "b", "action": "noop" } ], "jobs": [ { "name": "x", "work": "a" }, { "name": "y", "work": "b", "after": ["x"] } ] }""", "/jobs/1/after", "neither could start")]
     [InlineData("""{ "collections": [ { "name": "c", "folder": "/etc" } ], "works": [ { "name": "w", "action": "noop" } ] }""", "/collections/0/folder", "watches no folders")]
     [InlineData("""{ "collections": [ { "name": "c" } ], "works": [ { "name": "a", "action": "noop", "forEach": { "collection": "c" } }, { "name": "b", "action": "noop", "forEach": { "collection": "c" } } ] }""", "/works/1/forEach/collection", "feeds another work")]
     public async Task Submit_BadDocument_Is400NamingTheElement_AndCreatesNothing(string document, string element, string words)

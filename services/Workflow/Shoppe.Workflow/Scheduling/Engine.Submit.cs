@@ -207,6 +207,8 @@ internal sealed partial class Engine
     {
         private readonly Dictionary<string, int> _byName = earlier ?? new(StringComparer.Ordinal);
         private readonly List<(string Name, int Index)> _named = [];
+        private readonly List<int> _workOf = [];
+        private readonly Dictionary<int, HashSet<int>> _waitsFor = [];
         private readonly List<bool> _declared = [];
         private readonly List<long> _position = [];
         private readonly List<(string Name, long Position)> _forward = [];
@@ -230,6 +232,7 @@ internal sealed partial class Engine
 
             _declared.Add(true);
             _position.Add(-1);
+            _workOf.Add(-1);
             return offset + _declared.Count - 1;
         }
 
@@ -286,6 +289,8 @@ internal sealed partial class Engine
                 idx = (int)Allocate();
                 _position[idx - offset] = position;
             }
+
+            _workOf[idx - offset] = work;
 
             var deps = 0;
             if (job.After is { Count: > 0 } after)
@@ -349,6 +354,24 @@ internal sealed partial class Engine
                 return;
             }
 
+            // A job may wait for a job of another work only if that work does not wait (through 'after') for its own:
+            // otherwise neither work could ever start.
+            foreach (var edge in _edges)
+            {
+                var (parent, child) = ((int)(edge >> 32) - offset, (int)(uint)edge - offset);
+                if (parent < 0 || child < 0 || _workOf[parent] == _workOf[child])
+                {
+                    continue;
+                }
+
+                if (WaitsFor(_workOf[parent]).Contains(_workOf[child]))
+                {
+                    var (childWork, parentWork) = (plan.Works[_workOf[child]].Name, plan.Works[_workOf[parent]].Name);
+                    throw new WorkflowDocumentException($"/jobs/{_position[child]}/after",
+                        $"A job of work '{childWork}' waits for a job of work '{parentWork}', which waits for '{childWork}' to end: neither could start.");
+                }
+            }
+
             _edges.Sort();
             // Jobs of earlier parts cannot wait for this part's: only edges inside the part can close a cycle.
             var local = _edges.Where(e => (e >> 32) >= offset).Select(e => (((e >> 32) - offset) << 32) | ((uint)e - (uint)offset)).ToList();
@@ -394,6 +417,31 @@ internal sealed partial class Engine
                 var name = _byName.FirstOrDefault(kv => kv.Value == member + offset).Key;
                 throw new WorkflowDocumentException($"/jobs/{_position[member]}/after", $"Job '{name}' is on a cycle of jobs waiting for each other.");
             }
+        }
+
+        /// <summary>The works <paramref name="work"/> waits for, directly or through others.</summary>
+        private HashSet<int> WaitsFor(int work)
+        {
+            if (_waitsFor.TryGetValue(work, out var known))
+            {
+                return known;
+            }
+
+            var all = new HashSet<int>();
+            var stack = new Stack<int>(plan.Works[work].After);
+            while (stack.TryPop(out var next))
+            {
+                if (all.Add(next))
+                {
+                    foreach (var before in plan.Works[next].After)
+                    {
+                        stack.Push(before);
+                    }
+                }
+            }
+
+            _waitsFor[work] = all;
+            return all;
         }
 
         /// <summary>The edges in (parent, child) order: the order of the table's key, so inserts append.</summary>
