@@ -174,7 +174,7 @@ internal static class WorkflowsApi
 
             await using (copy)
             {
-                return await YamlToJson.ConvertAsync(copy, temporary, maxBytes, cancellationToken);
+                return await YamlToJson.ConvertAsync(copy, temporary, cancellationToken);
             }
         }
         catch

@@ -15,14 +15,14 @@ namespace Shoppe.Workflow.Documents;
 internal static partial class YamlToJson
 {
     /// <summary>Converts <paramref name="yaml"/>; the returned stream is positioned at 0 and deletes its file when disposed.</summary>
-    public static async Task<Stream> ConvertAsync(Stream yaml, string temporaryFolder, long maxBytes, CancellationToken cancellationToken)
+    public static async Task<Stream> ConvertAsync(Stream yaml, string temporaryFolder, CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(temporaryFolder);
         var output = new FileStream(Path.Combine(temporaryFolder, $"yaml-{Guid.NewGuid():N}.json"), FileMode.CreateNew, FileAccess.ReadWrite,
             FileShare.None, 1 << 16, FileOptions.DeleteOnClose | FileOptions.Asynchronous);
         try
         {
-            using var text = new StreamReader(new LimitedStream(yaml, maxBytes), leaveOpen: true);
+            using var text = new StreamReader(yaml, leaveOpen: true); // already read within the limit (WorkflowsApi spools it through ReadLimitStream)
             await using (var writer = new Utf8JsonWriter(output, new JsonWriterOptions { SkipValidation = false, MaxDepth = 64 }))
             {
                 var parser = new Parser(text);
@@ -140,27 +140,4 @@ internal static partial class YamlToJson
 
     [GeneratedRegex(@"^[-+]?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$")]
     private static partial Regex NumberPattern();
-
-    /// <summary>Reads at most a number of bytes, then fails with the document limit.</summary>
-    private sealed class LimitedStream(Stream inner, long max) : Stream
-    {
-        private long _read;
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => _read; set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override int Read(byte[] buffer, int offset, int count)
-        {
-            var n = inner.Read(buffer, offset, count);
-            _read += n;
-            return _read > max ? throw new WorkflowDocumentException("", $"The document is over {max / (1024 * 1024)} MiB: send its jobs in parts.") : n;
-        }
-    }
 }
