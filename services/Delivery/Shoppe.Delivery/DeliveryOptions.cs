@@ -7,13 +7,20 @@ public sealed class DeliveryOptions
 {
     public const string SectionName = "Delivery";
 
-    /// <summary>Files transformed at once. Default: one per core (a transform is CPU-bound once its input is cached).</summary>
-    [Range(1, 1024)]
+    /// <summary>
+    /// Files this instance transforms at once. Default: one per core (a transform is CPU-bound once its input is
+    /// cached). 0 at a site where pilots (<c>shoppe pilot --server</c> this service) do all the work.
+    /// </summary>
+    [Range(0, 1024)]
     public int Workers { get; set; } = Environment.ProcessorCount;
 
     /// <summary>Tries per file before it is reported failed (only failures that may pass are retried).</summary>
     [Range(1, 20)]
     public int MaxAttempts { get; set; } = 3;
+
+    /// <summary>How long a worker's lease on a file lasts without a renewal (workers renew at a third of it): how soon a file whose pilot or instance died runs again.</summary>
+    [Range(1.0, 3600.0)]
+    public double LeaseSeconds { get; set; } = 30;
 
     /// <summary>Wait before a retry (doubled at each further attempt).</summary>
     public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(2);

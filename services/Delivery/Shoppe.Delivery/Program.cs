@@ -12,4 +12,5 @@ var app = builder.Build();
 app.MapDefaultEndpoints();
 app.UseShoppeAuthentication();
 app.MapTransformsApi();
+app.MapPilotsApi();
 await app.RunAsync();

@@ -17,6 +17,7 @@ namespace Shoppe.Workflow.Pilots;
 /// <param name="WaitSeconds">How long the service may hold the call while it has no job to give (0: answer at once).</param>
 /// <param name="Released">Jobs given back without a result (the pilot is stopping): they are leased again at once.</param>
 /// <param name="WantInstant">How many no-op jobs it takes now (they need no core: a pilot takes a batch).</param>
+/// <param name="Tasks">The in-process task kinds this pilot runs (<see cref="PilotTask.Kind"/>); a service gives it no others.</param>
 public sealed record PilotExchange(
     string Pilot,
     int Want,
@@ -26,7 +27,8 @@ public sealed record PilotExchange(
     string? Only = null,
     double WaitSeconds = 0,
     IReadOnlyList<JobLease>? Released = null,
-    int WantInstant = 0);
+    int WantInstant = 0,
+    IReadOnlyList<string>? Tasks = null);
 
 /// <summary>The service's answer: jobs to start, and leases the pilot no longer holds (abort, expiry): stop those.</summary>
 /// <param name="Jobs">New jobs, leased to this pilot until <see cref="LeaseSeconds"/> from now.</param>
@@ -44,8 +46,8 @@ public sealed record JobLease(string Id, int Attempt);
 
 /// <summary>
 /// A job to run. <see cref="Argv"/> is final: the service has already put parameters, files and earlier works'
-/// outputs in place. A job with no argv is a no-op (the <c>noop</c> action): it succeeds at once, without a process
-/// or a core.
+/// outputs in place. A job with a <see cref="Task"/> runs inside the pilot (a delivery's file: no process to start
+/// per file); one with neither is a no-op (the <c>noop</c> action): it succeeds at once, without a process or a core.
 /// </summary>
 public sealed record PilotJob(
     string Id,
@@ -54,7 +56,13 @@ public sealed record PilotJob(
     IReadOnlyDictionary<string, string>? Environment,
     string? WorkingDirectory,
     double? TimeoutSeconds,
-    int Cores = 1);
+    int Cores = 1,
+    PilotTask? Task = null);
+
+/// <summary>A job the pilot runs in its own process, by a handler registered for <see cref="Kind"/> (<see cref="IPilotTask"/>).</summary>
+/// <param name="Kind">Which handler: <c>delivery.file</c>.</param>
+/// <param name="Spec">What the handler needs, in the handler's own JSON.</param>
+public sealed record PilotTask(string Kind, JsonElement Spec);
 
 /// <summary>How a job ended on the pilot.</summary>
 /// <param name="Id">The job's request id.</param>

@@ -9,7 +9,7 @@ namespace Shoppe.Workflow.Pilots;
 /// <summary>What a pilot is told when it starts.</summary>
 public sealed record PilotOptions
 {
-    /// <summary>The workflow service's base URL.</summary>
+    /// <summary>The service the jobs come from: the workflow service, or the delivery service (its files' tasks).</summary>
     public required Uri Server { get; init; }
 
     /// <summary>A token with the <c>pilot</c> role (any user's jobs), or a user's own (only that user's jobs).</summary>
@@ -32,6 +32,12 @@ public sealed record PilotOptions
 
     /// <summary>The most jobs asked for in one exchange (no-op jobs take no core, so a pilot asks for a batch of them).</summary>
     public int MaxBatch { get; init; } = 1000;
+
+    /// <summary>The in-process task kinds this pilot runs, by <see cref="PilotTask.Kind"/> (a delivery's file tasks).</summary>
+    public IReadOnlyDictionary<string, IPilotTask> Tasks { get; init; } = new Dictionary<string, IPilotTask>(StringComparer.Ordinal);
+
+    /// <summary>The cores' count, shared with this pilot's runners for other services.</summary>
+    public CoreBudget Budget { get; init; } = new();
 
     /// <summary>The pilot's id; by default host, process id and a random part.</summary>
     public string Id { get; init; } = $"{Environment.MachineName}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..6]}";
@@ -59,8 +65,8 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
     private readonly ConcurrentQueue<JobOutputLine> _output = new();
     private readonly SemaphoreSlim _wake = new(0);
     private readonly ConcurrentQueue<RunningJob> _pending = new();
+    private PilotTaskContext? _context;
     private long _run, _succeeded, _failed, _stopped;
-    private int _coresBusy;
 
     /// <summary>Runs until cancelled, until idle for <see cref="PilotOptions.IdleExit"/>, or, with <see cref="PilotOptions.Only"/>, until that job ended.</summary>
     public async Task<PilotSummary> RunAsync(CancellationToken cancellationToken)
@@ -71,6 +77,28 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
         http.Timeout = options.LongPoll + TimeSpan.FromSeconds(60);
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", options.Token);
         Directory.CreateDirectory(options.WorkDirectory);
+        var context = new PilotTaskContext(http, options.WorkDirectory, options.Id, _output);
+        _context = context;
+        var tasks = options.Tasks.Count == 0 ? null : options.Tasks.Keys.ToList();
+        // Cores freed by a job of another service this pilot serves may start one waiting here.
+        Action freed = () =>
+        {
+            LaunchPending();
+            _wake.Release();
+        };
+        options.Budget.Freed += freed;
+        try
+        {
+            return await LoopAsync(http, tasks, cancellationToken);
+        }
+        finally
+        {
+            options.Budget.Freed -= freed;
+        }
+    }
+
+    private async Task<PilotSummary> LoopAsync(HttpClient http, List<string>? tasks, CancellationToken cancellationToken)
+    {
         var lastWork = Stopwatch.StartNew();
         var leaseSeconds = 60.0;
         var sinceExchange = Stopwatch.StartNew();
@@ -80,20 +108,20 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
         {
             var results = Drain(_results);
             var output = Drain(_output, MaxLinesPerExchange * 4);
-            var free = Math.Max(0, options.Cores - Volatile.Read(ref _coresBusy));
+            var free = Math.Max(0, options.Cores - options.Budget.Busy);
             // Process jobs: one per free core (a job asking for more cores waits here for them); no-op jobs: a batch.
             var want = options.Only is not null ? (onlyTaken ? 0 : 1) : _pending.IsEmpty ? free : 0;
             var wantInstant = options.Only is not null ? 0 : options.MaxBatch;
             var idle = _running.IsEmpty && results.Count == 0 && output.Count == 0;
             var exchange = new PilotExchange(options.Id, want, _running.Values.Select(r => r.Lease).ToList(), results, output,
-                options.Only, idle ? options.LongPoll.TotalSeconds : 0, null, wantInstant);
+                options.Only, idle ? options.LongPoll.TotalSeconds : 0, null, wantInstant, tasks);
             PilotAssignment assignment;
             try
             {
                 using var response = await http.PostAsJsonAsync("/v1/pilots/exchange", exchange, PilotJsonContext.Default.PilotExchange, cancellationToken);
                 if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden or HttpStatusCode.BadRequest)
                 {
-                    throw new InvalidOperationException($"The workflow service refused the pilot ({(int)response.StatusCode}): {await response.Content.ReadAsStringAsync(cancellationToken)}");
+                    throw new InvalidOperationException($"{options.Server} refused the pilot ({(int)response.StatusCode}): {await response.Content.ReadAsStringAsync(cancellationToken)}");
                 }
 
                 response.EnsureSuccessStatusCode();
@@ -112,11 +140,11 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
                 if (options.IdleExit is { } giveUp && _running.IsEmpty && lastWork.Elapsed > giveUp + options.LongPoll)
                 {
                     // A pilot in a batch slot whose service is gone gives the slot back rather than wait for it.
-                    log?.Invoke($"the workflow service has not answered for {lastWork.Elapsed.TotalSeconds:0} s: leaving");
+                    log?.Invoke($"{options.Server} has not answered for {lastWork.Elapsed.TotalSeconds:0} s: leaving");
                     break;
                 }
 
-                log?.Invoke($"exchange failed ({ex.Message}); retrying");
+                log?.Invoke($"exchange with {options.Server} failed ({ex.Message}); retrying");
                 await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(5000, 100 * (1 << Math.Min(failures, 6)))), cancellationToken);
                 continue;
             }
@@ -156,7 +184,7 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
                 break;
             }
 
-            if (!_results.IsEmpty || (assignment.Jobs.Count > 0 && Volatile.Read(ref _coresBusy) < options.Cores))
+            if (!_results.IsEmpty || (assignment.Jobs.Count > 0 && options.Budget.Busy < options.Cores))
             {
                 continue; // Report at once, and ask for more while cores are free.
             }
@@ -200,7 +228,14 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
     private void Start(PilotJob job)
     {
         Interlocked.Increment(ref _run);
-        if (job.Argv.Count == 0)
+        if (job.Task is { } task && !options.Tasks.ContainsKey(task.Kind))
+        {
+            Interlocked.Increment(ref _failed);
+            _results.Enqueue(new JobResult(job.Id, job.Attempt, false, null, $"this pilot does not run '{task.Kind}' tasks", null, 0));
+            return;
+        }
+
+        if (job.Argv.Count == 0 && job.Task is null)
         {
             // The no-op action: done as soon as it is received.
             Interlocked.Increment(ref _succeeded);
@@ -208,7 +243,7 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
             return;
         }
 
-        var running = new RunningJob(job, options.WorkDirectory);
+        var running = new RunningJob(job, options.WorkDirectory, job.Task is { } kind ? options.Tasks[kind.Kind] : null, _context!);
         if (_running.TryGetValue(job.Id, out var earlier))
         {
             // The same job again: a new lease after the old one was lost here. The old run is stopped.
@@ -216,7 +251,7 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
         }
 
         _running[job.Id] = running;
-        if (Volatile.Read(ref _coresBusy) + Math.Max(1, job.Cores) > options.Cores && Volatile.Read(ref _coresBusy) > 0)
+        if (options.Budget.Busy + Math.Max(1, job.Cores) > options.Cores && options.Budget.Busy > 0)
         {
             _pending.Enqueue(running); // Held (and heartbeated) until its cores are free.
             return;
@@ -229,7 +264,7 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
     {
         var job = running.Job;
         running.Launched = true;
-        Interlocked.Add(ref _coresBusy, Math.Max(1, job.Cores));
+        options.Budget.Take(Math.Max(1, job.Cores));
         _ = Task.Run(async () =>
         {
             JobResult result;
@@ -243,16 +278,7 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
             }
 
             _running.TryRemove(new KeyValuePair<string, RunningJob>(job.Id, running));
-            Interlocked.Add(ref _coresBusy, -Math.Max(1, job.Cores));
-            while (_pending.TryPeek(out var next) && (Volatile.Read(ref _coresBusy) == 0 || Volatile.Read(ref _coresBusy) + Math.Max(1, next.Job.Cores) <= options.Cores)
-                && _pending.TryDequeue(out next))
-            {
-                if (!next.Stopped)
-                {
-                    Launch(next);
-                }
-            }
-
+            running.Dispose();
             if (running.Stopped)
             {
                 Interlocked.Increment(ref _stopped);
@@ -263,8 +289,26 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
                 _results.Enqueue(result);
             }
 
+            // Last: giving the cores back launches what waits for them, here and in the pilot's other runners.
+            options.Budget.Give(Math.Max(1, job.Cores));
             _wake.Release();
         });
+    }
+
+    /// <summary>Starts the jobs held for cores, while the cores allow.</summary>
+    private void LaunchPending()
+    {
+        lock (_pending)
+        {
+            while (_pending.TryPeek(out var next) && (options.Budget.Busy == 0 || options.Budget.Busy + Math.Max(1, next.Job.Cores) <= options.Cores)
+                && _pending.TryDequeue(out next))
+            {
+                if (!next.Stopped)
+                {
+                    Launch(next);
+                }
+            }
+        }
     }
 
     /// <summary>On the way out: stop what runs and give the leases back, so the jobs run again elsewhere at once.</summary>
@@ -289,8 +333,9 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
     }
 
     /// <summary>One job's process, its output and its outputs file.</summary>
-    private sealed class RunningJob(PilotJob job, string workRoot)
+    private sealed class RunningJob(PilotJob job, string workRoot, IPilotTask? task, PilotTaskContext context) : IDisposable
     {
+        private readonly CancellationTokenSource _stop = new();
         private Process? _process;
 
         public PilotJob Job => job;
@@ -301,9 +346,20 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
 
         public bool Stopped { get; private set; }
 
+        public void Dispose() => _stop.Dispose();
+
         public void Stop()
         {
             Stopped = true;
+            try
+            {
+                _stop.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // Ended.
+            }
+
             try
             {
                 _process?.Kill(entireProcessTree: true);
@@ -316,6 +372,18 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
 
         public async Task<JobResult> RunAsync(ConcurrentQueue<JobOutputLine> output, int maxLines)
         {
+            if (task is not null)
+            {
+                try
+                {
+                    return await task.RunAsync(job, context, _stop.Token);
+                }
+                catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+                {
+                    return new JobResult(job.Id, job.Attempt, false, null, "stopped", null, 0);
+                }
+            }
+
             var folder = job.WorkingDirectory ?? Directory.CreateDirectory(Path.Combine(workRoot, SafeName(job.Id) + "." + job.Attempt)).FullName;
             var outputsFile = Path.Combine(workRoot, SafeName(job.Id) + "." + job.Attempt + ".outputs");
             var start = new ProcessStartInfo(job.Argv[0])

@@ -42,7 +42,7 @@ public static partial class TransformsApi
     private static ProblemHttpResult Problem(int status, string title, string detail) =>
         TypedResults.Problem(statusCode: status, title: title, detail: detail);
 
-    private static async Task<IResult> SubmitAsync(HttpContext context, TransformStore store, TransformRunner runner, DeliveryInputs inputs, IOptions<DeliveryOptions> options, ILoggerFactory loggers, CancellationToken cancellationToken)
+    private static async Task<IResult> SubmitAsync(HttpContext context, TransformStore store, FileDispatcher queue, DeliveryInputs inputs, IOptions<DeliveryOptions> options, ILoggerFactory loggers, CancellationToken cancellationToken)
     {
         var user = context.User.UserName()!;
         var settings = options.Value;
@@ -162,7 +162,7 @@ public static partial class TransformsApi
             return Problem(StatusCodes.Status409Conflict, "Request id in use", $"A transform with request id {requestId} exists; send a new X-Shoppe-Request-Id or none.");
         }
 
-        runner.Start(transform, files);
+        queue.Signal();
         var filter = request.Filter ?? "(none)";
         var logger = loggers.CreateLogger("Shoppe.Delivery.Transforms");
         LogSubmitted(logger, requestId, files.Count, datasetText, columns.Count, filter);
@@ -303,7 +303,7 @@ public static partial class TransformsApi
         return TypedResults.PhysicalFile(path, type, Path.GetFileName(path), enableRangeProcessing: true);
     }
 
-    private static async Task<IResult> CancelAsync(ClaimsPrincipal user, string id, TransformStore store, TransformRunner runner, CancellationToken cancellationToken)
+    private static async Task<IResult> CancelAsync(ClaimsPrincipal user, string id, TransformStore store, FileDispatcher queue, TransformRunner runner, CancellationToken cancellationToken)
     {
         var (problem, transform) = await FindAsync(user, id, store, cancellationToken);
         if (problem is not null)
@@ -311,11 +311,13 @@ public static partial class TransformsApi
             return problem;
         }
 
-        if (TransformStates.IsFinished(transform!.State) || !await runner.CancelAsync(id, cancellationToken))
+        if (TransformStates.IsFinished(transform!.State) || !await queue.CancelAsync(transform, cancellationToken))
         {
             return Problem(StatusCodes.Status409Conflict, "Not running", $"Transform {id} is {transform.State}; only a running transform can be cancelled.");
         }
 
+        // This instance's workers stop at once; other instances' and pilots' at their next lease renewal.
+        runner.StopLocal(id);
         return TypedResults.Accepted($"/v1/transforms/{id}", await StatusAsync((await store.GetAsync(id, CancellationToken.None))!, store, CancellationToken.None));
     }
 

@@ -27,10 +27,11 @@ internal static class DeliveryServiceExtensions
 
             return TransformStore.Sqlite(Path.Combine(sp.GetRequiredService<IOptions<ShoppeHostOptions>>().Value.DataRoot, "delivery.db"));
         });
-        builder.Services.AddSingleton<InstanceLock>();
+        // Any number of instances share one store (PostgreSQL at a site; on one machine, one SQLite file): files
+        // are leased, so an instance or pilot that dies loses nothing and a file succeeds once.
         builder.Services.AddHostedService<StoreInitializer>();
-        builder.Services.AddSingleton<FairScheduler>();
         builder.Services.AddSingleton<DeliveryInputs>();
+        builder.Services.AddSingleton<FileDispatcher>();
         builder.Services.AddSingleton<TransformRunner>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<TransformRunner>());
         // Output files are downloaded by sendfile(2) where the connection allows it.
@@ -38,45 +39,11 @@ internal static class DeliveryServiceExtensions
         return builder;
     }
 
-    /// <summary>Takes the data folder for this instance, then creates the store's tables, before requests or resumed transforms.</summary>
-    private sealed class StoreInitializer(InstanceLock instance, TransformStore store) : IHostedService
+    /// <summary>Creates the store's tables (and adds what a newer version needs) before requests or workers use it.</summary>
+    private sealed class StoreInitializer(TransformStore store) : IHostedService
     {
-        public async Task StartAsync(CancellationToken cancellationToken)
-        {
-            await instance.AcquireAsync(cancellationToken);
-            await store.InitializeAsync(cancellationToken);
-        }
+        public Task StartAsync(CancellationToken cancellationToken) => store.InitializeAsync(cancellationToken);
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-    }
-
-    /// <summary>
-    /// One delivery instance per data folder: two would both resume the same unfinished files. An exclusive lock on
-    /// <c>delivery.lock</c>, held while the process runs; a second instance waits for it (a restart overlapping the
-    /// previous process's last moments), then fails to start.
-    /// </summary>
-    internal sealed class InstanceLock(IOptions<ShoppeHostOptions> host) : IDisposable
-    {
-        private FileStream? _held;
-
-        public async Task AcquireAsync(CancellationToken cancellationToken)
-        {
-            var path = Path.Combine(Directory.CreateDirectory(host.Value.DataRoot).FullName, "delivery.lock");
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-            while (true)
-            {
-                try
-                {
-                    _held = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-                    return;
-                }
-                catch (IOException) when (DateTime.UtcNow < deadline)
-                {
-                    await Task.Delay(100, cancellationToken);
-                }
-            }
-        }
-
-        public void Dispose() => _held?.Dispose();
     }
 }

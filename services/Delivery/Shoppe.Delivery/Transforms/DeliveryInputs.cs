@@ -1,7 +1,7 @@
-using System.Net.Http.Headers;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Shoppe.Columnar.Io;
+using Shoppe.Delivery.Tasks;
 using Shoppe.Security.Remotes;
 using Shoppe.ServiceDefaults.RequestIds;
 
@@ -28,10 +28,11 @@ public sealed class DeliveryRequestException(int status, string title, string de
 /// (<see cref="DeliveryOptions.CacheUrl"/>, where the facility's storage is read) and the files of the named
 /// datasets the operator configured go through a client of their own, whatever the list says.
 /// </remarks>
-public sealed class DeliveryInputs(IOptions<DeliveryOptions> options, RemotePolicy policy) : IDisposable
+public sealed class DeliveryInputs(IOptions<DeliveryOptions> options, RemotePolicy policy, IOptions<RemotePolicyOptions> rules) : IDisposable
 {
     private readonly DeliveryOptions _options = options.Value;
     private readonly RemotePolicy _policy = policy;
+    private readonly InputAccess _userAccess = new(false, AllowedRemotes: [.. rules.Value.AllowedRemotes], PublicOnly: policy.Defaults == RemoteDefaults.PublicOnly);
 
     // The facility's own reads (the cache, the named datasets): whatever Delivery:AllowedRemotes says.
     private readonly HttpClient _facility = Client(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(10) });
@@ -182,26 +183,39 @@ public sealed class DeliveryInputs(IOptions<DeliveryOptions> options, RemotePoli
         && Uri.Compare(uri, cache, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) == 0;
 
     /// <summary>
-    /// Opens one input; a remote one with range requests (the cache's token goes to the cache only). A user's URL
-    /// that leads to a remote the policy refuses fails with a <see cref="ColumnarInputException"/> carrying the
-    /// <see cref="RemoteNotAllowedException"/>.
+    /// How a worker reads <paramref name="location"/> (a resolved input): the cache's files with the cache's token
+    /// (and their path under it, for a pilot with a nearer cache), the named datasets' URLs as the facility's own,
+    /// anything else a user named under <c>Delivery:AllowedRemotes</c>.
     /// </summary>
-    public Task<ColumnarFile> OpenAsync(string location, CancellationToken cancellationToken)
+    public InputAccess Access(string location)
     {
         if (!location.StartsWith("http://", StringComparison.Ordinal) && !location.StartsWith("https://", StringComparison.Ordinal))
         {
-            return ColumnarFile.OpenAsync(location, null, cancellationToken);
+            return new InputAccess(true);
         }
 
         var uri = new Uri(location);
         if (IsFacility(uri))
         {
-            var authorization = _options.CacheToken is { Length: > 0 } token ? new AuthenticationHeaderValue("Bearer", token) : null;
-            return ColumnarFile.OpenAsync(location, _facility, authorization, cancellationToken);
+            var path = uri.AbsolutePath[_options.CacheUrl!.AbsolutePath.TrimEnd('/').Length..] + uri.Query;
+            return new InputAccess(true, _options.CacheToken is { Length: > 0 } token ? token : null, path);
         }
 
-        return ColumnarFile.OpenAsync(location, _namedUrls.Contains(uri.AbsoluteUri) ? _facility : _users, null, cancellationToken);
+        return _namedUrls.Contains(uri.AbsoluteUri) ? new InputAccess(true) : _userAccess;
     }
+
+    /// <summary>The opener the service's own workers use: the clients above, the service's cache.</summary>
+    public FileOpener Opener => _opener ??= new FileOpener(_facility, _ => _users);
+
+    private FileOpener? _opener;
+
+    /// <summary>
+    /// Opens one input; a remote one with range requests (the cache's token goes to the cache only). A user's URL
+    /// that leads to a remote the policy refuses fails with a <see cref="ColumnarInputException"/> carrying the
+    /// <see cref="RemoteNotAllowedException"/>.
+    /// </summary>
+    public Task<ColumnarFile> OpenAsync(string location, CancellationToken cancellationToken) =>
+        Opener.OpenAsync(location, Access(location), cancellationToken);
 
     public void Dispose()
     {

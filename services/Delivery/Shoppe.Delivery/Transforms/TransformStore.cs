@@ -11,7 +11,7 @@ namespace Shoppe.Delivery.Transforms;
 /// <c>@</c> parameters and types both engines take. A file's result is written only after its output file has its
 /// final name, so a restart redoes at most the files that were running.
 /// </summary>
-public sealed class TransformStore : IAsyncDisposable
+public sealed partial class TransformStore : IAsyncDisposable
 {
     private readonly Func<CancellationToken, ValueTask<DbConnection>> _open;
     private readonly IAsyncDisposable? _source;
@@ -93,6 +93,7 @@ public sealed class TransformStore : IAsyncDisposable
                 finished BIGINT,
                 PRIMARY KEY (transform_id, idx));
             """, cancellationToken);
+        await MigrateQueueAsync(connection, cancellationToken);
     }
 
     public async Task CreateAsync(TransformRecord transform, IReadOnlyList<string> inputs, CancellationToken cancellationToken)
@@ -153,10 +154,6 @@ public sealed class TransformStore : IAsyncDisposable
         owner is null
             ? QueryTransformsAsync($"ORDER BY submitted DESC LIMIT {limit}", _ => { }, cancellationToken)
             : QueryTransformsAsync($"WHERE owner = @owner ORDER BY submitted DESC LIMIT {limit}", c => Add(c, "owner", owner), cancellationToken);
-
-    /// <summary>Transforms not finished (to resume after a restart), oldest first.</summary>
-    public Task<List<TransformRecord>> ListUnfinishedAsync(CancellationToken cancellationToken) =>
-        QueryTransformsAsync($"WHERE state IN ('{TransformStates.Submitted}', '{TransformStates.Running}') ORDER BY submitted", _ => { }, cancellationToken);
 
     private async Task<List<TransformRecord>> QueryTransformsAsync(string where, Action<DbCommand> bind, CancellationToken cancellationToken)
     {
@@ -268,7 +265,8 @@ public sealed class TransformStore : IAsyncDisposable
         return new TransformSummary(counts, eventsIn, eventsOut, bytesIn, bytesOut, errors);
     }
 
-    public async Task SetStateAsync(string id, string state, DateTimeOffset at, CancellationToken cancellationToken)
+    /// <summary>Moves an open transform to <paramref name="state"/>; false when it was finished already (or someone else moved it).</summary>
+    public async Task<bool> SetStateAsync(string id, string state, DateTimeOffset at, CancellationToken cancellationToken)
     {
         await using var connection = await _open(cancellationToken);
         var column = state == TransformStates.Running ? "started" : TransformStates.IsFinished(state) ? "finished" : null;
@@ -280,58 +278,14 @@ public sealed class TransformStore : IAsyncDisposable
         Add(command, "id", id);
         Add(command, "state", state);
         Add(command, "at", at.ToUnixTimeMilliseconds());
-        await command.ExecuteNonQueryAsync(cancellationToken);
-    }
-
-    public async Task FileStartedAsync(string id, int index, int attempt, DateTimeOffset at, CancellationToken cancellationToken)
-    {
-        await using var connection = await _open(cancellationToken);
-        await using var command = Command(connection, "UPDATE transform_files SET state = 'running', attempts = @attempts, started = @at WHERE transform_id = @id AND idx = @idx AND state IN ('pending', 'running')");
-        Add(command, "id", id);
-        Add(command, "idx", index);
-        Add(command, "attempts", attempt);
-        Add(command, "at", at.ToUnixTimeMilliseconds());
-        await command.ExecuteNonQueryAsync(cancellationToken);
-    }
-
-    public async Task FileDoneAsync(string id, int index, Shoppe.Columnar.TransformResult result, string output, DateTimeOffset at, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(result);
-        await using var connection = await _open(cancellationToken);
-        await using var command = Command(connection, """
-            UPDATE transform_files SET state = 'done', error = NULL, events_in = @events_in, events_out = @events_out,
-                bytes_in = @bytes_in, bytes_out = @bytes_out, output = @output, finished = @at
-            WHERE transform_id = @id AND idx = @idx AND state IN ('pending', 'running')
-            """);
-        Add(command, "id", id);
-        Add(command, "idx", index);
-        Add(command, "events_in", result.EventsIn);
-        Add(command, "events_out", result.EventsOut);
-        Add(command, "bytes_in", result.BytesIn);
-        Add(command, "bytes_out", result.BytesOut);
-        Add(command, "output", output);
-        Add(command, "at", at.ToUnixTimeMilliseconds());
-        await command.ExecuteNonQueryAsync(cancellationToken);
-    }
-
-    /// <summary>Records a file's failure: <paramref name="state"/> is <c>pending</c> (it will be retried), <c>failed</c> or <c>cancelled</c>.</summary>
-    public async Task FileFailedAsync(string id, int index, string state, string error, DateTimeOffset at, CancellationToken cancellationToken)
-    {
-        await using var connection = await _open(cancellationToken);
-        await using var command = Command(connection, "UPDATE transform_files SET state = @state, error = @error, finished = @at WHERE transform_id = @id AND idx = @idx AND state IN ('pending', 'running')");
-        Add(command, "id", id);
-        Add(command, "idx", index);
-        Add(command, "state", state);
-        Add(command, "error", error);
-        Add(command, "at", state == FileStates.Pending ? null : at.ToUnixTimeMilliseconds());
-        await command.ExecuteNonQueryAsync(cancellationToken);
+        return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
     }
 
     /// <summary>Marks every file not yet finished as cancelled.</summary>
     public async Task CancelFilesAsync(string id, DateTimeOffset at, CancellationToken cancellationToken)
     {
         await using var connection = await _open(cancellationToken);
-        await using var command = Command(connection, "UPDATE transform_files SET state = 'cancelled', finished = @at WHERE transform_id = @id AND state IN ('pending', 'running')");
+        await using var command = Command(connection, "UPDATE transform_files SET state = 'cancelled', finished = @at, holder = NULL, lease_until = NULL WHERE transform_id = @id AND state IN ('pending', 'running')");
         Add(command, "id", id);
         Add(command, "at", at.ToUnixTimeMilliseconds());
         await command.ExecuteNonQueryAsync(cancellationToken);
