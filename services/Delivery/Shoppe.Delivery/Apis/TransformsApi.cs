@@ -269,7 +269,8 @@ public static partial class TransformsApi
         var rows = files.Select(f => new TransformFileStatus(
             f.Index, f.Input, f.State, f.Attempts, f.Error, f.EventsIn, f.EventsOut, f.BytesIn, f.BytesOut, f.Output,
             f.State == FileStates.Done ? $"/v1/transforms/{id}/files/{f.Index}" : null,
-            f.Started is { } s && f.Finished is { } e && f.State == FileStates.Done ? (e - s).TotalSeconds : null)).ToArray();
+            f.Started is { } s && f.Finished is { } e && f.State == FileStates.Done ? (e - s).TotalSeconds : null,
+            f.State == FileStates.Running ? f.Worker : null)).ToArray();
         return TypedResults.Json(rows, DeliveryJsonContext.Default.TransformFileStatusArray);
     }
 

@@ -86,7 +86,8 @@ public sealed record TransformFile(
     long BytesOut,
     string? Output,
     DateTimeOffset? Started,
-    DateTimeOffset? Finished);
+    DateTimeOffset? Finished,
+    string? Worker = null);
 
 /// <summary><c>GET /v1/transforms/{id}</c>.</summary>
 public sealed record TransformStatus(
@@ -114,7 +115,7 @@ public sealed record TransformStatus(
     IReadOnlyList<string> Errors,
     string Logs);
 
-/// <summary>One row of <c>GET /v1/transforms/{id}/files</c>.</summary>
+/// <summary>One row of <c>GET /v1/transforms/{id}/files</c>; <c>Worker</c> names the pilot or instance running it now.</summary>
 public sealed record TransformFileStatus(
     int Index,
     string Input,
@@ -127,7 +128,8 @@ public sealed record TransformFileStatus(
     long BytesOut,
     string? Output,
     string? Url,
-    double? Seconds);
+    double? Seconds,
+    string? Worker = null);
 
 public sealed record TransformCreated(string RequestId, string State, int FilesTotal, string Status, string Logs);
 

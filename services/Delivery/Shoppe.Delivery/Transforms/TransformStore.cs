@@ -197,7 +197,7 @@ public sealed partial class TransformStore : IAsyncDisposable
     {
         await using var connection = await _open(cancellationToken);
         await using var command = Command(connection, $"""
-            SELECT idx, input, state, attempts, error, events_in, events_out, bytes_in, bytes_out, output, started, finished
+            SELECT idx, input, state, attempts, error, events_in, events_out, bytes_in, bytes_out, output, started, finished, holder
             FROM transform_files WHERE transform_id = @id{(index is null ? "" : " AND idx = @idx")} ORDER BY idx
             """);
         Add(command, "id", id);
@@ -222,7 +222,8 @@ public sealed partial class TransformStore : IAsyncDisposable
                 reader.GetInt64(8),
                 reader.IsDBNull(9) ? null : reader.GetString(9),
                 Time(reader, 10),
-                Time(reader, 11)));
+                Time(reader, 11),
+                reader.IsDBNull(12) ? null : reader.GetString(12)));
         }
 
         return files;
