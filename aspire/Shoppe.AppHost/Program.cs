@@ -30,7 +30,8 @@ for (var i = 0; i < samples.Count; i++)
 }
 
 // Workflows run their delivery and transfer works on those services, as the submitting user; their command jobs on
-// two local pilots (`shoppe pilot`, one core each), which pull jobs with a pilot token (docs/workflow.md).
+// two local pilots (`shoppe pilot`, one core each), which pull jobs with a pilot token (docs/workflow.md). The same
+// pilots take delivery's files too, beside delivery's own workers: one execution fabric (docs/delivery.md).
 var workflow = builder.AddShoppeService<Projects.Shoppe_Workflow>("workflow", facility)
     .WithLogsExport(logs, facility)
     .WithReference(delivery)
@@ -41,10 +42,11 @@ var workflow = builder.AddShoppeService<Projects.Shoppe_Workflow>("workflow", fa
     .WithEnvironment("Workflow__WatchRoots__0", origin);
 builder.AddProject<Projects.Shoppe_Cli>("pilots")
     .WithArgs("pilot", "--cores", "1", "--work-dir", Path.Combine(facility.DataRoot, "pilots"))
-    .WithEnvironment("SHOPPE_WORKFLOW_URL", workflow.GetEndpoint("http"))
+    .WithEnvironment("SHOPPE_PILOT_SERVERS", ReferenceExpression.Create($"{workflow.GetEndpoint("http")},{delivery.GetEndpoint("http")}"))
     .WithEnvironment("SHOPPE_TOKEN", facility.PilotToken())
     .WithReplicas(2)
-    .WaitFor(workflow);
+    .WaitFor(workflow)
+    .WaitFor(delivery);
 
 var portal = builder.AddShoppeService<Projects.Shoppe_Portal>("portal", facility)
     .WithLogsExport(logs, facility)

@@ -7,6 +7,7 @@
 //     output) over (cache -> client reads the full columns and filters itself);
 //  4. four users at once: total throughput and the slowdown of the smallest request.
 // Usage: dotnet run -c Release --project services/Delivery/Shoppe.Delivery.Benchmarks -- [events] [files] [folder] [services]
+// (or `-- scale [files]`: the scale-out benchmark, ScaleOut.cs)
 // ("services" runs 3 and 4 alone, after one untimed ADL 5 transform to warm the driver: they are the noisy ones).
 using System.Diagnostics;
 using System.Globalization;
@@ -21,6 +22,13 @@ using Shoppe.Columnar.Io;
 using Shoppe.Security;
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+if (args.Length > 0 && args[0] == "scale")
+{
+    // Delivery at scale: pilots, a 64,000-file request, 400 requests from 50 users (ScaleOut.cs).
+    await Shoppe.Delivery.Benchmarks.ScaleOut.RunAsync(args[1..]);
+    return 0;
+}
+
 var events = args.Length > 0 ? long.Parse(args[0], CultureInfo.InvariantCulture) : 1_000_000;
 var fileCount = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 4;
 var work = args.Length > 2 ? Path.GetFullPath(args[2]) : Path.Combine(Path.GetTempPath(), "shoppe-delivery-bench");

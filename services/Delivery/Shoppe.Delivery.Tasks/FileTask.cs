@@ -59,7 +59,7 @@ public static class FileTask
         try
         {
             using var input = await opener.OpenAsync(spec.Input, spec.Access, cancellationToken);
-            if (input.Identity is { } identity && await output.TryReuseAsync(identity, cancellationToken) is { } reused)
+            if (spec.MayReuse && input.Identity is { } identity && await output.TryReuseAsync(identity, cancellationToken) is { } reused)
             {
                 return new FileOutcome(reused, Reused: true);
             }

@@ -17,6 +17,7 @@ namespace Shoppe.Delivery.Tasks;
 /// <param name="Filter">The event selection, or null.</param>
 /// <param name="Format"><c>parquet</c> or <c>arrow</c>.</param>
 /// <param name="OutputName">The output file's name in the transform's output folder.</param>
+/// <param name="MayReuse">An earlier output of this input exists: ask whether it answers this query (else do not ask).</param>
 public sealed record FileTaskSpec(
     string RequestId,
     int Index,
@@ -26,7 +27,8 @@ public sealed record FileTaskSpec(
     IReadOnlyList<string> Columns,
     string? Filter,
     string Format,
-    string OutputName)
+    string OutputName,
+    bool MayReuse = true)
 {
     /// <summary>The pilot job id of a transform's file: <c>{request id}/{index}</c> (request ids have no <c>/</c>).</summary>
     [JsonIgnore]

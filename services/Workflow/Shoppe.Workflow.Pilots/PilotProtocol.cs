@@ -35,11 +35,16 @@ public sealed record PilotExchange(
 /// <param name="Stop">Running jobs to kill: aborted, or leased to another pilot after this one went silent.</param>
 /// <param name="LeaseSeconds">How long a lease lasts without an exchange; a pilot calls again well within it.</param>
 /// <param name="Rejected">Results refused because their lease had passed to another pilot (the job runs again there).</param>
+/// <param name="Prefetch">
+/// Jobs per core a pilot may hold ahead of its free cores (the delivery service's short file tasks: the next file
+/// starts the moment one ends, without waiting for an exchange); 0 for long jobs, which another pilot should take.
+/// </param>
 public sealed record PilotAssignment(
     IReadOnlyList<PilotJob> Jobs,
     IReadOnlyList<JobLease> Stop,
     double LeaseSeconds,
-    IReadOnlyList<JobLease> Rejected);
+    IReadOnlyList<JobLease> Rejected,
+    int Prefetch = 0);
 
 /// <summary>A job's lease: its request id and which attempt this pilot holds.</summary>
 public sealed record JobLease(string Id, int Attempt);

@@ -104,13 +104,17 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
         var sinceExchange = Stopwatch.StartNew();
         var failures = 0;
         var onlyTaken = false;
+        var prefetch = 0;
         while (!cancellationToken.IsCancellationRequested)
         {
             var results = Drain(_results);
             var output = Drain(_output, MaxLinesPerExchange * 4);
             var free = Math.Max(0, options.Cores - options.Budget.Busy);
-            // Process jobs: one per free core (a job asking for more cores waits here for them); no-op jobs: a batch.
-            var want = options.Only is not null ? (onlyTaken ? 0 : 1) : _pending.IsEmpty ? free : 0;
+            // Process jobs: one per free core (a job asking for more cores waits here for them), and as many ahead
+            // as the service says its jobs are worth holding (short tasks); no-op jobs: a batch.
+            var want = options.Only is not null ? (onlyTaken ? 0 : 1)
+                : prefetch > 0 ? Math.Max(0, free + (prefetch * options.Cores) - _pending.Count)
+                : _pending.IsEmpty ? free : 0;
             var wantInstant = options.Only is not null ? 0 : options.MaxBatch;
             var idle = _running.IsEmpty && results.Count == 0 && output.Count == 0;
             var exchange = new PilotExchange(options.Id, want, _running.Values.Select(r => r.Lease).ToList(), results, output,
@@ -151,6 +155,7 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
 
             sinceExchange.Restart();
             leaseSeconds = assignment.LeaseSeconds;
+            prefetch = Math.Clamp(assignment.Prefetch, 0, 16);
             foreach (var stop in assignment.Stop)
             {
                 if (_running.TryGetValue(stop.Id, out var job) && job.Lease.Attempt == stop.Attempt)
@@ -289,9 +294,9 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
                 _results.Enqueue(result);
             }
 
-            // Last: giving the cores back launches what waits for them, here and in the pilot's other runners.
+            // Last: giving the cores back launches what waits for them, here and in the pilot's other runners,
+            // and wakes every runner's loop (this one reports the result).
             options.Budget.Give(Math.Max(1, job.Cores));
-            _wake.Release();
         });
     }
 

@@ -14,11 +14,14 @@ internal static class PilotCommand
 {
     public const string DefaultWorkflowUrl = "http://127.0.0.1:5104";
 
+    /// <summary>The services a pilot serves when no <c>--server</c> is given: base URLs, comma-separated.</summary>
+    public const string ServersVariable = "SHOPPE_PILOT_SERVERS";
+
     public static Command Build(IAnsiConsole console, HttpMessageHandler? handler, CliSettings settings)
     {
         var server = new Option<string[]>("--server")
         {
-            Description = $"A service to take jobs from, repeatable: the workflow service, the delivery service (its files run here). Default: the workflow service ($SHOPPE_WORKFLOW_URL, else the running facility's, else {DefaultWorkflowUrl}).",
+            Description = $"A service to take jobs from, repeatable: the workflow service, the delivery service (its files run here). Default: ${ServersVariable} (comma-separated), else the workflow service ($SHOPPE_WORKFLOW_URL, else the running facility's, else {DefaultWorkflowUrl}).",
             AllowMultipleArgumentsPerToken = false,
         };
         var cache = new Option<string?>("--cache") { Description = "A cache near this pilot: delivery files on the facility's cache are read here instead." };
@@ -41,7 +44,9 @@ internal static class PilotCommand
             Uri? nearestCache;
             try
             {
-                servers = parse.GetValue(server) is { Length: > 0 } given
+                var given = parse.GetValue(server) is { Length: > 0 } named ? named
+                    : Environment.GetEnvironmentVariable(ServersVariable)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
+                servers = given.Length > 0
                     ? [.. given.Select(s => settings.ResolveUrl(s, "SHOPPE_WORKFLOW_URL", "workflow", DefaultWorkflowUrl))]
                     : [settings.ResolveUrl(null, "SHOPPE_WORKFLOW_URL", "workflow", DefaultWorkflowUrl)];
                 nearestCache = parse.GetValue(cache) is not { } cacheUrl ? null

@@ -112,8 +112,16 @@ public static class PilotsApi
             }
         }
 
-        var stop = (await store.RenewAsync(leases, DateTimeOffset.UtcNow + queue.Lease, cancellationToken))
-            .Select(l => new JobLease(FileTaskSpec.JobIdOf(l.RequestId, l.Index), l.Attempt)).ToList();
+        var stop = new List<JobLease>();
+        foreach (var lost in await store.RenewAsync(leases, DateTimeOffset.UtcNow + queue.Lease, cancellationToken))
+        {
+            // A file whose output this pilot has just delivered is done, not lost: its task is only returning.
+            if ((await store.GetFileAsync(lost.RequestId, lost.Index, cancellationToken)) is not { State: FileStates.Done, Attempts: var attempts } || attempts != lost.Attempt)
+            {
+                stop.Add(new JobLease(FileTaskSpec.JobIdOf(lost.RequestId, lost.Index), lost.Attempt));
+            }
+        }
+
         stop.AddRange(exchange.Running.Where(r => !FileTaskSpec.TryParseJobId(r.Id, out _, out _)));
 
         // Files only for a pilot that runs them: an older pilot would take a task for a no-op.
@@ -128,7 +136,8 @@ public static class PilotsApi
             jobs = await ClaimJobsAsync(queue, pilot, want, owner, cancellationToken);
         }
 
-        return TypedResults.Json(new PilotAssignment(jobs, stop, queue.Lease.TotalSeconds, rejected), PilotJsonContext.Default.PilotAssignment);
+        // A file is short: a pilot holds one more per core, started the moment one ends.
+        return TypedResults.Json(new PilotAssignment(jobs, stop, queue.Lease.TotalSeconds, rejected, Prefetch: 1), PilotJsonContext.Default.PilotAssignment);
     }
 
     private static async Task<List<PilotJob>> ClaimJobsAsync(FileDispatcher queue, string pilot, int want, string? owner, CancellationToken cancellationToken)

@@ -67,13 +67,13 @@ public sealed partial class FileDispatcher
     /// <summary>Leases up to <paramref name="count"/> files to <paramref name="holder"/>, fairly between users.</summary>
     public async Task<List<(FileTaskSpec Spec, TransformRecord Transform)>> ClaimAsync(string holder, int count, string? owner, CancellationToken cancellationToken)
     {
-        var claimed = await _store.ClaimAsync(holder, count, owner, Lease, _time.GetUtcNow(), cancellationToken);
+        var claimed = await _store.ClaimAsync(holder, count, owner, Lease, _time.GetUtcNow(), id => _records.GetValueOrDefault(id), cancellationToken);
         var specs = new List<(FileTaskSpec, TransformRecord)>(claimed.Count);
         foreach (var file in claimed)
         {
             var transform = _records.GetOrAdd(file.Transform.RequestId, file.Transform);
             specs.Add((new FileTaskSpec(transform.RequestId, file.Index, file.Attempt, file.Input, _inputs.Access(file.Input), transform.Columns, transform.Filter,
-                transform.Format, OutputName(file.Index, file.Input, transform.Format)), transform));
+                transform.Format, OutputName(file.Index, file.Input, transform.Format), file.MayReuse), transform));
         }
 
         return specs;
@@ -90,11 +90,7 @@ public sealed partial class FileDispatcher
         ArgumentNullException.ThrowIfNull(result);
         var name = OutputName(lease.Index, input, transform.Format);
         var output = Path.Combine(transform.OutputDirectory, name);
-        if (!await _store.HoldsAsync(lease, cancellationToken))
-        {
-            return false;
-        }
-
+        // Into place, then recorded under the lease: a worker that lost its lease meanwhile put the same content there.
         File.Move(workPath, output, overwrite: true);
         if (!await _store.CompleteAsync(lease, result, name, _time.GetUtcNow(), CancellationToken.None))
         {
@@ -105,7 +101,7 @@ public sealed partial class FileDispatcher
         // by that user, so it is never offered to others (and others' are copied, not linked, into it).
         if (identity is not null && IsShareable(output))
         {
-            await _store.RememberOutputAsync(OutputCache.Key(transform, input, identity), new CachedOutput(output, result.EventsIn, result.EventsOut, result.BytesOut), _time.GetUtcNow(), CancellationToken.None);
+            await _store.RememberOutputAsync(OutputCache.Key(transform, input, identity), input, new CachedOutput(output, result.EventsIn, result.EventsOut, result.BytesOut), _time.GetUtcNow(), CancellationToken.None);
         }
 
         await DoneAsync(lease, transform, input, result, reused: false, cancellationToken);
@@ -117,11 +113,6 @@ public sealed partial class FileDispatcher
     {
         ArgumentNullException.ThrowIfNull(lease);
         ArgumentNullException.ThrowIfNull(transform);
-        if (!await _store.HoldsAsync(lease, cancellationToken))
-        {
-            return (ReuseOutcome.LeaseLost, null);
-        }
-
         var name = OutputName(lease.Index, input, transform.Format);
         var output = Path.Combine(Directory.CreateDirectory(transform.OutputDirectory).FullName, name);
         var result = await OutputCache.TryReuseAsync(_store, OutputCache.Key(transform, input, identity), output, link: IsShareable(output), cancellationToken);

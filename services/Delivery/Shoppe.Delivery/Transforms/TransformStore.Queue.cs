@@ -6,8 +6,8 @@ namespace Shoppe.Delivery.Transforms;
 /// <summary>A lease on one file: who holds it, and for which attempt.</summary>
 public sealed record FileLease(string RequestId, int Index, string Holder, int Attempt);
 
-/// <summary>A file claimed for a worker: its transform, where it is, and the attempt the lease names.</summary>
-public sealed record ClaimedFile(TransformRecord Transform, int Index, string Input, int Attempt);
+/// <summary>A file claimed for a worker: its transform, where it is, the attempt the lease names, and whether an earlier output of it may be reused.</summary>
+public sealed record ClaimedFile(TransformRecord Transform, int Index, string Input, int Attempt, bool MayReuse);
 
 /// <summary>A lease that expired: the file waits again, or has failed when it had no attempts left.</summary>
 public sealed record ExpiredLease(string RequestId, int Index, string Holder, int Attempt, bool Failed);
@@ -29,36 +29,38 @@ public sealed partial class TransformStore
     private async Task MigrateQueueAsync(DbConnection connection, CancellationToken cancellationToken)
     {
         // Stores made before leases existed gain their columns; their running files wait again (no holder is alive).
-        string[] columns = ["holder TEXT", "lease_until BIGINT", "ready_at BIGINT"];
-        foreach (var column in columns)
+        foreach (var column in new[] { "holder TEXT", "lease_until BIGINT", "ready_at BIGINT" })
         {
-            if (Kind == "postgres")
-            {
-                await ExecuteAsync(connection, $"ALTER TABLE transform_files ADD COLUMN IF NOT EXISTS {column}", cancellationToken);
-                continue;
-            }
-
-            await using var exists = Command(connection, "SELECT COUNT(*) FROM pragma_table_info('transform_files') WHERE name = @name");
-            Add(exists, "name", column.Split(' ')[0]);
-            if (Convert.ToInt64(await exists.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture) == 0)
-            {
-                await ExecuteAsync(connection, $"ALTER TABLE transform_files ADD COLUMN {column}", cancellationToken);
-            }
+            await AddColumnAsync(connection, "transform_files", column, cancellationToken);
         }
 
-        await using (var exists = Command(connection, Kind == "postgres"
-            ? "SELECT COUNT(*) FROM information_schema.columns WHERE table_name = 'transforms' AND column_name = 'last_claim'"
-            : "SELECT COUNT(*) FROM pragma_table_info('transforms') WHERE name = 'last_claim'"))
+        await AddColumnAsync(connection, "transforms", "last_claim BIGINT", cancellationToken);
+        await AddColumnAsync(connection, "output_cache", "input TEXT", cancellationToken);
+        // A transform's counters (its status reads them, not every file's row); older stores' are counted once here.
+        var added = false;
+        foreach (var counter in new[] { "files_done", "files_failed", "files_cancelled", "events_in", "events_out", "bytes_in", "bytes_out" })
         {
-            if (Convert.ToInt64(await exists.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture) == 0)
-            {
-                await ExecuteAsync(connection, "ALTER TABLE transforms ADD COLUMN last_claim BIGINT", cancellationToken);
-            }
+            added |= await AddColumnAsync(connection, "transforms", counter + " BIGINT NOT NULL DEFAULT 0", cancellationToken);
+        }
+
+        if (added)
+        {
+            await ExecuteAsync(connection, """
+                UPDATE transforms SET
+                    files_done = (SELECT COUNT(*) FROM transform_files f WHERE f.transform_id = transforms.id AND f.state = 'done'),
+                    files_failed = (SELECT COUNT(*) FROM transform_files f WHERE f.transform_id = transforms.id AND f.state = 'failed'),
+                    files_cancelled = (SELECT COUNT(*) FROM transform_files f WHERE f.transform_id = transforms.id AND f.state = 'cancelled'),
+                    events_in = (SELECT COALESCE(SUM(events_in), 0) FROM transform_files f WHERE f.transform_id = transforms.id),
+                    events_out = (SELECT COALESCE(SUM(events_out), 0) FROM transform_files f WHERE f.transform_id = transforms.id),
+                    bytes_in = (SELECT COALESCE(SUM(bytes_in), 0) FROM transform_files f WHERE f.transform_id = transforms.id),
+                    bytes_out = (SELECT COALESCE(SUM(bytes_out), 0) FROM transform_files f WHERE f.transform_id = transforms.id)
+                """, cancellationToken);
         }
 
         await ExecuteAsync(connection, """
             CREATE INDEX IF NOT EXISTS transform_files_queue ON transform_files (transform_id, state, idx);
             CREATE INDEX IF NOT EXISTS transform_files_leases ON transform_files (state, lease_until);
+            CREATE INDEX IF NOT EXISTS output_cache_input ON output_cache (input);
             """, cancellationToken);
     }
 
@@ -72,8 +74,9 @@ public sealed partial class TransformStore
     /// <param name="owner">Only this user's transforms (a user's own pilot), or null for all.</param>
     /// <param name="lease">How long the lease lasts without a renewal.</param>
     /// <param name="now">The time.</param>
+    /// <param name="known">Transforms the caller already holds (their records do not change while they run).</param>
     /// <param name="cancellationToken">Cancels the claim.</param>
-    public async Task<List<ClaimedFile>> ClaimAsync(string holder, int count, string? owner, TimeSpan lease, DateTimeOffset now, CancellationToken cancellationToken)
+    public async Task<List<ClaimedFile>> ClaimAsync(string holder, int count, string? owner, TimeSpan lease, DateTimeOffset now, Func<string, TransformRecord?> known, CancellationToken cancellationToken)
     {
         var claimed = new List<ClaimedFile>();
         if (count <= 0)
@@ -142,6 +145,8 @@ public sealed partial class TransformStore
             WHERE id = @id AND state IN {Open}
             """);
         var markParameter = Add(mark, "id", "");
+        await using var reuse = Command(connection, "SELECT 1 FROM output_cache WHERE input = @input LIMIT 1");
+        var reusable = Add(reuse, "input", "");
         var servedParameter = Add(mark, "served", 0L);
         Add(mark, "now", now.ToUnixTimeMilliseconds());
         while (claimed.Count < count && candidates.Count > 0)
@@ -181,7 +186,7 @@ public sealed partial class TransformStore
             await mark.ExecuteNonQueryAsync(cancellationToken);
             if (!records.TryGetValue(candidate.Id, out var record))
             {
-                record = await GetAsync(candidate.Id, cancellationToken);
+                record = known(candidate.Id) ?? await GetAsync(candidate.Id, cancellationToken);
                 if (record is null)
                 {
                     candidates.RemoveAt(best);
@@ -191,7 +196,9 @@ public sealed partial class TransformStore
                 records[candidate.Id] = record;
             }
 
-            claimed.Add(new ClaimedFile(record, index, input, attempt));
+            // An earlier output of this input (any query, any version): only then is reuse worth a question.
+            reusable.Value = input;
+            claimed.Add(new ClaimedFile(record, index, input, attempt, await reuse.ExecuteScalarAsync(cancellationToken) is not null));
             candidates[best] = candidate with { Running = candidate.Running + 1, LastClaim = sequence };
             byOwner[candidate.Owner] = byOwner.GetValueOrDefault(candidate.Owner) + 1;
             served[candidate.Owner] = sequence;
@@ -235,6 +242,7 @@ public sealed partial class TransformStore
         ArgumentNullException.ThrowIfNull(lease);
         ArgumentNullException.ThrowIfNull(result);
         await using var connection = await _open(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using var command = Command(connection, $"""
             UPDATE transform_files SET state = 'done', error = NULL, events_in = @events_in, events_out = @events_out,
                 bytes_in = @bytes_in, bytes_out = @bytes_out, output = @output, finished = @at, holder = NULL, lease_until = NULL
@@ -247,7 +255,17 @@ public sealed partial class TransformStore
         Add(command, "bytes_out", result.BytesOut);
         Add(command, "output", output);
         Add(command, "at", at.ToUnixTimeMilliseconds());
-        return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
+        command.Transaction = transaction;
+        if (await command.ExecuteNonQueryAsync(cancellationToken) != 1)
+        {
+            return false;
+        }
+
+        await CountAsync(connection, transaction, lease.RequestId,
+            "files_done = files_done + 1, events_in = events_in + @ei, events_out = events_out + @eo, bytes_in = bytes_in + @bi, bytes_out = bytes_out + @bo",
+            [("ei", result.EventsIn), ("eo", result.EventsOut), ("bi", result.BytesIn), ("bo", result.BytesOut)], cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return true;
     }
 
     /// <summary>
@@ -259,6 +277,7 @@ public sealed partial class TransformStore
         ArgumentNullException.ThrowIfNull(lease);
         var state = retryAt is not null && lease.Attempt < maxAttempts ? FileStates.Pending : FileStates.Failed;
         await using var connection = await _open(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using var command = Command(connection, $"""
             UPDATE transform_files SET state = @state, error = @error, ready_at = @ready, finished = @finished, holder = NULL, lease_until = NULL
             WHERE {LeaseMatch}
@@ -268,7 +287,19 @@ public sealed partial class TransformStore
         Add(command, "error", error);
         Add(command, "ready", state == FileStates.Pending ? retryAt!.Value.ToUnixTimeMilliseconds() : null);
         Add(command, "finished", state == FileStates.Failed ? at.ToUnixTimeMilliseconds() : null);
-        return await command.ExecuteNonQueryAsync(cancellationToken) == 1 ? state : null;
+        command.Transaction = transaction;
+        if (await command.ExecuteNonQueryAsync(cancellationToken) != 1)
+        {
+            return null;
+        }
+
+        if (state == FileStates.Failed)
+        {
+            await CountAsync(connection, transaction, lease.RequestId, "files_failed = files_failed + 1", [], cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return state;
     }
 
     /// <summary>Gives a lease back unused (its worker is stopping): the file waits again, the attempt not counted.</summary>
@@ -303,6 +334,7 @@ public sealed partial class TransformStore
         foreach (var lease in expired)
         {
             var failed = lease.Attempt >= maxAttempts;
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
             await using var command = Command(connection, $"""
                 UPDATE transform_files SET state = @state, holder = NULL, lease_until = NULL, finished = @finished,
                     error = @error
@@ -313,10 +345,18 @@ public sealed partial class TransformStore
             Add(command, "finished", failed ? now.ToUnixTimeMilliseconds() : null);
             Add(command, "error", $"its worker {lease.Holder} went silent on attempt {lease.Attempt}{(failed ? $" of {maxAttempts}" : "")}");
             Add(command, "now", now.ToUnixTimeMilliseconds());
+            command.Transaction = transaction;
             if (await command.ExecuteNonQueryAsync(cancellationToken) == 1)
             {
+                if (failed)
+                {
+                    await CountAsync(connection, transaction, lease.RequestId, "files_failed = files_failed + 1", [], cancellationToken);
+                }
+
                 result.Add(new ExpiredLease(lease.RequestId, lease.Index, lease.Holder, lease.Attempt, failed));
             }
+
+            await transaction.CommitAsync(cancellationToken);
         }
 
         return result;
@@ -357,6 +397,42 @@ public sealed partial class TransformStore
         await using var command = Command(connection, $"SELECT 1 FROM transform_files WHERE {LeaseMatch}");
         BindLease(command, lease);
         return await command.ExecuteScalarAsync(cancellationToken) is not null;
+    }
+
+    /// <summary>Adds a file's ending to its transform's counters, in the transaction that ends the file.</summary>
+    private static async Task CountAsync(DbConnection connection, DbTransaction transaction, string id, string set, (string Name, long Value)[] values, CancellationToken cancellationToken)
+    {
+        await using var command = Command(connection, $"UPDATE transforms SET {set} WHERE id = @id");
+        command.Transaction = transaction;
+        Add(command, "id", id);
+        foreach (var (name, value) in values)
+        {
+            Add(command, name, value);
+        }
+
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static Task CountAsync(DbConnection connection, DbTransaction transaction, string id, string set, (string Name, long Value) value, CancellationToken cancellationToken) =>
+        CountAsync(connection, transaction, id, set, [value], cancellationToken);
+
+    /// <summary>Adds a column unless the table has it; true when it was added.</summary>
+    private async Task<bool> AddColumnAsync(DbConnection connection, string table, string column, CancellationToken cancellationToken)
+    {
+        await using (var exists = Command(connection, Kind == "postgres"
+            ? "SELECT COUNT(*) FROM information_schema.columns WHERE table_name = @table AND column_name = @name"
+            : $"SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = @name"))
+        {
+            Add(exists, "table", table);
+            Add(exists, "name", column.Split(' ')[0]);
+            if (Convert.ToInt64(await exists.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture) > 0)
+            {
+                return false;
+            }
+        }
+
+        await ExecuteAsync(connection, $"ALTER TABLE {table} ADD COLUMN {column}", cancellationToken);
+        return true;
     }
 
     private static void BindLease(DbCommand command, FileLease lease)
