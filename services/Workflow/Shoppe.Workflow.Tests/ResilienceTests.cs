@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net.Http.Headers;
 using System.Text.Json.Nodes;
 using Shoppe.Security;
+using Shoppe.Testing.Hosting;
 using Shoppe.Workflow.Pilots;
 
 namespace Shoppe.Workflow.Tests;
@@ -14,7 +15,7 @@ namespace Shoppe.Workflow.Tests;
 public sealed class ResilienceTests(PostgresServer postgres) : IClassFixture<PostgresServer>, IAsyncLifetime
 {
     private readonly string _root = Directory.CreateTempSubdirectory("shoppe-workflow-").FullName;
-    private readonly List<Process> _processes = [];
+    private readonly ServiceProcesses _processes = new();
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -22,20 +23,7 @@ public sealed class ResilienceTests(PostgresServer postgres) : IClassFixture<Pos
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var process in _processes)
-        {
-            try
-            {
-                process.Kill(entireProcessTree: true);
-            }
-            catch (InvalidOperationException)
-            {
-                // Ended already.
-            }
-
-            process.Dispose();
-        }
-
+        _processes.Dispose();
         await TestFolders.DeleteAsync(_root);
     }
 
@@ -45,51 +33,17 @@ public sealed class ResilienceTests(PostgresServer postgres) : IClassFixture<Pos
         new TokenIssuer(new ShoppeSecurityOptions { SigningKeyFile = KeyFile }, TimeProvider.System).Issue(user, roles, TimeSpan.FromHours(1));
 
     /// <summary>A workflow service process on a free loopback port.</summary>
-    private async Task<(Process Process, Uri Url)> StartServiceAsync(string name, Dictionary<string, string> settings)
-    {
-        var port = Loopback.FreePort();
-        var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Shoppe.Workflow.dll"));
-        start.ArgumentList.Add($"--urls=http://127.0.0.1:{port}");
-        start.Environment["Shoppe__DataRoot"] = Path.Combine(_root, name);
-        start.Environment["Shoppe__Security__SigningKeyFile"] = KeyFile;
-        start.Environment["Workflow__Lease"] = "00:00:03";
-        start.Environment["Workflow__SweepInterval"] = "00:00:00.250";
-        start.Environment["OTEL_SDK_DISABLED"] = "true";
-        foreach (var (k, v) in settings)
+    private Task<(Process Process, Uri Url)> StartServiceAsync(string name, Dictionary<string, string> settings) =>
+        _processes.StartServiceAsync("Shoppe.Workflow.dll", new Dictionary<string, string>(settings)
         {
-            start.Environment[k] = v;
-        }
-
-        var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        _processes.Add(process);
-        var url = new Uri($"http://127.0.0.1:{port}");
-        await Loopback.WaitAliveAsync(url.ToString().TrimEnd('/'), TimeSpan.FromSeconds(60), Ct);
-        return (process, url);
-    }
+            ["Shoppe__DataRoot"] = Path.Combine(_root, name),
+            ["Shoppe__Security__SigningKeyFile"] = KeyFile,
+            ["Workflow__Lease"] = "00:00:03",
+            ["Workflow__SweepInterval"] = "00:00:00.250",
+        }, Ct);
 
     /// <summary>A pilot process (<c>shoppe pilot</c>).</summary>
-    private Process StartPilot(Uri server, string name)
-    {
-        var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in new[] { Path.Combine(AppContext.BaseDirectory, "shoppe.dll"), "pilot", "--server", server.ToString(), "--cores", "1", "--work-dir", Path.Combine(_root, name) })
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        start.Environment["SHOPPE_TOKEN"] = Token("facility", "pilot");
-        var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        _processes.Add(process);
-        return process;
-    }
+    private Process StartPilot(Uri server, string name) => _processes.StartPilot([server], Token("facility", "pilot"), Path.Combine(_root, name));
 
     private HttpClient Client(Uri url)
     {
