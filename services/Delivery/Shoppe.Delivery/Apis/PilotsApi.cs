@@ -215,6 +215,8 @@ public static class PilotsApi
             {
                 await context.Request.Body.CopyToAsync(file, 1 << 16, cancellationToken);
                 bytes = file.Length;
+                // On disk before its final name, as the service's own workers' outputs are (a crash never shows half a file).
+                file.Flush(flushToDisk: true);
             }
 
             if (context.Request.ContentLength is { } length && length != bytes)
