@@ -101,7 +101,7 @@ public static class FileTask
             return new FileOutcome(null, Error: ex.Message, Retry: RemoteNotAllowedException.FindIn(ex) is null);
         }
 #pragma warning disable CA1031 // one file's unexpected failure is that file's error, reported to its user; the worker goes on
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (Exception ex) when (ex is not OperationCanceledException and not System.Data.Common.DbException)
 #pragma warning restore CA1031
         {
             return new FileOutcome(null, Error: $"{name}: {ex.GetType().Name}: {ex.Message}");

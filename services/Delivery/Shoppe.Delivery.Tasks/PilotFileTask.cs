@@ -38,7 +38,9 @@ public sealed class PilotFileTask : IPilotTask, IDisposable
             ?? throw new InvalidOperationException($"job {job.Id} has no delivery.file spec");
         using var requestId = RequestId.BeginScope(spec.RequestId);
         var output = new UploadedOutput(context, spec);
-        var outcome = await FileTask.RunAsync(spec, _opener, output, cancellationToken);
+        // The cache is read with the pilot's own token: the service never hands its own to a pilot.
+        var access = spec.Access.CachePath is not null ? spec.Access with { CacheToken = context.Token } : spec.Access;
+        var outcome = await FileTask.RunAsync(spec with { Access = access }, _opener, output, cancellationToken);
         var seconds = outcome.Result?.Elapsed.TotalSeconds ?? 0;
         if (outcome.LeaseLost)
         {
@@ -86,7 +88,7 @@ public sealed class PilotFileTask : IPilotTask, IDisposable
     {
         private readonly string _lease = $"pilot={Uri.EscapeDataString(context.PilotId)}&attempt={spec.Attempt.ToString(CultureInfo.InvariantCulture)}";
 
-        public string WorkPath { get; } = Path.Combine(context.WorkDirectory, $"{spec.RequestId.Replace(':', '_')}.{spec.Index}.{spec.Attempt}.{spec.Format}");
+        public string WorkPath { get; } = Path.Combine(context.WorkDirectory, $"{spec.RequestId.Replace(':', '_')}.{spec.Index}.{spec.Attempt}.{Guid.NewGuid().ToString("N")[..8]}.{spec.Format}");
 
         private string FileUrl => $"v1/pilots/files/{Uri.EscapeDataString(spec.RequestId)}/{spec.Index.ToString(CultureInfo.InvariantCulture)}";
 

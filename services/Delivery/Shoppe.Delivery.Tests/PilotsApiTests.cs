@@ -135,4 +135,36 @@ public sealed class PilotsApiTests : IAsyncLifetime
         using var impostor = await pilot.PostAsJsonAsync("/v1/pilots/exchange", Exchange(TransformRunner.HolderPrefix + "x", 1), PilotJsonContext.Default.PilotExchange, Ct);
         Assert.Equal(HttpStatusCode.BadRequest, impostor.StatusCode);
     }
+
+    [Fact]
+    public async Task AUsersPilot_CannotActAsAnotherPilot_NorSeeTheServicesCacheToken()
+    {
+        await using var origin = new TestOrigin();
+        origin.Write("nanoaod/nano_dy.parquet", await File.ReadAllBytesAsync(Samples.DrellYan, Ct));
+        await origin.StartAsync();
+        await using var service = new DeliveryServiceFactory(_dataRoot, new Dictionary<string, string?>
+        {
+            ["Delivery:Workers"] = "0",
+            ["Delivery:CacheUrl"] = origin.Url,
+            ["Delivery:CacheToken"] = "the-service-s-own",
+        });
+        using var alice = service.ClientFor("alice");
+        using var submitted = await alice.PostAsJsonAsync("/v1/transforms", new { dataset = new[] { "/nanoaod/nano_dy.parquet" }, columns = new[] { "MET_pt" } }, Ct);
+        Assert.True(submitted.IsSuccessStatusCode, await submitted.Content.ReadAsStringAsync(Ct));
+        var id = (await submitted.Content.ReadFromJsonAsync<TransformCreated>(Ct))!.RequestId;
+
+        // A facility pilot takes the file: its spec says where the file is on the cache, never with the service's token.
+        using var facility = service.ClientWithToken(service.Token("facility", ShoppeClaims.PilotRole));
+        var job = Assert.Single((await ExchangeAsync(facility, Exchange("p1", 1))).Jobs);
+        var spec = job.Task!.Spec.Deserialize(FileTaskJsonContext.Default.FileTaskSpec)!;
+        Assert.Equal(("/nanoaod/nano_dy.parquet", null), (spec.Access.CachePath, spec.Access.CacheToken));
+
+        // Bob's own pilot, naming itself "p1", neither fails nor releases p1's lease on alice's file.
+        using var bob = service.ClientFor("bob");
+        var forged = await ExchangeAsync(bob, Exchange("p1", 0, [new JobResult(job.Id, job.Attempt, false, null, "forged", null, 0)]) with { Released = [new JobLease(job.Id, job.Attempt)] });
+        Assert.Equal(job.Id, Assert.Single(forged.Rejected).Id);
+        var file = (await alice.GetFromJsonAsync<TransformFileStatus[]>($"/v1/transforms/{id}/files", Ct))![0];
+        Assert.Equal((FileStates.Running, 1, "p1"), (file.State, file.Attempts, file.Worker));
+        Assert.Null(file.Error);
+    }
 }

@@ -22,7 +22,8 @@ public interface IPilotTask
 /// <param name="WorkDirectory">The pilot's work folder (a task cleans up what it writes there).</param>
 /// <param name="PilotId">The pilot's id, named in uploads so the service can check the lease.</param>
 /// <param name="Output">Lines for the job's log (sent with the next exchange, under the job's request id).</param>
-public sealed record PilotTaskContext(HttpClient Service, string WorkDirectory, string PilotId, ConcurrentQueue<JobOutputLine> Output);
+/// <param name="Token">The pilot's own token (for the facility's cache: a service's token is never handed to a pilot).</param>
+public sealed record PilotTaskContext(HttpClient Service, string WorkDirectory, string PilotId, ConcurrentQueue<JobOutputLine> Output, string Token);
 
 /// <summary>
 /// The cores of one pilot, shared by its runners (one per service it serves): a job from any service takes its
@@ -35,8 +36,17 @@ public sealed class CoreBudget
     /// <summary>Raised after cores are given back.</summary>
     public event Action? Freed;
 
+    private int _waiting;
+
     /// <summary>Cores in use.</summary>
     public int Busy => Volatile.Read(ref _busy);
+
+    /// <summary>Multi-core jobs held by any runner until their cores are free: no other runner takes more meanwhile, so they are not starved.</summary>
+    public int Waiting => Volatile.Read(ref _waiting);
+
+    /// <summary>Counts a job that starts (1) or stops (-1) waiting for cores.</summary>
+    /// <param name="change">1 or -1.</param>
+    public void Wait(int change) => Interlocked.Add(ref _waiting, change);
 
     /// <summary>Takes <paramref name="cores"/>.</summary>
     /// <param name="cores">How many.</param>

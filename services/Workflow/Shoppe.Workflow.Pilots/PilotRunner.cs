@@ -63,9 +63,11 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
     private readonly ConcurrentDictionary<string, RunningJob> _running = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<JobResult> _results = new();
     private readonly ConcurrentQueue<JobOutputLine> _output = new();
-    private readonly SemaphoreSlim _wake = new(0);
+    // A coalescing signal: however many jobs end meanwhile, the loop wakes once.
+    private readonly SemaphoreSlim _wake = new(0, 1);
     private readonly ConcurrentQueue<RunningJob> _pending = new();
     private PilotTaskContext? _context;
+    private int _ownBusy;
     private long _run, _succeeded, _failed, _stopped;
 
     /// <summary>Runs until cancelled, until idle for <see cref="PilotOptions.IdleExit"/>, or, with <see cref="PilotOptions.Only"/>, until that job ended.</summary>
@@ -77,14 +79,19 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
         http.Timeout = options.LongPoll + TimeSpan.FromSeconds(60);
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", options.Token);
         Directory.CreateDirectory(options.WorkDirectory);
-        var context = new PilotTaskContext(http, options.WorkDirectory, options.Id, _output);
+        // Tasks get a client of their own: an output upload may take longer than any exchange.
+        using var tasksHttp = handler is null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
+        tasksHttp.BaseAddress = options.Server;
+        tasksHttp.Timeout = Timeout.InfiniteTimeSpan;
+        tasksHttp.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", options.Token);
+        var context = new PilotTaskContext(tasksHttp, options.WorkDirectory, options.Id, _output, options.Token);
         _context = context;
         var tasks = options.Tasks.Count == 0 ? null : options.Tasks.Keys.ToList();
         // Cores freed by a job of another service this pilot serves may start one waiting here.
         Action freed = () =>
         {
             LaunchPending();
-            _wake.Release();
+            Wake();
         };
         options.Budget.Freed += freed;
         try
@@ -107,13 +114,18 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
         var prefetch = 0;
         while (!cancellationToken.IsCancellationRequested)
         {
+            LaunchPending(); // Cores another runner freed while this one was in an exchange.
             var results = Drain(_results);
             var output = Drain(_output, MaxLinesPerExchange * 4);
             var free = Math.Max(0, options.Cores - options.Budget.Busy);
             // Process jobs: one per free core (a job asking for more cores waits here for them), and as many ahead
             // as the service says its jobs are worth holding (short tasks); no-op jobs: a batch.
+            // Ahead only while this runner's own jobs hold the busy cores: a pilot busy with another service's long
+            // job holds no file for it, and a job waiting here or in another runner for cores is not overtaken.
+            var own = Volatile.Read(ref _ownBusy);
             var want = options.Only is not null ? (onlyTaken ? 0 : 1)
-                : prefetch > 0 ? Math.Max(0, free + (prefetch * options.Cores) - _pending.Count)
+                : options.Budget.Waiting > _pending.Count(p => p.Job.Cores > 1) ? 0
+                : prefetch > 0 && own == options.Budget.Busy ? Math.Max(0, free + (prefetch * options.Cores) - _pending.Count)
                 : _pending.IsEmpty ? free : 0;
             var wantInstant = options.Only is not null ? 0 : options.MaxBatch;
             var idle = _running.IsEmpty && results.Count == 0 && output.Count == 0;
@@ -219,6 +231,22 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
     /// <inheritdoc/>
     public void Dispose() => _wake.Dispose();
 
+    private void Wake()
+    {
+        try
+        {
+            _wake.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // Already signalled.
+        }
+        catch (ObjectDisposedException)
+        {
+            // The runner has ended.
+        }
+    }
+
     private static List<T> Drain<T>(ConcurrentQueue<T> queue, int max = int.MaxValue)
     {
         var list = new List<T>();
@@ -258,7 +286,13 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
         _running[job.Id] = running;
         if (options.Budget.Busy + Math.Max(1, job.Cores) > options.Cores && options.Budget.Busy > 0)
         {
+            if (job.Cores > 1)
+            {
+                options.Budget.Wait(1);
+            }
+
             _pending.Enqueue(running); // Held (and heartbeated) until its cores are free.
+            LaunchPending(); // The cores may have been freed between the check and the queue.
             return;
         }
 
@@ -270,6 +304,7 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
         var job = running.Job;
         running.Launched = true;
         options.Budget.Take(Math.Max(1, job.Cores));
+        Interlocked.Add(ref _ownBusy, Math.Max(1, job.Cores));
         _ = Task.Run(async () =>
         {
             JobResult result;
@@ -296,6 +331,7 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
 
             // Last: giving the cores back launches what waits for them, here and in the pilot's other runners,
             // and wakes every runner's loop (this one reports the result).
+            Interlocked.Add(ref _ownBusy, -Math.Max(1, job.Cores));
             options.Budget.Give(Math.Max(1, job.Cores));
         });
     }
@@ -308,6 +344,11 @@ public sealed class PilotRunner(PilotOptions options, HttpMessageHandler? handle
             while (_pending.TryPeek(out var next) && (options.Budget.Busy == 0 || options.Budget.Busy + Math.Max(1, next.Job.Cores) <= options.Cores)
                 && _pending.TryDequeue(out next))
             {
+                if (next.Job.Cores > 1)
+                {
+                    options.Budget.Wait(-1);
+                }
+
                 if (!next.Stopped)
                 {
                     Launch(next);

@@ -75,7 +75,20 @@ internal static class PilotCommand
             console.MarkupLineInterpolated($"Pilot [bold]{first.Id}[/]: {first.Cores} cores, jobs from {string.Join(", ", servers.Distinct())}");
             try
             {
-                var summaries = await Task.WhenAll(runners.Select(r => r.RunAsync(cancellationToken)));
+                // A runner that fails (its service refused the pilot) stops the others: the pilot exits and says why.
+                using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                var summaries = await Task.WhenAll(runners.Select(async r =>
+                {
+                    try
+                    {
+                        return await r.RunAsync(stop.Token);
+                    }
+                    catch (InvalidOperationException)
+                    {
+                        await stop.CancelAsync();
+                        throw;
+                    }
+                }));
                 console.MarkupLineInterpolated($"Pilot done: {summaries.Sum(s => s.JobsRun)} jobs run, {summaries.Sum(s => s.JobsSucceeded)} succeeded, {summaries.Sum(s => s.JobsFailed)} failed, {summaries.Sum(s => s.JobsStopped)} stopped.");
                 return 0;
             }

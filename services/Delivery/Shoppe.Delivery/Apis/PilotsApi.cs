@@ -37,6 +37,21 @@ public static class PilotsApi
 
     private static Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult Problem(int status, string title, string detail) => TypedResults.Problem(statusCode: status, title: title, detail: detail);
 
+    /// <summary>
+    /// The lease holder a pilot's calls act as: a facility pilot's own id; a user's pilot's id under the user's name,
+    /// so a user's pilot that names itself as another pilot still touches only its own user's leases.
+    /// </summary>
+    private static string Holder(string pilot, string? owner) => owner is null ? pilot : $"{UserHolder}{owner}/{pilot}";
+
+    private const string UserHolder = "user:";
+
+    /// <summary>Why a pilot id is refused, or null.</summary>
+    private static string? RefusePilot(string? pilot, string? owner) =>
+        string.IsNullOrWhiteSpace(pilot) || pilot.Length > 200 ? "A pilot names itself (1-200 characters)."
+        : pilot.StartsWith(TransformRunner.HolderPrefix, StringComparison.Ordinal) ? $"A pilot's id may not start with '{TransformRunner.HolderPrefix}': the service's own workers are named so."
+        : owner is null && pilot.StartsWith(UserHolder, StringComparison.Ordinal) ? $"A pilot's id may not start with '{UserHolder}': users' own pilots are named so."
+        : null;
+
     /// <summary>Null for a facility pilot (every user's work), else the user whose own pilot this is.</summary>
     private static string? OwnerFilter(ClaimsPrincipal user) =>
         user.HasClaim(ShoppeClaims.Role, ShoppeClaims.PilotRole) || user.HasClaim(ShoppeClaims.Role, ShoppeClaims.ServiceRole) || user.IsOperator() ? null : user.UserName();
@@ -53,29 +68,28 @@ public static class PilotsApi
             return Problem(StatusCodes.Status400BadRequest, "Invalid exchange", ex.Message);
         }
 
-        if (exchange is null || string.IsNullOrWhiteSpace(exchange.Pilot) || exchange.Pilot.Length > 200 || exchange.Want is < 0 or > 100_000
-            || exchange.Running is null || exchange.Results is null)
+        if (exchange is null || exchange.Want is < 0 or > 100_000 || exchange.Running is null || exchange.Results is null)
         {
             return Problem(StatusCodes.Status400BadRequest, "Invalid exchange", "An exchange names its pilot (1-200 characters), wants 0-100000 jobs, and lists running and results (maybe empty).");
         }
 
-        if (exchange.Pilot.StartsWith(TransformRunner.HolderPrefix, StringComparison.Ordinal))
+        var owner = OwnerFilter(context.User);
+        if (RefusePilot(exchange.Pilot, owner) is { } refused)
         {
-            return Problem(StatusCodes.Status400BadRequest, "Invalid exchange", $"A pilot's id may not start with '{TransformRunner.HolderPrefix}': the service's own workers are named so.");
+            return Problem(StatusCodes.Status400BadRequest, "Invalid exchange", refused);
         }
 
-        var owner = OwnerFilter(context.User);
-        var pilot = exchange.Pilot;
+        var pilot = Holder(exchange.Pilot, owner);
         foreach (var released in exchange.Released ?? [])
         {
-            if (FileTaskSpec.TryParseJobId(released.Id, out var id, out var index))
+            if (released?.Id is not null && FileTaskSpec.TryParseJobId(released.Id, out var id, out var index))
             {
                 await store.ReleaseAsync(new FileLease(id, index, pilot, released.Attempt), cancellationToken);
             }
         }
 
         var rejected = new List<JobLease>();
-        foreach (var result in exchange.Results.Where(r => !r.Succeeded))
+        foreach (var result in exchange.Results.Where(r => r is { Succeeded: false, Id: not null }))
         {
             // Successes were recorded when their outputs were taken; a failure is recorded under its lease here.
             if (!FileTaskSpec.TryParseJobId(result.Id, out var id, out var index) || await queue.GetAsync(id, cancellationToken) is not { } transform
@@ -92,19 +106,20 @@ public static class PilotsApi
             }
 
             var retry = result.Outputs?.GetValueOrDefault("retry") == "true";
-            await queue.FailAsync(lease, transform, file.Input, result.Error ?? "failed on the pilot", retry, cancellationToken);
+            var error = result.Error is { Length: > 4096 } long_ ? long_[..4096] + "…" : result.Error ?? "failed on the pilot";
+            await queue.FailAsync(lease, transform, file.Input, error, retry, cancellationToken);
         }
 
-        foreach (var line in (exchange.Output ?? []).Take(10_000))
+        foreach (var line in (exchange.Output ?? []).Where(l => l is { Id: not null, Text: not null }).Take(10_000))
         {
             if (FileTaskSpec.TryParseJobId(line.Id, out var id, out _) && await queue.GetAsync(id, cancellationToken) is { } transform && (owner is null || transform.Owner == owner))
             {
-                queue.LogPilotLine(transform, pilot, line.Error, line.Text.Length > 4096 ? line.Text[..4096] + "…" : line.Text);
+                queue.LogPilotLine(transform, exchange.Pilot, line.Error, line.Text.Length > 4096 ? line.Text[..4096] + "…" : line.Text);
             }
         }
 
         var leases = new List<FileLease>();
-        foreach (var running in exchange.Running)
+        foreach (var running in exchange.Running.Where(r => r?.Id is not null))
         {
             if (FileTaskSpec.TryParseJobId(running.Id, out var id, out var index))
             {
@@ -122,7 +137,7 @@ public static class PilotsApi
             }
         }
 
-        stop.AddRange(exchange.Running.Where(r => !FileTaskSpec.TryParseJobId(r.Id, out _, out _)));
+        stop.AddRange(exchange.Running.Where(r => r?.Id is not null && !FileTaskSpec.TryParseJobId(r.Id, out _, out _)));
 
         // Files only for a pilot that runs them: an older pilot would take a task for a no-op.
         var want = exchange.Tasks?.Contains(PilotFileTask.Kind) == true && exchange.Only is null ? exchange.Want : 0;
@@ -148,7 +163,7 @@ public static class PilotsApi
             return jobs;
         }
 
-        foreach (var (spec, _) in await queue.ClaimAsync(pilot, want, owner, cancellationToken))
+        foreach (var (spec, _) in await queue.ClaimAsync(pilot, want, owner, pilot: true, cancellationToken))
         {
             var task = new PilotTask(PilotFileTask.Kind, JsonSerializer.SerializeToElement(spec, FileTaskJsonContext.Default.FileTaskSpec));
             jobs.Add(new PilotJob(spec.JobId, spec.Attempt, [], null, null, null, 1, task));
@@ -162,19 +177,19 @@ public static class PilotsApi
         HttpContext context, string id, int index, FileDispatcher queue, TransformStore store, CancellationToken cancellationToken)
     {
         var pilot = context.Request.Query["pilot"].ToString();
-        if (string.IsNullOrEmpty(pilot) || !int.TryParse(context.Request.Query["attempt"], System.Globalization.CultureInfo.InvariantCulture, out var attempt))
+        var owner = OwnerFilter(context.User);
+        if (RefusePilot(pilot, owner) is not null || !int.TryParse(context.Request.Query["attempt"], System.Globalization.CultureInfo.InvariantCulture, out var attempt))
         {
             return (Problem(StatusCodes.Status400BadRequest, "No lease", "Name the lease: ?pilot=<pilot id>&attempt=<attempt>."), null, null, null);
         }
 
         var transform = await queue.GetAsync(id, cancellationToken);
-        var owner = OwnerFilter(context.User);
         if (transform is null || (owner is not null && transform.Owner != owner) || await store.GetFileAsync(id, index, cancellationToken) is not { } file)
         {
             return (Problem(StatusCodes.Status404NotFound, "No such file", $"Transform {id} has no file {index} this pilot may serve."), null, null, null);
         }
 
-        var lease = new FileLease(id, index, pilot, attempt);
+        var lease = new FileLease(id, index, Holder(pilot, owner), attempt);
         if (!await store.HoldsAsync(lease, cancellationToken))
         {
             return (Problem(StatusCodes.Status409Conflict, "Lease lost", $"File {index} of {id} is not leased to {pilot} for attempt {attempt} (any more)."), null, null, null);
@@ -201,7 +216,8 @@ public static class PilotsApi
             commit = null;
         }
 
-        if (commit is null || commit.EventsIn < 0 || commit.EventsOut < 0 || commit.EventsOut > commit.EventsIn || commit.BytesIn < 0)
+        if (commit is null || commit.EventsIn is < 0 or > 1L << 48 || commit.EventsOut < 0 || commit.EventsOut > commit.EventsIn || commit.BytesIn is < 0 or > 1L << 48
+            || !double.IsFinite(commit.Seconds) || commit.Identity is { Length: > 1024 })
         {
             return Problem(StatusCodes.Status400BadRequest, "No result", $"An output comes with its result in {PilotFileTask.CommitHeader}: {{eventsIn, eventsOut, bytesIn, seconds, identity}}.");
         }
@@ -225,7 +241,8 @@ public static class PilotsApi
             }
 
             var result = new TransformResult(commit.EventsIn, commit.EventsOut, commit.BytesIn, bytes, TimeSpan.FromSeconds(Math.Max(0, commit.Seconds)));
-            return await queue.CommitAsync(lease, transform, input!, upload, result, commit.Identity, cancellationToken)
+            // A user's own pilot's outputs serve that request only: they are never offered to others for reuse.
+            return await queue.CommitAsync(lease, transform, input!, upload, result, commit.Identity, trusted: OwnerFilter(context.User) is null, cancellationToken)
                 ? TypedResults.NoContent()
                 : Problem(StatusCodes.Status409Conflict, "Lease lost", $"File {index} of {id} passed to another worker before its output was taken.");
         }

@@ -64,15 +64,21 @@ public sealed partial class FileDispatcher
     /// <summary>Wakes the workers and pilots waiting here: there is new work.</summary>
     public void Signal() => Interlocked.Exchange(ref _ready, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
-    /// <summary>Leases up to <paramref name="count"/> files to <paramref name="holder"/>, fairly between users.</summary>
-    public async Task<List<(FileTaskSpec Spec, TransformRecord Transform)>> ClaimAsync(string holder, int count, string? owner, CancellationToken cancellationToken)
+    /// <summary>
+    /// Leases up to <paramref name="count"/> files to <paramref name="holder"/>, fairly between users. A pilot's specs
+    /// carry no cache token (the service's own never leaves it; pilots read the cache with theirs).
+    /// </summary>
+    public async Task<List<(FileTaskSpec Spec, TransformRecord Transform)>> ClaimAsync(string holder, int count, string? owner, bool pilot, CancellationToken cancellationToken)
     {
-        var claimed = await _store.ClaimAsync(holder, count, owner, Lease, _time.GetUtcNow(), id => _records.GetValueOrDefault(id), cancellationToken);
+        // Not cancelled half-way: files claimed and then dropped would wait a lease out and lose an attempt.
+        _ = cancellationToken;
+        var claimed = await _store.ClaimAsync(holder, count, owner, Lease, _time.GetUtcNow(), id => _records.GetValueOrDefault(id), CancellationToken.None);
         var specs = new List<(FileTaskSpec, TransformRecord)>(claimed.Count);
         foreach (var file in claimed)
         {
             var transform = _records.GetOrAdd(file.Transform.RequestId, file.Transform);
-            specs.Add((new FileTaskSpec(transform.RequestId, file.Index, file.Attempt, file.Input, _inputs.Access(file.Input), transform.Columns, transform.Filter,
+            var access = _inputs.Access(file.Input);
+            specs.Add((new FileTaskSpec(transform.RequestId, file.Index, file.Attempt, file.Input, pilot ? access with { CacheToken = null } : access, transform.Columns, transform.Filter,
                 transform.Format, OutputName(file.Index, file.Input, transform.Format), file.MayReuse), transform));
         }
 
@@ -83,14 +89,21 @@ public sealed partial class FileDispatcher
     /// Makes <paramref name="workPath"/> the file's output (a rename: the output appears whole or not at all) and
     /// records it done under the lease; false when the lease had passed (the output, identical, may stand).
     /// </summary>
-    public async Task<bool> CommitAsync(FileLease lease, TransformRecord transform, string input, string workPath, TransformResult result, string? identity, CancellationToken cancellationToken)
+    /// <remarks>Only a trusted worker's output (an instance's, a pilot with the pilot role) is offered to others for reuse.</remarks>
+    public async Task<bool> CommitAsync(FileLease lease, TransformRecord transform, string input, string workPath, TransformResult result, string? identity, bool trusted, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(lease);
         ArgumentNullException.ThrowIfNull(transform);
         ArgumentNullException.ThrowIfNull(result);
         var name = OutputName(lease.Index, input, transform.Format);
         var output = Path.Combine(transform.OutputDirectory, name);
-        // Into place, then recorded under the lease: a worker that lost its lease meanwhile put the same content there.
+        // Into place only under the lease (a cancelled transform's folder gains nothing), then recorded under it:
+        // a worker that lost its lease in between put the same content there.
+        if (!await _store.HoldsAsync(lease, cancellationToken))
+        {
+            return false;
+        }
+
         File.Move(workPath, output, overwrite: true);
         if (!await _store.CompleteAsync(lease, result, name, _time.GetUtcNow(), CancellationToken.None))
         {
@@ -99,7 +112,7 @@ public sealed partial class FileDispatcher
 
         // Outputs are shared only within the service's own folder: a file in a user's destination could be changed
         // by that user, so it is never offered to others (and others' are copied, not linked, into it).
-        if (identity is not null && IsShareable(output))
+        if (identity is not null && trusted && IsShareable(output))
         {
             await _store.RememberOutputAsync(OutputCache.Key(transform, input, identity), input, new CachedOutput(output, result.EventsIn, result.EventsOut, result.BytesOut), _time.GetUtcNow(), CancellationToken.None);
         }
@@ -169,6 +182,15 @@ public sealed partial class FileDispatcher
     /// </summary>
     public async Task SweepAsync(CancellationToken cancellationToken)
     {
+        // Transforms another instance finished are forgotten here too.
+        foreach (var id in _records.Keys)
+        {
+            if (await _store.GetAsync(id, cancellationToken) is not { } known || TransformStates.IsFinished(known.State))
+            {
+                _records.TryRemove(id, out _);
+            }
+        }
+
         var touched = new HashSet<string>(StringComparer.Ordinal);
         foreach (var expired in await _store.ExpireLeasesAsync(_options.MaxAttempts, _time.GetUtcNow(), cancellationToken))
         {

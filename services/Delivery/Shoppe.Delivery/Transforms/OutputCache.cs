@@ -30,7 +30,7 @@ internal static partial class OutputCache
         var watch = System.Diagnostics.Stopwatch.StartNew();
         if (cached.Path != output)
         {
-            var partial = output + ".partial";
+            var partial = $"{output}.{Guid.NewGuid().ToString("N")[..8]}.partial";
             try
             {
                 File.Delete(partial);

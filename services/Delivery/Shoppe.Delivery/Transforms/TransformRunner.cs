@@ -79,7 +79,7 @@ public sealed partial class TransformRunner : BackgroundService
             List<(FileTaskSpec Spec, TransformRecord Transform)> claimed;
             try
             {
-                claimed = await _queue.ClaimAsync(Holder, 1, null, stoppingToken);
+                claimed = await _queue.ClaimAsync(Holder, 1, null, pilot: false, stoppingToken);
             }
             catch (Exception ex) when (ex is System.Data.Common.DbException or TimeoutException or InvalidOperationException && !stoppingToken.IsCancellationRequested)
             {
@@ -131,11 +131,22 @@ public sealed partial class TransformRunner : BackgroundService
         {
             // The lease was lost (the transform cancelled, or the file taken over): nothing to record.
         }
-        catch (Exception ex) when (ex is System.Data.Common.DbException or IOException or TimeoutException or InvalidOperationException)
+#pragma warning disable CA1031 // whatever failed around the file (the store, the disk), the worker goes on and the file is accounted for
+        catch (Exception ex)
+#pragma warning restore CA1031
         {
-            // The store or the disk failed around the file: it is released, or its lease expires, and it runs again.
+            // A failure around the file, not in it: it counts as an attempt and is retried after the delay (a disk
+            // that stays unwritable fails the file in the end, rather than spinning); if the store is what failed,
+            // the lease expires and another worker takes the file.
             LogWorkerFailed(_logger, ex, spec.RequestId, spec.Index);
-            await TryReleaseAsync(lease);
+            try
+            {
+                await _queue.FailAsync(lease, transform, spec.Input, $"the delivery service failed around this file: {ex.Message}", retry: true, stoppingToken);
+            }
+            catch (Exception again) when (again is System.Data.Common.DbException or TimeoutException or InvalidOperationException or OperationCanceledException)
+            {
+                // The lease expires instead.
+            }
         }
         finally
         {
@@ -237,7 +248,7 @@ public sealed partial class TransformRunner : BackgroundService
         }
 
         public Task<bool> CommitAsync(TransformResult result, string? identity, CancellationToken cancellationToken) =>
-            queue.CommitAsync(lease, transform, spec.Input, WorkPath, result, identity, cancellationToken);
+            queue.CommitAsync(lease, transform, spec.Input, WorkPath, result, identity, trusted: true, cancellationToken);
     }
 
     [LoggerMessage(EventId = 8, Level = LogLevel.Error, Message = "A worker failed on file {Index} of transform {RequestId}; the file is given back and runs again")]

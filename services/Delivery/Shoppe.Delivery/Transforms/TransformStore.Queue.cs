@@ -57,6 +57,8 @@ public sealed partial class TransformStore
                 """, cancellationToken);
         }
 
+        // Files an older version left running (it resumed them at its next start) wait again: no holder is alive.
+        await ExecuteAsync(connection, "UPDATE transform_files SET state = 'pending' WHERE state = 'running' AND holder IS NULL", cancellationToken);
         await ExecuteAsync(connection, """
             CREATE INDEX IF NOT EXISTS transform_files_queue ON transform_files (transform_id, state, idx);
             CREATE INDEX IF NOT EXISTS transform_files_leases ON transform_files (state, lease_until);
@@ -220,6 +222,8 @@ public sealed partial class TransformStore
         await using var connection = await _open(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using var command = Command(connection, $"UPDATE transform_files SET lease_until = @until WHERE {LeaseMatch}");
+        // Rows locked in one order by every renewal (PostgreSQL): two renewals never wait on each other in a cycle.
+        leases = [.. leases.OrderBy(l => l.RequestId, StringComparer.Ordinal).ThenBy(l => l.Index)];
         command.Transaction = transaction;
         var (id, idx, holder, attempt) = LeaseParameters(command);
         Add(command, "until", until.ToUnixTimeMilliseconds());
@@ -420,7 +424,7 @@ public sealed partial class TransformStore
     private async Task<bool> AddColumnAsync(DbConnection connection, string table, string column, CancellationToken cancellationToken)
     {
         await using (var exists = Command(connection, Kind == "postgres"
-            ? "SELECT COUNT(*) FROM information_schema.columns WHERE table_name = @table AND column_name = @name"
+            ? "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = @table AND column_name = @name"
             : $"SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = @name"))
         {
             Add(exists, "table", table);
@@ -431,7 +435,7 @@ public sealed partial class TransformStore
             }
         }
 
-        await ExecuteAsync(connection, $"ALTER TABLE {table} ADD COLUMN {column}", cancellationToken);
+        await ExecuteAsync(connection, $"ALTER TABLE {table} ADD COLUMN {(Kind == "postgres" ? "IF NOT EXISTS " : "")}{column}", cancellationToken);
         return true;
     }
 

@@ -56,7 +56,25 @@ public sealed partial class TransformStore : IAsyncDisposable
         {
             // WAL: readers (status polls) never wait for the workers' writes.
             await ExecuteAsync(connection, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", cancellationToken);
+            await CreateAsync(connection, cancellationToken);
+            return;
         }
+
+        // Instances starting together on one PostgreSQL create and migrate the tables one at a time.
+        const long SchemaLock = 0x5368_6f70_7065_4431; // "ShoppeD1"
+        await ExecuteAsync(connection, $"SELECT pg_advisory_lock({SchemaLock})", cancellationToken);
+        try
+        {
+            await CreateAsync(connection, cancellationToken);
+        }
+        finally
+        {
+            await ExecuteAsync(connection, $"SELECT pg_advisory_unlock({SchemaLock})", CancellationToken.None);
+        }
+    }
+
+    private async Task CreateAsync(DbConnection connection, CancellationToken cancellationToken)
+    {
 
         await ExecuteAsync(connection, """
             CREATE TABLE IF NOT EXISTS transforms (
