@@ -222,12 +222,11 @@ public sealed partial class FileDispatcher
     {
         ArgumentNullException.ThrowIfNull(transform);
         var now = _time.GetUtcNow();
-        if (!await _store.SetStateAsync(transform.RequestId, TransformStates.Cancelled, now, CancellationToken.None))
+        if (!await _store.CancelAsync(transform.RequestId, now, CancellationToken.None))
         {
             return false;
         }
 
-        await _store.CancelFilesAsync(transform.RequestId, now, CancellationToken.None);
         _records.TryRemove(transform.RequestId, out _);
         using (Scope(transform))
         using (_logger.BeginScope(new AttributeLogScope(ShoppeAttributes.RequestState, "cancelled")))

@@ -36,26 +36,26 @@ public sealed partial class TransformStore
 
         await AddColumnAsync(connection, "transforms", "last_claim BIGINT", cancellationToken);
         await AddColumnAsync(connection, "output_cache", "input TEXT", cancellationToken);
-        // A transform's counters (its status reads them, not every file's row); older stores' are counted once here.
-        var added = false;
+        // A transform's counters (its status reads them, not every file's row). Any transform with ended files and
+        // no counts (a store from before the counters, or a start that stopped between adding them and counting) is
+        // counted here, at every start; a file's end and its count are one transaction, so no other is touched.
         foreach (var counter in new[] { "files_done", "files_failed", "files_cancelled", "events_in", "events_out", "bytes_in", "bytes_out" })
         {
-            added |= await AddColumnAsync(connection, "transforms", counter + " BIGINT NOT NULL DEFAULT 0", cancellationToken);
+            await AddColumnAsync(connection, "transforms", counter + " BIGINT NOT NULL DEFAULT 0", cancellationToken);
         }
 
-        if (added)
-        {
-            await ExecuteAsync(connection, """
-                UPDATE transforms SET
-                    files_done = (SELECT COUNT(*) FROM transform_files f WHERE f.transform_id = transforms.id AND f.state = 'done'),
-                    files_failed = (SELECT COUNT(*) FROM transform_files f WHERE f.transform_id = transforms.id AND f.state = 'failed'),
-                    files_cancelled = (SELECT COUNT(*) FROM transform_files f WHERE f.transform_id = transforms.id AND f.state = 'cancelled'),
-                    events_in = (SELECT COALESCE(SUM(events_in), 0) FROM transform_files f WHERE f.transform_id = transforms.id),
-                    events_out = (SELECT COALESCE(SUM(events_out), 0) FROM transform_files f WHERE f.transform_id = transforms.id),
-                    bytes_in = (SELECT COALESCE(SUM(bytes_in), 0) FROM transform_files f WHERE f.transform_id = transforms.id),
-                    bytes_out = (SELECT COALESCE(SUM(bytes_out), 0) FROM transform_files f WHERE f.transform_id = transforms.id)
-                """, cancellationToken);
-        }
+        await ExecuteAsync(connection, """
+            UPDATE transforms SET
+                files_done = (SELECT COUNT(*) FROM transform_files f WHERE f.transform_id = transforms.id AND f.state = 'done'),
+                files_failed = (SELECT COUNT(*) FROM transform_files f WHERE f.transform_id = transforms.id AND f.state = 'failed'),
+                files_cancelled = (SELECT COUNT(*) FROM transform_files f WHERE f.transform_id = transforms.id AND f.state = 'cancelled'),
+                events_in = (SELECT COALESCE(SUM(events_in), 0) FROM transform_files f WHERE f.transform_id = transforms.id),
+                events_out = (SELECT COALESCE(SUM(events_out), 0) FROM transform_files f WHERE f.transform_id = transforms.id),
+                bytes_in = (SELECT COALESCE(SUM(bytes_in), 0) FROM transform_files f WHERE f.transform_id = transforms.id),
+                bytes_out = (SELECT COALESCE(SUM(bytes_out), 0) FROM transform_files f WHERE f.transform_id = transforms.id)
+            WHERE files_done + files_failed + files_cancelled = 0
+                AND EXISTS (SELECT 1 FROM transform_files f WHERE f.transform_id = transforms.id AND f.state IN ('done', 'failed', 'cancelled'))
+            """, cancellationToken);
 
         // Files an older version left running (it resumed them at its next start) wait again: no holder is alive.
         await ExecuteAsync(connection, "UPDATE transform_files SET state = 'pending' WHERE state = 'running' AND holder IS NULL", cancellationToken);

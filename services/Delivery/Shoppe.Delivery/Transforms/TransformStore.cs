@@ -313,11 +313,25 @@ public sealed partial class TransformStore : IAsyncDisposable
         return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
     }
 
-    /// <summary>Marks every file not yet finished as cancelled.</summary>
-    public async Task CancelFilesAsync(string id, DateTimeOffset at, CancellationToken cancellationToken)
+    /// <summary>
+    /// Cancels an open transform and every file of it not yet finished, in one transaction; false when it had
+    /// finished (or was cancelled) already.
+    /// </summary>
+    public async Task<bool> CancelAsync(string id, DateTimeOffset at, CancellationToken cancellationToken)
     {
         await using var connection = await _open(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using (var state = Command(connection, $"UPDATE transforms SET state = '{TransformStates.Cancelled}', finished = COALESCE(finished, @at) WHERE id = @id AND state IN {Open}"))
+        {
+            state.Transaction = transaction;
+            Add(state, "id", id);
+            Add(state, "at", at.ToUnixTimeMilliseconds());
+            if (await state.ExecuteNonQueryAsync(cancellationToken) != 1)
+            {
+                return false;
+            }
+        }
+
         await using var command = Command(connection, "UPDATE transform_files SET state = 'cancelled', finished = @at, holder = NULL, lease_until = NULL WHERE transform_id = @id AND state IN ('pending', 'running')");
         command.Transaction = transaction;
         Add(command, "id", id);
@@ -325,6 +339,7 @@ public sealed partial class TransformStore : IAsyncDisposable
         var cancelled = await command.ExecuteNonQueryAsync(cancellationToken);
         await CountAsync(connection, transaction, id, "files_cancelled = files_cancelled + @n", ("n", cancelled), cancellationToken);
         await transaction.CommitAsync(cancellationToken);
+        return true;
     }
 
     /// <summary>A previous output of the same query over the same version of a file, or null.</summary>
