@@ -151,6 +151,17 @@ public static class PilotsApi
             jobs = await ClaimJobsAsync(queue, pilot, want, owner, cancellationToken);
         }
 
+        if (cancellationToken.IsCancellationRequested && jobs.Count > 0)
+        {
+            // The pilot went away while it waited: what was claimed for it goes back at once, not after its lease.
+            foreach (var job in jobs)
+            {
+                await store.ReleaseAsync(new FileLease(FileTaskSpec.TryParseJobId(job.Id, out var id, out var index) ? id : "", index, pilot, job.Attempt), CancellationToken.None);
+            }
+
+            return TypedResults.Empty;
+        }
+
         // A file is short: a pilot holds one more per core, started the moment one ends.
         return TypedResults.Json(new PilotAssignment(jobs, stop, queue.Lease.TotalSeconds, rejected, Prefetch: 1), PilotJsonContext.Default.PilotAssignment);
     }
