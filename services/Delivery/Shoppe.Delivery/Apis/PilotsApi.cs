@@ -99,15 +99,12 @@ public static class PilotsApi
             }
 
             var lease = new FileLease(id, index, pilot, result.Attempt);
-            if (!await store.HoldsAsync(lease, cancellationToken))
-            {
-                rejected.Add(new JobLease(result.Id, result.Attempt));
-                continue;
-            }
-
             var retry = result.Outputs?.GetValueOrDefault("retry") == "true";
             var error = result.Error is { Length: > 4096 } long_ ? long_[..4096] + "…" : result.Error ?? "failed on the pilot";
-            await queue.FailAsync(lease, transform, file.Input, error, retry, cancellationToken);
+            if (!await queue.FailAsync(lease, transform, file.Input, error, retry, cancellationToken))
+            {
+                rejected.Add(new JobLease(result.Id, result.Attempt)); // Its lease had passed: not recorded.
+            }
         }
 
         foreach (var line in (exchange.Output ?? []).Where(l => l is { Id: not null, Text: not null }).Take(10_000))

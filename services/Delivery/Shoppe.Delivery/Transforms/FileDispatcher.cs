@@ -144,7 +144,8 @@ public sealed partial class FileDispatcher
     }
 
     /// <summary>Records a failure: the file waits for a retry (after a growing delay) when it may pass and has tries left, else it has failed.</summary>
-    public async Task FailAsync(FileLease lease, TransformRecord transform, string input, string error, bool retry, CancellationToken cancellationToken)
+    /// <returns>False when the lease no longer held: nothing was recorded.</returns>
+    public async Task<bool> FailAsync(FileLease lease, TransformRecord transform, string input, string error, bool retry, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(lease);
         ArgumentNullException.ThrowIfNull(transform);
@@ -162,6 +163,8 @@ public sealed partial class FileDispatcher
             LogFileFailed(_logger, lease.Index + 1, input, lease.Attempt, Where(lease.Holder), error);
             await TryFinishAsync(transform.RequestId, cancellationToken);
         }
+
+        return state is not null;
     }
 
     /// <summary>The transform of <paramref name="requestId"/> (remembered while it runs).</summary>
@@ -182,13 +185,11 @@ public sealed partial class FileDispatcher
     /// </summary>
     public async Task SweepAsync(CancellationToken cancellationToken)
     {
-        // Transforms another instance finished are forgotten here too.
-        foreach (var id in _records.Keys)
+        // Transforms another instance finished are forgotten here too (one query, however many are remembered).
+        var open = await _store.ListOpenAsync(cancellationToken);
+        foreach (var id in _records.Keys.Where(id => !open.Contains(id)))
         {
-            if (await _store.GetAsync(id, cancellationToken) is not { } known || TransformStates.IsFinished(known.State))
-            {
-                _records.TryRemove(id, out _);
-            }
+            _records.TryRemove(id, out _);
         }
 
         var touched = new HashSet<string>(StringComparer.Ordinal);

@@ -46,9 +46,6 @@ public sealed partial class TransformRunner : BackgroundService
     /// <summary>This instance's name in leases: host, process and a random part.</summary>
     public string Holder { get; } = $"{HolderPrefix}{Environment.MachineName}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..6]}";
 
-    /// <summary>Files running on this instance's workers now.</summary>
-    public int Running => _running.Count;
-
     /// <summary>Stops this instance's running files of a cancelled transform at once (other workers stop at their next renewal).</summary>
     public void StopLocal(string requestId)
     {

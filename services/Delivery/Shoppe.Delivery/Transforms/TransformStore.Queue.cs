@@ -375,6 +375,21 @@ public sealed partial class TransformStore
         return await command.ExecuteScalarAsync(cancellationToken) is not null;
     }
 
+    /// <summary>The ids of the transforms still open.</summary>
+    public async Task<HashSet<string>> ListOpenAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await _open(cancellationToken);
+        await using var command = Command(connection, $"SELECT id FROM transforms WHERE state IN {Open}");
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            ids.Add(reader.GetString(0));
+        }
+
+        return ids;
+    }
+
     /// <summary>Open transforms none of whose files waits or runs: their last worker stopped before it could finish them.</summary>
     public async Task<List<string>> ListSettledAsync(CancellationToken cancellationToken)
     {
