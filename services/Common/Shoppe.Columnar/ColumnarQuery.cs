@@ -22,11 +22,13 @@ public sealed class ColumnarQuery
     private readonly int _masks;
     private readonly int _lists;
     private readonly bool[] _loaded;
+    private readonly FilterKernel? _filter;
 
     private static readonly string[] FourVectorFields = ["pt", "eta", "phi", "mass"];
 
-    private ColumnarQuery(Func<Frame, int> kernel, OutputPlan[] outputs, Catalog catalog, string[] slots, bool[] loaded, Schema outputSchema)
+    private ColumnarQuery(Func<Frame, int> kernel, OutputPlan[] outputs, Catalog catalog, string[] slots, bool[] loaded, Schema outputSchema, FilterKernel? filter)
     {
+        _filter = filter;
         _loaded = loaded;
         _kernel = kernel;
         _outputs = outputs;
@@ -43,6 +45,34 @@ public sealed class ColumnarQuery
     public IReadOnlyList<string> InputColumns { get; }
 
     public Schema OutputSchema { get; }
+
+    /// <summary>The columns the filter alone reads (with the layout column of each collection it counts), in the order of the schema; empty without a filter.</summary>
+    public IReadOnlyList<string> FilterColumns => _filter?.Slots ?? [];
+
+    /// <summary>
+    /// False only when no event of a row group can pass the filter, judged from its columns' bounds
+    /// (<see cref="Io.ColumnarFile.Statistics"/>); true without a filter.
+    /// </summary>
+    public bool MayPass(Func<string, Io.ColumnStatistics?> statistics)
+    {
+        ArgumentNullException.ThrowIfNull(statistics);
+        return _filter is null || new Pruning(statistics).MayPass(_filter.Bound);
+    }
+
+    /// <summary>How many events of <paramref name="batch"/> pass the filter; it needs only <see cref="FilterColumns"/>.</summary>
+    public int CountPassing(RecordBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        if (_filter is not { } filter)
+        {
+            return batch.Length;
+        }
+
+        using var frame = new Frame(filter.Slots.Length, filter.Catalog.Collections.Count, 0, 0, 0) { Events = batch.Length };
+        BatchLoader.Load(frame, batch, filter.Slots, filter.Loaded, filter.Catalog);
+        frame.Rows = frame.Rent<int>(batch.Length);
+        return filter.Kernel(frame);
+    }
 
     /// <summary>Queries compiled lately, by schema and text: the files of a dataset share a schema, and a kernel costs milliseconds to compile.</summary>
     private static readonly ConcurrentDictionary<string, ColumnarQuery> Compiled = new(StringComparer.Ordinal);
@@ -172,7 +202,32 @@ public sealed class ColumnarQuery
         // Loaded into the kernel's arrays: what it reads, and what the four-vectors are computed from.
         var fourVectors = catalog.FourVectors.SelectMany(c => FourVectorFields.Select(f => c.Name + "_" + f)).ToHashSet(StringComparer.Ordinal);
         var loaded = inputs.Select(n => compiler.ColumnsRead.Contains(n) || fourVectors.Contains(n)).ToArray();
-        return new ColumnarQuery(kernel, [.. outputs], catalog, inputs, loaded, new Schema(fields, null));
+        var filterOnly = boundFilter is null ? null : FilterKernel.Compile(schema, known, filter!, inputs);
+        return new ColumnarQuery(kernel, [.. outputs], catalog, inputs, loaded, new Schema(fields, null), filterOnly);
+    }
+
+    /// <summary>The filter alone, bound again with a catalog of its own: a kernel that only counts, over only the filter's columns.</summary>
+    private sealed record FilterKernel(Bound Bound, Func<Frame, int> Kernel, Catalog Catalog, string[] Slots, bool[] Loaded)
+    {
+        public static FilterKernel Compile(Schema schema, Dictionary<string, ColumnInfo> known, string filter, string[] queryInputs)
+        {
+            var catalog = new Catalog(known);
+            var bound = new Binder(catalog, filter).Bind(SelectionParser.Parse(filter));
+            foreach (var collection in catalog.Collections)
+            {
+                if (!catalog.Used.Any(u => known[u].IsList && known[u].Collection == collection.Name))
+                {
+                    // Counted only: its layout from a column the whole query reads anyway (any of them will do).
+                    catalog.Used.Add(queryInputs.FirstOrDefault(u => known[u].IsList && known[u].Collection == collection.Name) ?? collection.LayoutColumn);
+                }
+            }
+
+            var slots = schema.FieldsList.Select(f => f.Name).Where(catalog.Used.Contains).ToArray();
+            var compiler = new KernelCompiler(catalog, slots.Select((name, i) => (name, i)).ToDictionary(p => p.name, p => p.i, StringComparer.Ordinal));
+            var kernel = compiler.Compile(bound, []);
+            var fourVectors = catalog.FourVectors.SelectMany(c => FourVectorFields.Select(f => c.Name + "_" + f)).ToHashSet(StringComparer.Ordinal);
+            return new FilterKernel(bound, kernel, catalog, slots, [.. slots.Select(n => compiler.ColumnsRead.Contains(n) || fourVectors.Contains(n))]);
+        }
     }
 
     private static OutputPlan Plan(OutputColumn column, Bound bound, Schema schema, Dictionary<OutputKind, int> slots)

@@ -99,8 +99,17 @@ public sealed class ColumnarFile : IDisposable
     }
 
     /// <summary>The file's batches (one or more per row group) with only <paramref name="columns"/>.</summary>
-    public IEnumerable<RecordBatch> ReadBatches(IReadOnlyList<string> columns, CancellationToken cancellationToken = default)
+    public IEnumerable<RecordBatch> ReadBatches(IReadOnlyList<string> columns, CancellationToken cancellationToken = default) =>
+        ReadBatches(columns, Enumerable.Range(0, RowGroups).ToArray(), cancellationToken);
+
+    /// <summary>
+    /// The batches of the row groups <paramref name="rowGroups"/> (in that order) with only <paramref name="columns"/>.
+    /// Two reads of the same row group cut it into batches of the same lengths, whatever columns they read.
+    /// </summary>
+    public IEnumerable<RecordBatch> ReadBatches(IReadOnlyList<string> columns, IReadOnlyList<int> rowGroups, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(columns);
+        ArgumentNullException.ThrowIfNull(rowGroups);
         var indices = new int[columns.Count];
         for (var i = 0; i < indices.Length; i++)
         {
@@ -111,7 +120,18 @@ public sealed class ColumnarFile : IDisposable
             }
         }
 
-        for (var group = 0; group < RowGroups; group++)
+        foreach (var group in rowGroups)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(group);
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(group, RowGroups);
+        }
+
+        return Read(indices, rowGroups, cancellationToken);
+    }
+
+    private IEnumerable<RecordBatch> Read(int[] indices, IReadOnlyList<int> rowGroups, CancellationToken cancellationToken)
+    {
+        foreach (var group in rowGroups)
         {
             cancellationToken.ThrowIfCancellationRequested();
             Apache.Arrow.Ipc.IArrowArrayStream batches;
@@ -143,6 +163,103 @@ public sealed class ColumnarFile : IDisposable
                 }
 
                 yield return batch;
+            }
+        }
+    }
+
+    /// <summary>The number of events in row group <paramref name="group"/>.</summary>
+    public long RowGroupEvents(int group)
+    {
+        using var rowGroup = _reader.ParquetReader.RowGroup(group);
+        return rowGroup.MetaData.NumRows;
+    }
+
+    /// <summary>
+    /// The smallest and largest value of <paramref name="column"/> in row group <paramref name="group"/> (over the
+    /// objects of a per-object column), from the file's footer; null where the writer kept none, the column is not a
+    /// number or a boolean, or a bound is not exact as a double. Unsigned integers (NanoAOD's run, luminosityBlock and
+    /// event) are read as unsigned. Parquet leaves NaN out of the bounds.
+    /// </summary>
+    public ColumnStatistics? Statistics(int group, string column)
+    {
+        var leaf = Leaf(column);
+        if (leaf < 0)
+        {
+            return null;
+        }
+
+        using var rowGroup = _reader.ParquetReader.RowGroup(group);
+        using var metadata = rowGroup.MetaData.GetColumnChunkMetaData(leaf);
+        using var statistics = metadata.Statistics;
+        if (statistics is null || !statistics.HasMinMax)
+        {
+            return null;
+        }
+
+        var descriptor = rowGroup.MetaData.Schema.Column(leaf);
+        using var logical = descriptor.LogicalType;
+        var unsigned = logical is IntLogicalType { IsSigned: false };
+        const double Exact = 9007199254740992d; // 2^53
+        (double Min, double Max)? bounds = statistics switch
+        {
+            Statistics<int> s => unsigned ? ((uint)s.Min, (uint)s.Max) : (s.Min, s.Max),
+            Statistics<long> s when unsigned => (ulong)s.Max <= Exact ? ((ulong)s.Min, (ulong)s.Max) : null,
+            Statistics<long> s => Math.Abs((double)s.Min) <= Exact && Math.Abs((double)s.Max) <= Exact ? (s.Min, s.Max) : null,
+            Statistics<float> s => (s.Min, s.Max),
+            Statistics<double> s => (s.Min, s.Max),
+            Statistics<bool> s => (s.Min ? 1 : 0, s.Max ? 1 : 0),
+            _ => null,
+        };
+        return bounds is { } b && !double.IsNaN(b.Min) && !double.IsNaN(b.Max) ? new ColumnStatistics(b.Min, b.Max, statistics.NullCount) : null;
+    }
+
+    /// <summary>The compressed size in bytes of the chunks of <paramref name="columns"/> in row group <paramref name="group"/>: what reading them moves.</summary>
+    public long ChunkBytes(int group, IEnumerable<string> columns)
+    {
+        ArgumentNullException.ThrowIfNull(columns);
+        using var rowGroup = _reader.ParquetReader.RowGroup(group);
+        var metadata = rowGroup.MetaData;
+        long bytes = 0;
+        foreach (var column in columns)
+        {
+            foreach (var leaf in Leaves(column))
+            {
+                using var chunk = metadata.GetColumnChunkMetaData(leaf);
+                bytes += chunk.TotalCompressedSize;
+            }
+        }
+
+        return bytes;
+    }
+
+    /// <summary>The Parquet leaf of a column with one leaf (a number, or a list of numbers); -1 for anything else.</summary>
+    private int Leaf(string column)
+    {
+        var leaves = Leaves(column);
+        return leaves.Count == 1 ? leaves[0] : -1;
+    }
+
+    private List<int> Leaves(string column)
+    {
+        var index = Schema.GetFieldIndex(column);
+        var leaves = new List<int>();
+        if (index >= 0)
+        {
+            Collect(_reader.SchemaManifest.SchemaFields[index], leaves);
+        }
+
+        return leaves;
+
+        static void Collect(SchemaField field, List<int> into)
+        {
+            if (field.ColumnIndex >= 0)
+            {
+                into.Add(field.ColumnIndex);
+            }
+
+            foreach (var child in field.Children)
+            {
+                Collect(child, into);
             }
         }
     }
