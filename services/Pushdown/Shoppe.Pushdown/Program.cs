@@ -1,12 +1,18 @@
-// The pushdown service: filters and projections next to the data, Arrow batches returned (like SkyHook).
-// Its API arrives with its own issue; until then it serves health and /version, and 404 elsewhere.
+// The pushdown service: scans beside the data, streamed as Arrow over HTTP and Arrow Flight, with joins of column
+// sets on event identity (like SkyHook; docs/pushdown.md).
+using Shoppe.Pushdown.Apis;
+using Shoppe.Pushdown.Extensions;
 using Shoppe.Security;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddShoppeAuthentication();
+builder.AddPushdownServices();
 
 var app = builder.Build();
 app.MapDefaultEndpoints();
 app.UseShoppeAuthentication();
+app.MapScansApi();
+app.MapDatasetsApi();
+app.MapFlightApi();
 await app.RunAsync();

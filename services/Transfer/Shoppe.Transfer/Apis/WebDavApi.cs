@@ -3,6 +3,7 @@ using System.Text;
 using System.Xml;
 using Microsoft.AspNetCore.Http.Features;
 using Shoppe.Security;
+using Shoppe.Security.Storage;
 using Shoppe.Transfer.Storage;
 using Shoppe.Transfer.Tpc;
 

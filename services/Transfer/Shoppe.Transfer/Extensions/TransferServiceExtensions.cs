@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using Shoppe.Security.Remotes;
 using Shoppe.ServiceDefaults;
 using Shoppe.Transfer.Queue;
+using Shoppe.Security.Storage;
 using Shoppe.Transfer.Storage;
 using Shoppe.Transfer.Tpc;
 

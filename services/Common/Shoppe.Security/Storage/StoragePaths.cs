@@ -1,7 +1,7 @@
-namespace Shoppe.Transfer.Storage;
+namespace Shoppe.Security.Storage;
 
 /// <summary>
-/// Maps request paths onto the storage root, refusing anything that could leave it: <c>..</c> and <c>.</c>
+/// Maps request paths onto a storage root (transfer's WebDAV, pushdown's datasets), refusing anything that could leave it: <c>..</c> and <c>.</c>
 /// segments, encoded slashes or NULs, and symbolic links anywhere on the way.
 /// </summary>
 public sealed class StoragePaths(string root)

@@ -1,0 +1,171 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Apache.Arrow;
+using Apache.Arrow.Ipc;
+
+namespace Shoppe.Pushdown.Client;
+
+/// <summary>A scan the node refused, with the RFC 9457 problem it answered.</summary>
+public sealed class PushdownException(int status, string title, string detail) : Exception($"{title}: {detail}")
+{
+    /// <summary>The HTTP status.</summary>
+    public int Status { get; } = status;
+
+    /// <summary>The problem's title.</summary>
+    public string Title { get; } = title;
+
+    /// <summary>The problem's detail.</summary>
+    public string Detail { get; } = detail;
+}
+
+/// <summary>
+/// Scans over plain HTTP: <c>POST /v1/scans</c> answers an Arrow IPC stream, read here batch by batch as it arrives.
+/// A stream the node breaks off (a failure mid-scan) ends in an exception, never in a short result taken for whole.
+/// </summary>
+/// <param name="http">A client with the node's base address and the caller's token.</param>
+public sealed class PushdownClient(HttpClient http)
+{
+    /// <summary>The media type of a scan's answer.</summary>
+    public const string ArrowStreamType = "application/vnd.apache.arrow.stream";
+
+    /// <summary>Starts a scan; the returned stream reads its batches.</summary>
+    /// <exception cref="PushdownException">The node refused the scan.</exception>
+    public async Task<ScanReader> ScanAsync(ScanRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        using var message = new HttpRequestMessage(HttpMethod.Post, "v1/scans") { Content = new ByteArrayContent(request.ToJson()) };
+        message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        message.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(ArrowStreamType));
+        var response = await http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        try
+        {
+            if (!response.IsSuccessStatusCode)
+            {
+                throw await ProblemAsync(response, cancellationToken);
+            }
+
+            var body = await response.Content.ReadAsStreamAsync(cancellationToken);
+            return new ScanReader(response, body);
+        }
+        catch
+        {
+            response.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A scan's status (<c>GET /v1/scans/{id}</c>).</summary>
+    public async Task<ScanStatus> StatusAsync(string id, CancellationToken cancellationToken)
+    {
+        using var response = await http.GetAsync(new Uri($"v1/scans/{Uri.EscapeDataString(id)}", UriKind.Relative), cancellationToken);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw await ProblemAsync(response, cancellationToken);
+        }
+
+        return (await response.Content.ReadFromJsonAsync(PushdownJsonContext.Default.ScanStatus, cancellationToken))!;
+    }
+
+    private static async Task<PushdownException> ProblemAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        var text = await response.Content.ReadAsStringAsync(cancellationToken);
+        try
+        {
+            using var problem = JsonDocument.Parse(text);
+            var title = problem.RootElement.TryGetProperty("title", out var t) ? t.GetString() : null;
+            var detail = problem.RootElement.TryGetProperty("detail", out var d) ? d.GetString() : null;
+            return new PushdownException((int)response.StatusCode, title ?? response.ReasonPhrase ?? "Refused", detail ?? text);
+        }
+        catch (JsonException)
+        {
+            return new PushdownException((int)response.StatusCode, response.ReasonPhrase ?? "Refused", text.Length > 500 ? text[..500] : text);
+        }
+    }
+}
+
+/// <summary>One scan's answer: its request id, its schema, then its batches as the node sends them.</summary>
+public sealed class ScanReader : IDisposable
+{
+    private readonly HttpResponseMessage _response;
+    private readonly CountingStream _body;
+    private readonly ArrowStreamReader _reader;
+
+    internal ScanReader(HttpResponseMessage response, Stream body)
+    {
+        _response = response;
+        _body = new CountingStream(body);
+        _reader = new ArrowStreamReader(_body);
+        RequestId = response.Headers.TryGetValues("X-Shoppe-Request-Id", out var ids) ? ids.FirstOrDefault() : null;
+    }
+
+    /// <summary>The scan's request id (its status, its logs).</summary>
+    public string? RequestId { get; }
+
+    /// <summary>Bytes of Arrow received so far.</summary>
+    public long BytesReceived => _body.Count;
+
+    /// <summary>The next batch, or null at the end of the scan. The caller disposes each batch.</summary>
+    public async Task<RecordBatch?> ReadNextAsync(CancellationToken cancellationToken) =>
+        await _reader.ReadNextRecordBatchAsync(cancellationToken);
+
+    /// <summary>The result's schema, known once <see cref="ReadNextAsync"/> has been called.</summary>
+    public Schema Schema => _reader.Schema;
+
+    public void Dispose()
+    {
+        _reader.Dispose();
+        _body.Dispose();
+        _response.Dispose();
+    }
+
+    /// <summary>Counts what passes through.</summary>
+    private sealed class CountingStream(Stream inner) : Stream
+    {
+        public long Count { get; private set; }
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => Count; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Counted(inner.Read(buffer, offset, count));
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            Counted(await inner.ReadAsync(buffer, cancellationToken));
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        private int Counted(int read)
+        {
+            Count += read;
+            return read;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+}

@@ -1,0 +1,143 @@
+using System.Text.Json;
+using Apache.Arrow.Ipc;
+using Shoppe.Columnar.Io;
+using Shoppe.Columnar.Selection;
+using Shoppe.Http;
+using Shoppe.Pushdown.Client;
+using Shoppe.Pushdown.Joins;
+using Shoppe.Pushdown.Scans;
+using Shoppe.Security;
+using Shoppe.ServiceDefaults.RequestIds;
+
+namespace Shoppe.Pushdown.Apis;
+
+/// <summary>
+/// <c>/v1/scans</c>: a scan over plain HTTP for clients without gRPC. <c>POST</c> answers an Arrow IPC stream
+/// (<c>application/vnd.apache.arrow.stream</c>), batch by batch as the scan runs; <c>GET /v1/scans/{id}</c> gives a
+/// scan's progress and outcome to its owner (and operators). Everything that can be refused is refused before the
+/// first byte, as an RFC 9457 problem; a failure once batches have gone out breaks the connection off, so a client
+/// never takes a cut stream for a whole one, and the failure is in the status and the scan's logs.
+/// </summary>
+public static class ScansApi
+{
+    public static IEndpointRouteBuilder MapScansApi(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/v1/scans").RequireAuthorization(ShoppeClaims.UserPolicy);
+        group.MapPost("", ScanAsync).WithName("Scan").WithSummary("Scan a dataset beside the data: an Arrow IPC stream of the selected columns of the passing events");
+        group.MapGet("/{id}", Status).WithName("GetScan").WithSummary("A scan's progress and outcome");
+        return routes;
+    }
+
+    private static async Task ScanAsync(HttpContext context, ScanService scans, CancellationToken cancellationToken)
+    {
+        var user = context.User.UserName()!;
+        var requestId = RequestId.Current ?? RequestId.NewId();
+        ScanSpec spec;
+        ScanState state;
+        ScanPlan plan;
+        IDisposable? slot = null;
+        try
+        {
+            var request = await ReadAsync(context, cancellationToken);
+            spec = scans.Check(request, out var description);
+            slot = scans.Registry.TryEnter() ?? throw new ScanRequestException(503, "Busy", "This node runs as many scans as it may; try again shortly.");
+            state = scans.Registry.Begin(requestId, user, description);
+            try
+            {
+                plan = await scans.PlanAsync(spec, state, cancellationToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                scans.Finish(state, ex);
+                throw;
+            }
+        }
+        catch (Exception ex) when (Problem(ex) is { } problem)
+        {
+            slot?.Dispose();
+            await problem.ExecuteAsync(context);
+            return;
+        }
+
+        using (slot)
+        {
+            context.Response.ContentType = PushdownClient.ArrowStreamType;
+            context.Response.Headers[RequestId.HeaderName] = requestId;
+            context.Response.Headers["X-Shoppe-Scan-Events"] = plan.EventsToScan.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            context.Response.Headers["X-Shoppe-Scan-Row-Groups-Pruned"] = plan.RowGroupsPruned.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            try
+            {
+                using var writer = new ArrowStreamWriter(context.Response.Body, plan.Schema, leaveOpen: true);
+                await writer.WriteStartAsync(cancellationToken);
+                await context.Response.Body.FlushAsync(cancellationToken);
+                foreach (var range in plan.Ranges)
+                {
+                    await foreach (var batch in scans.RunAsync(spec, range, state, cancellationToken))
+                    {
+                        using (batch)
+                        {
+                            await writer.WriteRecordBatchAsync(batch, cancellationToken);
+                            await context.Response.Body.FlushAsync(cancellationToken);
+                            state.AddBatch(batch.Length);
+                        }
+                    }
+                }
+
+                await writer.WriteEndAsync(cancellationToken);
+                scans.Finish(state, null);
+            }
+            catch (Exception ex)
+            {
+                scans.Finish(state, ex is OperationCanceledException && cancellationToken.IsCancellationRequested ? new OperationCanceledException("the client went away") : ex);
+                // Batches may be out: break the stream off rather than end it, so no reader takes it for whole.
+                context.Abort();
+            }
+        }
+    }
+
+    private static async Task<ScanRequest> ReadAsync(HttpContext context, CancellationToken cancellationToken)
+    {
+        if (context.Request.ContentLength > ScanService.MaxRequestBytes)
+        {
+            throw new ScanRequestException(413, "Request too large", $"A scan request may be at most {ScanService.MaxRequestBytes / (1024 * 1024)} MiB.");
+        }
+
+        try
+        {
+            return await JsonSerializer.DeserializeAsync(new ReadLimitStream(context.Request.Body, ScanService.MaxRequestBytes), PushdownJsonContext.Default.ScanRequest, cancellationToken)
+                ?? throw new ScanRequestException(400, "Malformed request", "The body is empty.");
+        }
+        catch (JsonException ex)
+        {
+            throw new ScanRequestException(400, "Malformed request", $"The body is not a scan request: {ex.Message}");
+        }
+        catch (InvalidDataException)
+        {
+            throw new ScanRequestException(413, "Request too large", $"A scan request may be at most {ScanService.MaxRequestBytes / (1024 * 1024)} MiB.");
+        }
+    }
+
+    /// <summary>The problem a refused scan answers; null for failures that are the node's own (a 500).</summary>
+    internal static IResult? Problem(Exception failure) => failure switch
+    {
+        ScanRequestException refused => TypedResults.Problem(statusCode: refused.Status, title: refused.Title, detail: refused.Message),
+        SelectionException selection => TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Bad selection",
+            detail: ScanService.Describe(selection),
+            extensions: new Dictionary<string, object?> { ["where"] = selection.Where, ["position"] = selection.Position + 1, ["column"] = selection.Column, ["expression"] = selection.Text }),
+        JoinMismatchException mismatch => TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Join does not line up", detail: mismatch.Message),
+        ColumnarInputException input => TypedResults.Problem(statusCode: StatusCodes.Status422UnprocessableEntity, title: "Unreadable file", detail: input.Message),
+        _ => null,
+    };
+
+    private static IResult Status(string id, HttpContext context, ScanService scans)
+    {
+        var scan = scans.Registry.Find(id);
+        if (scan is null || (scan.Owner != context.User.UserName() && !context.User.IsOperator()))
+        {
+            // Another user's scan is not said to exist.
+            return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "No such scan", detail: $"There is no scan {id} of yours on this node (statuses are kept for a while after a scan ends).");
+        }
+
+        return TypedResults.Json(scan.Status(), PushdownJsonContext.Default.ScanStatus);
+    }
+}
