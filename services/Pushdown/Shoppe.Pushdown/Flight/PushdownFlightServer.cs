@@ -169,7 +169,7 @@ public sealed class PushdownFlightServer(ScanService scans, StorageCatalog stora
         }
     }
 
-    /// <summary>A descriptor as a scan request: a CMD's JSON, or a PATH naming a dataset (every column, no filter).</summary>
+    /// <summary>A descriptor as a scan request: a CMD's JSON, or a PATH naming a dataset (every column its files share, no filter).</summary>
     private ScanRequest ToRequest(FlightDescriptor descriptor)
     {
         if (descriptor.Type == FlightDescriptorType.Command)
@@ -196,10 +196,16 @@ public sealed class PushdownFlightServer(ScanService scans, StorageCatalog stora
             throw new ScanRequestException(400, "Bad descriptor", "A path descriptor names one dataset.");
         }
 
+        // Every column all the dataset's files have (files of one dataset may differ: simulation and data).
         var dataset = JsonSerializer.SerializeToElement(path[0], PushdownJsonContext.Default.String);
-        var files = storage.Resolve(dataset, out _);
-        using var first = ScanPlanner.Open(files[0]);
-        return new ScanRequest(dataset, [.. first.Schema.FieldsList.Select(f => f.Name)]);
+        List<string>? columns = null;
+        foreach (var file in storage.Resolve(dataset, out _))
+        {
+            using var opened = ScanPlanner.Open(file);
+            columns = columns is null ? [.. opened.Schema.FieldsList.Select(f => f.Name)] : [.. columns.Where(c => opened.Schema.GetFieldIndex(c) >= 0)];
+        }
+
+        return new ScanRequest(dataset, columns);
     }
 
     private (ScanRequest Scan, ScanState State, ScanSpec Spec) Begin(ScanRequest scan, ServerCallContext context)
