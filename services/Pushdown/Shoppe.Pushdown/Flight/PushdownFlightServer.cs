@@ -239,7 +239,7 @@ public sealed class PushdownFlightServer(ScanService scans, StorageCatalog stora
         var joined = spec.Joined.Select(j => ScanPlanner.Open(j[0])).ToList();
         try
         {
-            var schema = joined.Count == 0 ? file.Schema : Joins.AlignedBatches.CombinedSchema(file, joined);
+            var schema = joined.Count == 0 ? file.Schema : Joins.AlignedBatches.CombinedSchema(file, joined, [.. spec.Joined.Select(j => j[0].Name).Prepend(spec.Files[0].Name)]);
             var query = ScanPlanner.Compile(schema, spec, spec.Files[0]);
             long events = 0;
             foreach (var group in rowGroups)

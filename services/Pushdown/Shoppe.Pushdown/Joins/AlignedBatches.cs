@@ -17,13 +17,18 @@ public static class AlignedBatches
 
     /// <summary>The joined schema: the reference's fields, then each other file's except the identity.</summary>
     /// <exception cref="Scans.ScanRequestException">A side lacks the identity columns, or two sides have a column of the same name.</exception>
-    public static Schema CombinedSchema(ColumnarFile reference, IReadOnlyList<ColumnarFile> others)
+    /// <param name="reference">The file whose rows the others must match.</param>
+    /// <param name="others">The files of extra columns.</param>
+    /// <param name="names">How errors name each file (reference first); their file names by default.</param>
+    public static Schema CombinedSchema(ColumnarFile reference, IReadOnlyList<ColumnarFile> others, IReadOnlyList<string>? names = null)
     {
         ArgumentNullException.ThrowIfNull(reference);
         ArgumentNullException.ThrowIfNull(others);
         var fields = new List<Field>();
         var owner = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var file in others.Prepend(reference))
+        var files = others.Prepend(reference).ToList();
+        string Name(ColumnarFile file) => names?[files.IndexOf(file)] ?? Path.GetFileName(file.Location);
+        foreach (var file in files)
         {
             foreach (var name in Identity)
             {
@@ -69,7 +74,7 @@ public static class AlignedBatches
         ArgumentNullException.ThrowIfNull(columns);
         var files = others.Prepend(reference).ToArray();
         var sides = new Side[files.Length];
-        var schema = CombinedSchema(reference, others);
+        var schema = CombinedSchema(reference, others, names);
         var fields = columns.Select(c => schema.GetFieldByName(c)).ToArray();
         var source = new int[columns.Count];
         for (var s = 0; s < files.Length; s++)
@@ -155,8 +160,6 @@ public static class AlignedBatches
             }
         }
     }
-
-    private static string Name(ColumnarFile file) => Path.GetFileName(file.Location);
 
     /// <summary>One file's batches, with how far into the current one the join has come.</summary>
     private sealed class Side(string name, IEnumerator<RecordBatch> batches) : IDisposable

@@ -172,9 +172,9 @@ public sealed class ScanEngine(IOptions<PushdownOptions> options)
         var others = spec.Joined.Select(j => ScanPlanner.Open(j[range.File])).ToList();
         try
         {
-            var schema = AlignedBatches.CombinedSchema(reference, others);
-            var query = ScanPlanner.Compile(schema, spec, spec.Files[range.File]);
             var names = spec.Joined.Select(j => j[range.File].Name).Prepend(spec.Files[range.File].Name).ToArray();
+            var schema = AlignedBatches.CombinedSchema(reference, others, names);
+            var query = ScanPlanner.Compile(schema, spec, spec.Files[range.File]);
             foreach (var batch in AlignedBatches.Read(reference, others, names, query.InputColumns, cancellationToken))
             {
                 // The joined batch shares the files' buffers; the output is a copy.

@@ -50,7 +50,7 @@ public static class ScanPlanner
             var joinedFiles = spec.Joined.Select(j => Open(j[f])).ToList();
             try
             {
-                var inputSchema = joinedFiles.Count == 0 ? file.Schema : AlignedBatches.CombinedSchema(file, joinedFiles);
+                var inputSchema = joinedFiles.Count == 0 ? file.Schema : AlignedBatches.CombinedSchema(file, joinedFiles, [.. spec.Joined.Select(j => j[f].Name).Prepend(spec.Files[f].Name)]);
                 var query = Compile(inputSchema, spec, spec.Files[f]);
                 if (schema is null)
                 {
