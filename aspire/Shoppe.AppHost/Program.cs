@@ -14,7 +14,12 @@ var cache = builder.AddShoppeService<Projects.Shoppe_Cache>("cache", facility).W
     .WithEnvironment("Cache__Origins__0__Prefix", "/")
     .WithEnvironment("Cache__Origins__0__Directory", origin);
 var transfer = builder.AddShoppeService<Projects.Shoppe_Transfer>("transfer", facility).WithLogsExport(logs, facility);
-var pushdown = builder.AddShoppeService<Projects.Shoppe_Pushdown>("pushdown", facility).WithLogsExport(logs, facility);
+// Pushdown scans the same storage beside the data: the origin folder, with the samples as "nanoaod-samples"; Arrow
+// Flight on its own HTTP/2 listener at 5115 (docs/pushdown.md).
+var pushdown = builder.AddShoppeService<Projects.Shoppe_Pushdown>("pushdown", facility).WithLogsExport(logs, facility)
+    .WithEnvironment("Pushdown__StorageRoots__0", origin)
+    .WithEnvironment("Pushdown__Datasets__nanoaod-samples__0", "nanoaod")
+    .WithEnvironment("Pushdown__FlightUrl", "http://127.0.0.1:5115");
 
 // Delivery reads every input through the cache, with a token of its own. The real NanoAOD samples are in the
 // facility's storage from the start, as the dataset "nanoaod-samples" (docs/delivery.md).
