@@ -1,0 +1,305 @@
+// The pushdown benchmark (docs/performance.md, "Pushdown"): generated NanoAOD-shaped events, then for every ADL
+// query, in one run:
+//  1. the scan on a pushdown node (its own process, one scan at a time) read over HTTP and over Arrow Flight, the
+//     node's CPU seconds against DuckDB's on one thread over the same files (CREATE TEMP TABLE AS the query);
+//  2. bytes shipped against the compressed size of the column chunks the query needs (reading them whole);
+//  3. the client's CPU seconds while it reads the scan against the client reading and filtering the files itself
+//     (the same columnar engine, in the client's process);
+//  4. the time to the first batch, both wires (Flight: GetFlightInfo included).
+// Then the same files over three nodes (each a third of the files, read by the client in parallel, Flight's way)
+// against one node, with the fan-out's overhead and a model from the per-node figures.
+// Usage: dotnet run -c Release --project services/Pushdown/Shoppe.Pushdown.Benchmarks -- [events] [files] [folder]
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Apache.Arrow.Flight;
+using Apache.Arrow.Flight.Client;
+using DuckDB.NET.Data;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Shoppe.Columnar;
+using Shoppe.Columnar.Generation;
+using Shoppe.Columnar.Io;
+using Shoppe.Pushdown.Client;
+using Shoppe.Security;
+using Shoppe.Testing;
+
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+var events = args.Length > 0 ? long.Parse(args[0], CultureInfo.InvariantCulture) : 10_000_000;
+var fileCount = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 9;
+var work = args.Length > 2 ? Path.GetFullPath(args[2]) : Path.Combine(Path.GetTempPath(), "shoppe-pushdown-bench");
+const int Seed = 2026;
+const int RowGroup = 100_000;
+
+Console.WriteLine($"Pushdown benchmark: {events:N0} events in {fileCount} files, row groups of {RowGroup:N0}, seed {Seed}; {Environment.ProcessorCount} cores");
+var data = Path.Combine(work, $"nano-{events}-{fileCount}-{Seed}");
+var samples = Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "data"), "*.parquet").Order(StringComparer.Ordinal).ToArray();
+if (!Directory.Exists(data) || Directory.GetFiles(data, "*.parquet").Length != fileCount)
+{
+    var watch = Stopwatch.StartNew();
+    var generated = NanoAodGenerator.Write(samples, data, events, fileCount, RowGroup, Seed, progress: Console.WriteLine);
+    Console.WriteLine($"generated {generated.Bytes / 1e6:F0} MB in {watch.Elapsed.TotalSeconds:F1} s");
+}
+
+var files = Directory.GetFiles(data, "*.parquet").Order(StringComparer.Ordinal).ToArray();
+var names = files.Select(f => Path.GetFileName(f)).ToArray();
+var keyFile = Path.Combine(work, "signing.key");
+var token = new TokenIssuer(new ShoppeSecurityOptions { SigningKeyFile = keyFile }, TimeProvider.System).Issue("bench", [], TimeSpan.FromHours(4));
+
+// One node with every file; three nodes with a third each.
+using var one = Node.Start(work, keyFile, data, "all", names);
+var thirds = Enumerable.Range(0, 3).Select(i => names.Where((_, f) => f % 3 == i).ToArray()).ToArray();
+var three = thirds.Select((part, i) => Node.Start(work, keyFile, data, $"part{i}", part)).ToList();
+foreach (var node in three.Prepend(one))
+{
+    await Loopback.WaitAliveAsync(node.Url, TimeSpan.FromSeconds(60), CancellationToken.None);
+}
+
+using var duck = new DuckDBConnection("Data Source=:memory:");
+duck.Open();
+Execute(duck, "SET threads TO 1");
+Execute(duck, AdlQueries.Macros);
+var parquetList = "read_parquet([" + string.Join(", ", files.Select(f => $"'{f}'")) + "])";
+
+var results = new List<string>();
+var wireRows = new List<string>();
+foreach (var query in AdlQueries.All)
+{
+    var request = ScanRequest.Of("all", query.Columns, query.Filter);
+    // Warm the node once (JIT, the query's kernel, the page cache), on both wires.
+    await HttpScanAsync(one, request, token);
+    await FlightScanAsync([one], request, token);
+
+    var http = await HttpScanAsync(one, request, token);
+    var flight = await FlightScanAsync([one], request, token);
+    var duckSeconds = Time(() => Execute(duck, AdlQueries.Macros + $"CREATE OR REPLACE TEMP TABLE r AS {query.SqlOver(parquetList)}"));
+    var duckRows = Convert.ToInt64(Scalar(duck, "SELECT count(*) FROM r"), CultureInfo.InvariantCulture);
+    if (duckRows != http.Rows || duckRows != flight.Rows)
+    {
+        throw new InvalidOperationException($"{query.Name}: DuckDB has {duckRows} rows, HTTP {http.Rows}, Flight {flight.Rows}");
+    }
+
+    var (wholeBytes, itselfCpu) = ClientItself(files, query);
+    var perCoreOurs = events / http.NodeCpu;
+    var perCoreDuck = events / duckSeconds;
+    Console.WriteLine($"{query.Name}: {http.Rows:N0} rows; node {http.NodeCpu:F2} CPU-s ({perCoreOurs:N0} ev/CPU-s), wall {http.Wall:F2} s; DuckDB {duckSeconds:F2} s ({perCoreDuck:N0} ev/s); shipped {http.Bytes / 1e6:F1} MB of {wholeBytes / 1e6:F1} MB; client {http.ClientCpu:F2} CPU-s against {itselfCpu:F2} itself; first batch {http.FirstBatchMs:F0} ms HTTP, {flight.FirstBatchMs:F0} ms Flight");
+    results.Add($"| {query.Name} | {http.Rows:N0} | {perCoreOurs:N0} | {perCoreDuck:N0} | **{perCoreOurs / perCoreDuck:F2}** | {100.0 * http.Bytes / wholeBytes:F1} % ({http.Bytes / 1e6:F1} of {wholeBytes / 1e6:F1} MB) | {100.0 * http.ClientCpu / itselfCpu:F1} % ({http.ClientCpu:F2} of {itselfCpu:F2} s) | {http.FirstBatchMs:F0} / {flight.FirstBatchMs:F0} ms |");
+    wireRows.Add($"| {query.Name} | {http.Wall:F2} s | {flight.Wall:F2} s | {flight.NodeCpu:F2} CPU-s |");
+}
+
+// Three nodes against one, ADL 5 and ADL 1 (a heavy and a light scan), read over Flight.
+var fanout = new List<string>();
+foreach (var query in new[] { AdlQueries.Query5, AdlQueries.Query1 })
+{
+    await FlightScanAsync(three, null, token, query); // warm the three nodes
+    var single = await FlightScanAsync([one], ScanRequest.Of("all", query.Columns, query.Filter), token);
+    var spread = await FlightScanAsync(three, null, token, query);
+    Console.WriteLine($"fan-out {query.Name}: one node {single.Wall:F2} s ({single.NodeCpu:F2} CPU-s), three nodes {spread.Wall:F2} s ({spread.NodeCpu:F2} CPU-s in all, planning {spread.PlanMs:F0} ms)");
+    fanout.Add($"| {query.Name} | {single.Wall:F2} s, {single.NodeCpu:F2} CPU-s, plan {single.PlanMs:F0} ms | {spread.Wall:F2} s, {spread.NodeCpu:F2} CPU-s, plan {spread.PlanMs:F0} ms | {single.Wall / (single.NodeCpu / 3 + spread.PlanMs / 1000):F1}x |");
+}
+
+Console.WriteLine();
+Console.WriteLine($"| query | rows | ours, node ev/CPU-s | DuckDB 1 thread ev/s | ratio | bytes shipped of the needed columns whole | client CPU of reading itself | first batch HTTP / Flight |");
+Console.WriteLine("|---|---|---|---|---|---|---|---|");
+results.ForEach(Console.WriteLine);
+Console.WriteLine();
+Console.WriteLine("| query | HTTP wall | Flight wall | Flight node CPU |");
+Console.WriteLine("|---|---|---|---|");
+wireRows.ForEach(Console.WriteLine);
+Console.WriteLine();
+Console.WriteLine("| query | one node | three nodes (two cores) | modelled speed-up on three machines |");
+Console.WriteLine("|---|---|---|---|");
+fanout.ForEach(Console.WriteLine);
+three.ForEach(n => n.Dispose());
+return 0;
+
+static async Task<Measured> HttpScanAsync(Node node, ScanRequest request, string token)
+{
+    using var http = new HttpClient { BaseAddress = new Uri(node.Url + "/"), Timeout = TimeSpan.FromHours(1) };
+    http.DefaultRequestHeaders.Authorization = new("Bearer", token);
+    var nodeCpu = node.Cpu();
+    var clientCpu = Process.GetCurrentProcess().TotalProcessorTime;
+    var watch = Stopwatch.StartNew();
+    double first = -1;
+    long rows = 0;
+    using (var reader = await new PushdownClient(http).ScanAsync(request, CancellationToken.None))
+    {
+        while (await reader.ReadNextAsync(CancellationToken.None) is { } batch)
+        {
+            if (first < 0)
+            {
+                first = watch.Elapsed.TotalMilliseconds;
+            }
+
+            rows += batch.Length;
+            batch.Dispose();
+        }
+
+        var wall = watch.Elapsed.TotalSeconds;
+        return new Measured(rows, wall, node.Cpu() - nodeCpu, (Process.GetCurrentProcess().TotalProcessorTime - clientCpu).TotalSeconds, reader.BytesReceived, first, 0);
+    }
+}
+
+// Every endpoint of every node's plan, read in parallel (one reader per node), Flight's way of fanning out.
+static async Task<Measured> FlightScanAsync(IReadOnlyList<Node> nodes, ScanRequest? request, string token, AdlQuery? query = null)
+{
+    var headers = new Metadata { { "authorization", $"Bearer {token}" } };
+    var cpu = nodes.Select(n => n.Cpu()).ToArray();
+    var clientCpu = Process.GetCurrentProcess().TotalProcessorTime;
+    var watch = Stopwatch.StartNew();
+    double first = -1;
+    var planned = 0.0;
+    long rows = 0;
+    await Task.WhenAll(nodes.Select(async node =>
+    {
+        using var channel = GrpcChannel.ForAddress(node.FlightUrl, new GrpcChannelOptions { MaxReceiveMessageSize = null });
+        var client = new FlightClient(channel);
+        var scan = request ?? ScanRequest.Of(node.Dataset, query!.Columns, query.Filter);
+        var info = await client.GetInfo(FlightDescriptor.CreateCommandDescriptor(scan.ToJson()), headers).ResponseAsync;
+        lock (nodes)
+        {
+            planned = Math.Max(planned, watch.Elapsed.TotalMilliseconds);
+        }
+
+        foreach (var endpoint in info.Endpoints)
+        {
+            using var call = client.GetStream(endpoint.Ticket, headers);
+            while (await call.ResponseStream.MoveNext(CancellationToken.None))
+            {
+                using var batch = call.ResponseStream.Current;
+                lock (nodes)
+                {
+                    if (first < 0)
+                    {
+                        first = watch.Elapsed.TotalMilliseconds;
+                    }
+
+                    rows += batch.Length;
+                }
+            }
+        }
+    }));
+    var wall = watch.Elapsed.TotalSeconds;
+    var nodeCpu = nodes.Select((n, i) => n.Cpu() - cpu[i]).Sum();
+    return new Measured(rows, wall, nodeCpu, (Process.GetCurrentProcess().TotalProcessorTime - clientCpu).TotalSeconds, 0, first, planned);
+}
+
+// The client doing it itself: read the needed columns of every file and run the query (the same engine).
+static (long WholeBytes, double Cpu) ClientItself(string[] files, AdlQuery query)
+{
+    long bytes = 0;
+    var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+    foreach (var path in files)
+    {
+        using var file = ColumnarFile.OpenAsync(path, null, CancellationToken.None).GetAwaiter().GetResult();
+        var compiled = ColumnarQuery.Compile(file.Schema, query.Columns, query.Filter);
+        for (var g = 0; g < file.RowGroups; g++)
+        {
+            bytes += file.ChunkBytes(g, compiled.InputColumns);
+        }
+
+        foreach (var batch in file.ReadBatches(compiled.InputColumns))
+        {
+            using (batch)
+            {
+                compiled.Execute(batch)?.Dispose();
+            }
+        }
+    }
+
+    return (bytes, (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds);
+}
+
+static double Time(Action action)
+{
+    var watch = Stopwatch.StartNew();
+    action();
+    return watch.Elapsed.TotalSeconds;
+}
+
+static void Execute(DuckDBConnection connection, string sql)
+{
+    using var command = connection.CreateCommand();
+    command.CommandText = sql;
+    command.ExecuteNonQuery();
+}
+
+static object Scalar(DuckDBConnection connection, string sql)
+{
+    using var command = connection.CreateCommand();
+    command.CommandText = sql;
+    return command.ExecuteScalar()!;
+}
+
+/// <summary>What one scan cost: rows, wall seconds, the nodes' and the client's CPU seconds, bytes, first batch and planning in ms.</summary>
+internal sealed record Measured(long Rows, double Wall, double NodeCpu, double ClientCpu, long Bytes, double FirstBatchMs, double PlanMs);
+
+/// <summary>A pushdown node as its own process (Production, warnings only), serving <c>files</c> of <c>data</c> as one dataset.</summary>
+internal sealed class Node : IDisposable
+{
+    private readonly Process _process;
+
+    private Node(Process process, string url, string flightUrl, string dataset)
+    {
+        _process = process;
+        Url = url;
+        FlightUrl = flightUrl;
+        Dataset = dataset;
+    }
+
+    public string Url { get; }
+
+    public string FlightUrl { get; }
+
+    public string Dataset { get; }
+
+    public double Cpu()
+    {
+        _process.Refresh();
+        return _process.TotalProcessorTime.TotalSeconds;
+    }
+
+    public static Node Start(string work, string keyFile, string data, string dataset, string[] files)
+    {
+        var port = Loopback.FreePort();
+        var flightPort = Loopback.FreePort();
+        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "Shoppe.Pushdown.dll")]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}";
+        start.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        start.Environment["Logging__LogLevel__Default"] = "Warning";
+        start.Environment["OTEL_SDK_DISABLED"] = "true";
+        start.Environment["Shoppe__DataRoot"] = Path.Combine(work, "node-" + dataset);
+        start.Environment["Shoppe__Security__SigningKeyFile"] = keyFile;
+        start.Environment["Pushdown__StorageRoots__0"] = data;
+        start.Environment["Pushdown__FlightUrl"] = $"http://127.0.0.1:{flightPort}";
+        for (var i = 0; i < files.Length; i++)
+        {
+            start.Environment[$"Pushdown__Datasets__{dataset}__{i}"] = files[i];
+        }
+
+        var process = Process.Start(start)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                Console.Error.WriteLine($"[{dataset}] {e.Data}");
+            }
+        };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return new Node(process, $"http://127.0.0.1:{port}", $"http://127.0.0.1:{flightPort}", dataset);
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit();
+        }
+
+        _process.Dispose();
+    }
+}
