@@ -48,6 +48,8 @@ public sealed partial class ConformanceSuite(FacilityEnvironment facility, Expec
         await CheckAsync("contract.transfer", "scopes: a token without storage.create cannot write", () => TransferScopeAsync(cancellationToken));
         await CheckAsync("contract.transfer", "paths with '..' are refused", () => TransferTraversalAsync(cancellationToken));
         await CheckAsync("contract.delivery", "a bad selection is a 400 problem naming the character", () => DeliveryBadSelectionAsync(cancellationToken));
+        await CheckAsync("contract.pushdown", "a scan of the dataset is an Arrow stream of every event, under its request id", () => PushdownScanAsync(cancellationToken));
+        await CheckAsync("contract.pushdown", "a bad filter is a 400 problem naming the character; '..' is refused", () => PushdownRefusalsAsync(cancellationToken));
         await CheckAsync("contract.logs", "another user's request is not found", () => LogsOwnerOnlyAsync(cancellationToken));
         await CheckAsync("contract.workflow", "a cyclic document is a 400 problem naming the job, and nothing is created", () => WorkflowCycleAsync(cancellationToken));
         await CheckAsync("contract.portal", "the page shows every service healthy", () => PortalAsync(cancellationToken));

@@ -121,6 +121,11 @@ public abstract class OwnedFacility : FacilityEnvironment
                 }
 
                 break;
+            case "pushdown":
+                // Scans beside the same storage: the origin folder, the samples under nanoaod/.
+                env["Pushdown__StorageRoots__0"] = OriginFolder!;
+                env[$"Pushdown__Datasets__{Dataset}__0"] = "nanoaod";
+                break;
         }
 
         return env;

@@ -18,6 +18,7 @@ internal static class ShoppeCli
         root.Subcommands.Add(TokenCommand.Build(console, settings));
         root.Subcommands.Add(LogsCommand.Build(console, httpHandler, settings));
         root.Subcommands.Add(DeliverCommand.Build(console, httpHandler, settings));
+        root.Subcommands.Add(ScanCommand.Build(console, httpHandler, settings));
         root.Subcommands.Add(TransferCommand.Build(console, httpHandler, settings));
         root.Subcommands.Add(WorkflowCommand.Build(console, httpHandler, settings));
         root.Subcommands.Add(PilotCommand.Build(console, httpHandler, settings));

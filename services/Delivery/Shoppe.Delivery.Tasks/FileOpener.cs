@@ -14,6 +14,9 @@ namespace Shoppe.Delivery.Tasks;
 /// <param name="nearestCache">A cache nearer to this worker than the one the service names, or null.</param>
 public sealed class FileOpener(HttpClient facility, Func<InputAccess, HttpClient> users, Uri? nearestCache = null)
 {
+    /// <summary>The client of the facility's own services (the cache, the pushdown node).</summary>
+    public HttpClient Facility => facility;
+
     /// <summary>Opens <paramref name="location"/>.</summary>
     /// <param name="location">An http(s) URL or an absolute local path, as the service resolved it.</param>
     /// <param name="access">How to read it.</param>

@@ -58,6 +58,21 @@ public static class FileTask
         var name = Path.GetFileName(spec.Input.Split('?', '#')[0].TrimEnd('/'));
         try
         {
+            if (spec.Access.Pushdown is { } node)
+            {
+                // Transformed on the node: only the selected columns of the passing events travel. No reuse: the
+                // node's files have no identity here.
+                var scanned = await PushdownInput.RunAsync(opener.Facility, node, spec, output.WorkPath, cancellationToken);
+                try
+                {
+                    return await output.CommitAsync(scanned, null, cancellationToken) ? new FileOutcome(scanned) : new FileOutcome(null, LeaseLost: true);
+                }
+                finally
+                {
+                    TryDelete(output.WorkPath);
+                }
+            }
+
             using var input = await opener.OpenAsync(spec.Input, spec.Access, cancellationToken);
             if (spec.MayReuse && input.Identity is { } identity && await output.TryReuseAsync(identity, cancellationToken) is { } reused)
             {

@@ -65,7 +65,9 @@ public sealed record FileTaskSpec(
 /// <param name="CachePath">The file's path under the cache, when it is on it: a pilot with a cache of its own nearer to it reads there.</param>
 /// <param name="AllowedRemotes">For a user's URL: <c>Delivery:AllowedRemotes</c>, judged by the worker on every connection.</param>
 /// <param name="PublicOnly">For a user's URL with no list: public addresses only.</param>
-public sealed record InputAccess(bool Facility, string? CacheToken = null, string? CachePath = null, IReadOnlyList<string>? AllowedRemotes = null, bool PublicOnly = true);
+/// <param name="Pushdown">The pushdown node that transforms the file (its base URL), when the input is <c>pushdown:/path</c>.</param>
+/// <param name="PushdownToken">The bearer token for that node (the service's own; a pilot uses its own).</param>
+public sealed record InputAccess(bool Facility, string? CacheToken = null, string? CachePath = null, IReadOnlyList<string>? AllowedRemotes = null, bool PublicOnly = true, string? Pushdown = null, string? PushdownToken = null);
 
 /// <summary>What a committed file came to (the pilot's upload reports it; the service records it).</summary>
 /// <param name="EventsIn">Events read.</param>

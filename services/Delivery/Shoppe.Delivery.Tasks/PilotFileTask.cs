@@ -39,7 +39,9 @@ public sealed class PilotFileTask : IPilotTask, IDisposable
         using var requestId = RequestId.BeginScope(spec.RequestId);
         var output = new UploadedOutput(context, spec);
         // The cache is read with the pilot's own token: the service never hands its own to a pilot.
-        var access = spec.Access.CachePath is not null ? spec.Access with { CacheToken = context.Token } : spec.Access;
+        var access = spec.Access.CachePath is not null ? spec.Access with { CacheToken = context.Token }
+            : spec.Access.Pushdown is not null ? spec.Access with { PushdownToken = context.Token }
+            : spec.Access;
         var outcome = await FileTask.RunAsync(spec with { Access = access }, _opener, output, cancellationToken);
         var seconds = outcome.Result?.Elapsed.TotalSeconds ?? 0;
         if (outcome.LeaseLost)

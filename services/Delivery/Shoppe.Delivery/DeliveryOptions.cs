@@ -46,7 +46,17 @@ public sealed class DeliveryOptions
     /// <summary>The service's own token for the cache (users' tokens never leave the delivery service).</summary>
     public string? CacheToken { get; set; }
 
-    /// <summary>Named datasets: a name and its files (URLs, cache paths, or local paths under <see cref="LocalRoots"/>).</summary>
+    /// <summary>
+    /// A pushdown node holding the facility's files (docs/pushdown.md): inputs written <c>pushdown:/path</c> (a path
+    /// under the node's storage) are transformed on the node, which sends only the selected columns of the passing
+    /// events, rather than read whole through the cache.
+    /// </summary>
+    public Uri? PushdownUrl { get; set; }
+
+    /// <summary>The service's own token for the pushdown node (pilots use theirs).</summary>
+    public string? PushdownToken { get; set; }
+
+    /// <summary>Named datasets: a name and its files (URLs, cache paths, <c>pushdown:</c> paths, or local paths under <see cref="LocalRoots"/>).</summary>
     public IDictionary<string, IList<string>> Datasets { get; } = new Dictionary<string, IList<string>>(StringComparer.Ordinal);
 
     /// <summary>Most files in one request.</summary>

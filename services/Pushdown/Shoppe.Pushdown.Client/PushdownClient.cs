@@ -17,27 +17,67 @@ public sealed class PushdownException(int status, string title, string detail) :
 
     /// <summary>The problem's detail.</summary>
     public string Detail { get; } = detail;
+
+    /// <summary>The problem as the node sent it (RFC 9457 JSON, with a selection error's position and expression).</summary>
+    public string? Body { get; init; }
 }
 
 /// <summary>
 /// Scans over plain HTTP: <c>POST /v1/scans</c> answers an Arrow IPC stream, read here batch by batch as it arrives.
 /// A stream the node breaks off (a failure mid-scan) ends in an exception, never in a short result taken for whole.
 /// </summary>
-/// <param name="http">A client with the node's base address and the caller's token.</param>
-public sealed class PushdownClient(HttpClient http)
+public sealed class PushdownClient
 {
+    private readonly HttpClient _http;
+    private readonly Uri? _node;
+    private readonly AuthenticationHeaderValue? _authorization;
+
+    /// <param name="http">A client with the node's base address and the caller's token.</param>
+    public PushdownClient(HttpClient http)
+    {
+        ArgumentNullException.ThrowIfNull(http);
+        _http = http;
+    }
+
+    /// <param name="http">A shared client (no base address of the node's).</param>
+    /// <param name="node">The node's base URL.</param>
+    /// <param name="token">The bearer token sent with every call; null for none.</param>
+    public PushdownClient(HttpClient http, Uri node, string? token)
+    {
+        ArgumentNullException.ThrowIfNull(http);
+        ArgumentNullException.ThrowIfNull(node);
+        _http = http;
+        _node = new Uri(node.AbsoluteUri.TrimEnd('/') + "/");
+        _authorization = token is { Length: > 0 } ? new AuthenticationHeaderValue("Bearer", token) : null;
+    }
+
+    private HttpRequestMessage Message(HttpMethod method, string path)
+    {
+        var message = new HttpRequestMessage(method, _node is null ? new Uri(path, UriKind.Relative) : new Uri(_node, path));
+        if (_authorization is not null)
+        {
+            message.Headers.Authorization = _authorization;
+        }
+
+        return message;
+    }
+
     /// <summary>The media type of a scan's answer.</summary>
     public const string ArrowStreamType = "application/vnd.apache.arrow.stream";
+
+    /// <summary>The header naming a scan's own id (its status): the request id, or the request id and a number where one request makes several scans.</summary>
+    public const string ScanIdHeader = "X-Shoppe-Scan-Id";
 
     /// <summary>Starts a scan; the returned stream reads its batches.</summary>
     /// <exception cref="PushdownException">The node refused the scan.</exception>
     public async Task<ScanReader> ScanAsync(ScanRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        using var message = new HttpRequestMessage(HttpMethod.Post, "v1/scans") { Content = new ByteArrayContent(request.ToJson()) };
+        using var message = Message(HttpMethod.Post, "v1/scans");
+        message.Content = new ByteArrayContent(request.ToJson());
         message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
         message.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(ArrowStreamType));
-        var response = await http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        var response = await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
         try
         {
             if (!response.IsSuccessStatusCode)
@@ -55,10 +95,28 @@ public sealed class PushdownClient(HttpClient http)
         }
     }
 
+    /// <summary>Plans a scan without running it (<c>POST /v1/scans/plan</c>): the node checks the selection against the files.</summary>
+    /// <exception cref="PushdownException">The node refused the scan.</exception>
+    public async Task<ScanPlanInfo> PlanAsync(ScanRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        using var message = Message(HttpMethod.Post, "v1/scans/plan");
+        message.Content = new ByteArrayContent(request.ToJson());
+        message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        using var response = await _http.SendAsync(message, cancellationToken);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw await ProblemAsync(response, cancellationToken);
+        }
+
+        return (await response.Content.ReadFromJsonAsync(PushdownJsonContext.Default.ScanPlanInfo, cancellationToken))!;
+    }
+
     /// <summary>A scan's status (<c>GET /v1/scans/{id}</c>).</summary>
     public async Task<ScanStatus> StatusAsync(string id, CancellationToken cancellationToken)
     {
-        using var response = await http.GetAsync(new Uri($"v1/scans/{Uri.EscapeDataString(id)}", UriKind.Relative), cancellationToken);
+        using var message = Message(HttpMethod.Get, $"v1/scans/{Uri.EscapeDataString(id)}");
+        using var response = await _http.SendAsync(message, cancellationToken);
         if (!response.IsSuccessStatusCode)
         {
             throw await ProblemAsync(response, cancellationToken);
@@ -75,7 +133,7 @@ public sealed class PushdownClient(HttpClient http)
             using var problem = JsonDocument.Parse(text);
             var title = problem.RootElement.TryGetProperty("title", out var t) ? t.GetString() : null;
             var detail = problem.RootElement.TryGetProperty("detail", out var d) ? d.GetString() : null;
-            return new PushdownException((int)response.StatusCode, title ?? response.ReasonPhrase ?? "Refused", detail ?? text);
+            return new PushdownException((int)response.StatusCode, title ?? response.ReasonPhrase ?? "Refused", detail ?? text) { Body = text };
         }
         catch (JsonException)
         {
@@ -97,10 +155,14 @@ public sealed class ScanReader : IDisposable
         _body = new CountingStream(body);
         _reader = new ArrowStreamReader(_body);
         RequestId = response.Headers.TryGetValues("X-Shoppe-Request-Id", out var ids) ? ids.FirstOrDefault() : null;
+        ScanId = response.Headers.TryGetValues(PushdownClient.ScanIdHeader, out var scans) ? scans.FirstOrDefault() : RequestId;
     }
 
-    /// <summary>The scan's request id (its status, its logs).</summary>
+    /// <summary>The scan's request id (its logs).</summary>
     public string? RequestId { get; }
+
+    /// <summary>The scan's own id (its status, <see cref="PushdownClient.StatusAsync"/>).</summary>
+    public string? ScanId { get; }
 
     /// <summary>Bytes of Arrow received so far.</summary>
     public long BytesReceived => _body.Count;

@@ -43,6 +43,21 @@ public sealed record ScanStatus(
     string Id, string Owner, string State, string Dataset, int Files, long RowGroups, long RowGroupsPruned, long RowGroupsSkipped,
     long EventsScanned, long EventsPassed, long Batches, long BytesRead, double? FirstBatchMilliseconds, DateTimeOffset Started, DateTimeOffset? Finished, string? Error);
 
+/// <summary>A scan planned but not run (<c>POST /v1/scans/plan</c>): what it would give and read.</summary>
+/// <param name="Columns">The output columns and their Arrow types.</param>
+/// <param name="Files">Files in the plan.</param>
+/// <param name="Ranges">Ranges (Flight endpoints) the kept row groups make.</param>
+/// <param name="RowGroups">Row groups in the files.</param>
+/// <param name="RowGroupsPruned">Row groups the filter's bounds rule out.</param>
+/// <param name="EventsToScan">Events in the kept row groups.</param>
+/// <param name="BytesToRead">Compressed bytes of the column chunks to read.</param>
+public sealed record ScanPlanInfo(IReadOnlyList<ScanColumn> Columns, int Files, int Ranges, long RowGroups, long RowGroupsPruned, long EventsToScan, long BytesToRead);
+
+/// <summary>An output column of a scan.</summary>
+/// <param name="Name">Its name.</param>
+/// <param name="Type">Its Arrow type (<c>float</c>, <c>large_list&lt;float&gt;</c>...).</param>
+public sealed record ScanColumn(string Name, string Type);
+
 /// <summary>A dataset a pushdown node serves (<c>GET /v1/datasets</c>).</summary>
 /// <param name="Name">Its name.</param>
 /// <param name="Files">Its files, relative to the storage root they are under.</param>
@@ -61,6 +76,7 @@ public sealed record DatasetFileInfo(string Path, long Events, int RowGroups, lo
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(ScanRequest))]
 [JsonSerializable(typeof(ScanStatus))]
+[JsonSerializable(typeof(ScanPlanInfo))]
 [JsonSerializable(typeof(DatasetInfo))]
 [JsonSerializable(typeof(IReadOnlyList<DatasetInfo>))]
 [JsonSerializable(typeof(string))]

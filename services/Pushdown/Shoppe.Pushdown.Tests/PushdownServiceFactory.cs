@@ -38,7 +38,7 @@ public sealed class PushdownServiceFactory(string dataRoot, IDictionary<string, 
     }
 
     /// <summary>Reads every batch of an HTTP scan into a Parquet file (for DuckDB to read back).</summary>
-    public static async Task<(string Path, string? RequestId, long Rows)> ReadAllAsync(ScanReader reader, string path)
+    public static async Task<(string Path, string? ScanId, long Rows)> ReadAllAsync(ScanReader reader, string path)
     {
         ColumnarWriter? writer = null;
         long rows = 0;
@@ -56,7 +56,7 @@ public sealed class PushdownServiceFactory(string dataRoot, IDictionary<string, 
 
             writer ??= new ColumnarWriter(path, reader.Schema, OutputFormat.Parquet);
             writer.Commit();
-            return (path, reader.RequestId, rows);
+            return (path, reader.ScanId, rows);
         }
         finally
         {

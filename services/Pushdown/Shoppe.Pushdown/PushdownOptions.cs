@@ -42,7 +42,31 @@ public sealed class PushdownOptions
     /// <summary>How long a finished scan's status is kept for <c>GET /v1/scans/{id}</c>.</summary>
     public TimeSpan StatusKept { get; set; } = TimeSpan.FromHours(1);
 
+    /// <summary>
+    /// Other pushdown nodes this one coordinates (none: it serves its own storage). A coordinator answers
+    /// <c>GetFlightInfo</c> and HTTP scans for datasets spread over its nodes, with each node's endpoints.
+    /// </summary>
+    public List<PushdownNode> Nodes { get; } = [];
+
     /// <summary>The advertised Flight location: <see cref="FlightLocation"/>, else <see cref="FlightUrl"/> as <c>grpc+tcp://</c>.</summary>
     public string? AdvertisedLocation =>
         FlightLocation ?? (FlightUrl is { } url && Uri.TryCreate(url, UriKind.Absolute, out var uri) ? $"grpc+tcp://{uri.Authority}" : null);
+}
+
+/// <summary>A pushdown node a coordinator sends scans to.</summary>
+public sealed class PushdownNode
+{
+    /// <summary>How errors and logs name it.</summary>
+    [Required]
+    public string Name { get; set; } = "";
+
+    /// <summary>Its Flight listener (<c>http://host:5115</c>).</summary>
+    [Required]
+    public string FlightUrl { get; set; } = "";
+
+    /// <summary>The node whose storage this one replicates: it serves that node's tickets where that node fails.</summary>
+    public string? ReplicaOf { get; set; }
+
+    /// <summary>Its Flight location, as endpoints carry it.</summary>
+    public string Location => Uri.TryCreate(FlightUrl, UriKind.Absolute, out var uri) ? $"{(uri.Scheme == "https" ? "grpc+tls" : "grpc+tcp")}://{uri.Authority}" : FlightUrl;
 }

@@ -248,7 +248,7 @@ internal static class DeliverCommand
         console.MarkupLineInterpolated($"Logs: shoppe logs {status["requestId"]!.GetValue<string>()}");
     }
 
-    private static void PrintProblem(IAnsiConsole console, int status, string body)
+    internal static void PrintProblem(IAnsiConsole console, int status, string body)
     {
         try
         {

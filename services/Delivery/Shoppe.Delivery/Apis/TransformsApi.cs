@@ -114,8 +114,15 @@ public static partial class TransformsApi
 
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(SchemaCheckTimeout);
-            using var first = await inputs.OpenAsync(files[0], timeout.Token);
-            ColumnarQuery.Compile(first.Schema, columns, request.Filter);
+            if (DeliveryInputs.IsPushdown(files[0]))
+            {
+                await inputs.CheckOnNodeAsync(files[0], columns, request.Filter, timeout.Token);
+            }
+            else
+            {
+                using var first = await inputs.OpenAsync(files[0], timeout.Token);
+                ColumnarQuery.Compile(first.Schema, columns, request.Filter);
+            }
         }
         catch (DeliveryRequestException ex)
         {

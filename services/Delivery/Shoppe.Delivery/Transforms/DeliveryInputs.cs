@@ -111,6 +111,22 @@ public sealed class DeliveryInputs(IOptions<DeliveryOptions> options, RemotePoli
             throw new DeliveryRequestException(400, "Bad file location", $"Dataset entry {index + 1} is longer than 4096 characters.");
         }
 
+        if (entry.StartsWith(PushdownScheme, StringComparison.Ordinal))
+        {
+            var onNode = entry[PushdownScheme.Length..];
+            if (_options.PushdownUrl is null)
+            {
+                throw new DeliveryRequestException(400, "Bad file location", $"{where} is on a pushdown node, and this facility names none (Delivery:PushdownUrl).");
+            }
+
+            if (!onNode.StartsWith('/') || onNode.Split('/').Any(s => s is ".." or ".") || onNode.Contains('\\', StringComparison.Ordinal))
+            {
+                throw new DeliveryRequestException(400, "Bad file location", $"{where} is not a plain path under the pushdown node's storage (pushdown:/folder/file.parquet).");
+            }
+
+            return PushdownScheme + onNode;
+        }
+
         if (Uri.TryCreate(entry, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")
         {
             if (uri.Segments.Any(s => s.TrimEnd('/') is ".." or "%2e%2e" or "%2E%2E"))
@@ -176,6 +192,44 @@ public sealed class DeliveryInputs(IOptions<DeliveryOptions> options, RemotePoli
         throw new DeliveryRequestException(400, "Bad file location", $"{where} is a local path outside the folders this facility serves{(_options.CacheUrl is null ? "" : "; give a path under the cache or an http(s) URL")}.");
     }
 
+    /// <summary>How an input on the pushdown node is written: <c>pushdown:/path/under/its/storage</c>.</summary>
+    public const string PushdownScheme = "pushdown:";
+
+    /// <summary>Whether <paramref name="location"/> (resolved) is transformed on the pushdown node.</summary>
+    public static bool IsPushdown(string location) => location.StartsWith(PushdownScheme, StringComparison.Ordinal);
+
+    /// <summary>
+    /// Checks a request's selection against an input on the pushdown node (the node plans the scan of that file),
+    /// so a selection that does not fit is refused at submission as for any other input.
+    /// </summary>
+    public async Task CheckOnNodeAsync(string location, IReadOnlyList<string> columns, string? filter, CancellationToken cancellationToken)
+    {
+        var client = new Shoppe.Pushdown.Client.PushdownClient(PushdownHttp);
+        var request = new Shoppe.Pushdown.Client.ScanRequest(JsonSerializer.SerializeToElement(new[] { location[PushdownScheme.Length..] }), columns, filter);
+        try
+        {
+            await client.PlanAsync(request, cancellationToken);
+        }
+        catch (Shoppe.Pushdown.Client.PushdownException ex)
+        {
+            throw new DeliveryRequestException(ex.Status is 400 or 403 or 404 ? ex.Status : 422, ex.Title, $"The pushdown node refused the first file: {ex.Detail}");
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new DeliveryRequestException(503, "Pushdown node unreachable", $"The pushdown node at {_options.PushdownUrl} did not answer: {ex.Message}");
+        }
+    }
+
+    /// <summary>The service's client of the pushdown node (its base address and the service's token).</summary>
+    private HttpClient PushdownHttp => _pushdownHttp ??= new HttpClient(new RequestIdPropagationHandler { InnerHandler = new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(10) } })
+    {
+        BaseAddress = new Uri(_options.PushdownUrl!.AbsoluteUri.TrimEnd('/') + "/"),
+        Timeout = TimeSpan.FromMinutes(1),
+        DefaultRequestHeaders = { Authorization = _options.PushdownToken is { Length: > 0 } token ? new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token) : null },
+    };
+
+    private HttpClient? _pushdownHttp;
+
     private static string Shorten(string text) => text.Length <= 200 ? text : text[..200] + "...";
 
     /// <summary>Whether <paramref name="uri"/> is on the facility's cache (scheme, host and port).</summary>
@@ -189,6 +243,12 @@ public sealed class DeliveryInputs(IOptions<DeliveryOptions> options, RemotePoli
     /// </summary>
     public InputAccess Access(string location)
     {
+        ArgumentNullException.ThrowIfNull(location);
+        if (IsPushdown(location))
+        {
+            return new InputAccess(true, Pushdown: _options.PushdownUrl!.AbsoluteUri, PushdownToken: _options.PushdownToken is { Length: > 0 } pushdownToken ? pushdownToken : null);
+        }
+
         if (!location.StartsWith("http://", StringComparison.Ordinal) && !location.StartsWith("https://", StringComparison.Ordinal))
         {
             return new InputAccess(true);
@@ -219,6 +279,7 @@ public sealed class DeliveryInputs(IOptions<DeliveryOptions> options, RemotePoli
 
     public void Dispose()
     {
+        _pushdownHttp?.Dispose();
         _facility.Dispose();
         _users.Dispose();
     }

@@ -78,7 +78,7 @@ public sealed partial class FileDispatcher
         {
             var transform = _records.GetOrAdd(file.Transform.RequestId, file.Transform);
             var access = _inputs.Access(file.Input);
-            specs.Add((new FileTaskSpec(transform.RequestId, file.Index, file.Attempt, file.Input, pilot ? access with { CacheToken = null } : access, transform.Columns, transform.Filter,
+            specs.Add((new FileTaskSpec(transform.RequestId, file.Index, file.Attempt, file.Input, pilot ? access with { CacheToken = null, PushdownToken = null } : access, transform.Columns, transform.Filter,
                 transform.Format, OutputName(file.Index, file.Input, transform.Format), file.MayReuse), transform));
         }
 

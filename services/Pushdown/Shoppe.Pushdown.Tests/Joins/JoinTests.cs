@@ -132,7 +132,7 @@ public sealed class JoinTests(GeneratedEvents generated) : IClassFixture<Generat
         Assert.True(rows > 0, "batches before the mismatch were streamed");
         Assert.True(rows <= 45_000, $"{rows} rows arrived, past the mismatch");
         Assert.True(broken is IOException or HttpRequestException, broken.ToString());
-        var status = await service.Http("alice").StatusAsync(reader.RequestId!, TestContext.Current.CancellationToken);
+        var status = await service.Http("alice").StatusAsync(reader.ScanId!, TestContext.Current.CancellationToken);
         Assert.Equal("failed", status.State);
         Assert.Contains("at row 45000", status.Error, StringComparison.Ordinal);
     }

@@ -63,7 +63,7 @@ public sealed class ScanEngineTests(GeneratedEvents generated) : IClassFixture<G
         }
 
         await Task.Delay(500, TestContext.Current.CancellationToken);
-        var held = await service.Http("alice").StatusAsync(reader.RequestId!, TestContext.Current.CancellationToken);
+        var held = await service.Http("alice").StatusAsync(reader.ScanId!, TestContext.Current.CancellationToken);
         Assert.Equal("running", held.State);
         Assert.NotNull(held.FirstBatchMilliseconds);
         // One batch sent, one buffered, one being written, and what the socket's buffers hold: far from the whole file.
@@ -76,7 +76,7 @@ public sealed class ScanEngineTests(GeneratedEvents generated) : IClassFixture<G
         }
 
         Assert.Equal(GeneratedEvents.Events, rows);
-        var done = await service.Http("alice").StatusAsync(reader.RequestId!, TestContext.Current.CancellationToken);
+        var done = await service.Http("alice").StatusAsync(reader.ScanId!, TestContext.Current.CancellationToken);
         Assert.Equal("finished", done.State);
         Assert.Equal(GeneratedEvents.Events, done.EventsPassed);
     }

@@ -25,10 +25,10 @@ public sealed class ScansApiTests : IDisposable
     {
         var query = AdlQueries.All.Single(q => q.Name == name);
         using var reader = await _service.Http("alice").ScanAsync(ScanRequest.Of("nanoaod-samples", query.Columns, query.Filter), TestContext.Current.CancellationToken);
-        var (path, requestId, _) = await PushdownServiceFactory.ReadAllAsync(reader, Path.Combine(_root, "out.parquet"));
+        var (path, scanId, _) = await PushdownServiceFactory.ReadAllAsync(reader, Path.Combine(_root, "out.parquet"));
         DuckDb.AssertSame(PushdownServiceFactory.Expected(query), PushdownServiceFactory.Actual(path));
 
-        var status = await _service.Http("alice").StatusAsync(requestId!, TestContext.Current.CancellationToken);
+        var status = await _service.Http("alice").StatusAsync(scanId!, TestContext.Current.CancellationToken);
         Assert.Equal("finished", status.State);
         Assert.Equal(80, status.EventsScanned);
         Assert.Equal(2, status.Files);

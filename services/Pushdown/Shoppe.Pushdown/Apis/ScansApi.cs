@@ -24,12 +24,19 @@ public static class ScansApi
     {
         var group = routes.MapGroup("/v1/scans").RequireAuthorization(ShoppeClaims.UserPolicy);
         group.MapPost("", ScanAsync).WithName("Scan").WithSummary("Scan a dataset beside the data: an Arrow IPC stream of the selected columns of the passing events");
+        group.MapPost("/plan", PlanAsync).WithName("PlanScan").WithSummary("Plan a scan without running it: its columns, the row groups pruned, the events and bytes it would read");
         group.MapGet("/{id}", Status).WithName("GetScan").WithSummary("A scan's progress and outcome");
         return routes;
     }
 
-    private static async Task ScanAsync(HttpContext context, ScanService scans, CancellationToken cancellationToken)
+    private static async Task ScanAsync(HttpContext context, ScanService scans, Coordinator.NodeCoordinator nodes, CancellationToken cancellationToken)
     {
+        if (nodes.Enabled)
+        {
+            await CoordinatedAsync(context, scans, nodes, cancellationToken);
+            return;
+        }
+
         var user = context.User.UserName()!;
         var requestId = RequestId.Current ?? RequestId.NewId();
         ScanSpec spec;
@@ -41,7 +48,7 @@ public static class ScansApi
             var request = await ReadAsync(context, cancellationToken);
             spec = scans.Check(request, out var description);
             slot = scans.Registry.TryEnter() ?? throw new ScanRequestException(503, "Busy", "This node runs as many scans as it may; try again shortly.");
-            state = scans.Registry.Begin(requestId, user, description);
+            state = scans.Registry.Start(requestId, user, description);
             try
             {
                 plan = await scans.PlanAsync(spec, state, cancellationToken);
@@ -63,6 +70,7 @@ public static class ScansApi
         {
             context.Response.ContentType = PushdownClient.ArrowStreamType;
             context.Response.Headers[RequestId.HeaderName] = requestId;
+            context.Response.Headers[PushdownClient.ScanIdHeader] = state.Id;
             context.Response.Headers["X-Shoppe-Scan-Events"] = plan.EventsToScan.ToString(System.Globalization.CultureInfo.InvariantCulture);
             context.Response.Headers["X-Shoppe-Scan-Row-Groups-Pruned"] = plan.RowGroupsPruned.ToString(System.Globalization.CultureInfo.InvariantCulture);
             try
@@ -93,6 +101,47 @@ public static class ScansApi
                 context.Abort();
             }
         }
+    }
+
+    private static async Task<IResult> PlanAsync(HttpContext context, ScanService scans, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var request = await ReadAsync(context, cancellationToken);
+            var spec = scans.Check(request, out var description);
+            var state = new ScanState(RequestId.Current ?? RequestId.NewId(), context.User.UserName()!, description, DateTimeOffset.UtcNow);
+            var plan = await scans.PlanAsync(spec, state, cancellationToken);
+            var columns = plan.Schema.FieldsList.Select(f => new ScanColumn(f.Name, f.DataType is Apache.Arrow.Types.NestedType nested ? $"{f.DataType.Name}<{string.Join(",", nested.Fields.Select(c => c.DataType.Name))}>" : f.DataType.Name)).ToList();
+            return TypedResults.Json(new ScanPlanInfo(columns, spec.Files.Count, plan.Ranges.Count, plan.RowGroups, plan.RowGroupsPruned, plan.EventsToScan, plan.BytesToRead), PushdownJsonContext.Default.ScanPlanInfo);
+        }
+        catch (Exception ex) when (Problem(ex) is { } problem)
+        {
+            return problem;
+        }
+    }
+
+    /// <summary>A scan on a coordinator: the request checked for shape here, its datasets and selection by the nodes.</summary>
+    private static async Task CoordinatedAsync(HttpContext context, ScanService scans, Coordinator.NodeCoordinator nodes, CancellationToken cancellationToken)
+    {
+        var requestId = RequestId.Current ?? RequestId.NewId();
+        IDisposable? slot = null;
+        ScanRequest request;
+        ScanState state;
+        try
+        {
+            request = await ReadAsync(context, cancellationToken);
+            var description = request.Dataset.ValueKind == JsonValueKind.String ? request.Dataset.GetString()! : "files";
+            slot = scans.Registry.TryEnter() ?? throw new ScanRequestException(503, "Busy", "This node runs as many scans as it may; try again shortly.");
+            state = scans.Registry.Start(requestId, context.User.UserName()!, description);
+        }
+        catch (Exception ex) when (Problem(ex) is { } problem)
+        {
+            slot?.Dispose();
+            await problem.ExecuteAsync(context);
+            return;
+        }
+
+        await Coordinator.CoordinatedScans.RunAsync(context, request, nodes, scans, state, slot, cancellationToken);
     }
 
     private static async Task<ScanRequest> ReadAsync(HttpContext context, CancellationToken cancellationToken)

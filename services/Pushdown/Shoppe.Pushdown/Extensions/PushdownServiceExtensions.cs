@@ -19,6 +19,7 @@ public static class PushdownServiceExtensions
         builder.Services.AddSingleton<ScanRegistry>();
         builder.Services.AddSingleton<ScanEngine>();
         builder.Services.AddSingleton<ScanService>();
+        builder.Services.AddSingleton<Coordinator.NodeCoordinator>();
         builder.Services.AddSingleton<PushdownFlightServer>();
         builder.Services.AddGrpc().AddFlightServer<PushdownFlightServer>();
         builder.Services.TryAddSingleton(TimeProvider.System);

@@ -73,7 +73,7 @@ public sealed class PollService(ScanService scans, PushdownFlightServer flight) 
         }
 
         var spec = scans.Check(scan, out var description);
-        var state = scans.Registry.Begin(RequestId.Current ?? RequestId.NewId(), user, description);
+        var state = scans.Registry.Start(RequestId.Current ?? RequestId.NewId(), user, description);
         var poll = new PollState(scan, spec, state, request);
         state.Tag = poll;
         var id = state.Id;

@@ -21,7 +21,7 @@ namespace Shoppe.Pushdown.Flight;
 /// lists the datasets; <c>GetSchema</c> plans without running. PollFlightInfo is <see cref="PollService"/>.
 /// The facility's bearer tokens authenticate every call; request ids travel as <c>x-shoppe-request-id</c>.
 /// </summary>
-public sealed class PushdownFlightServer(ScanService scans, StorageCatalog storage, IOptions<PushdownOptions> options) : FlightServer
+public sealed class PushdownFlightServer(ScanService scans, StorageCatalog storage, Coordinator.NodeCoordinator nodes, IOptions<PushdownOptions> options) : FlightServer
 {
     /// <summary>The location endpoints name (null: the service the client asked).</summary>
     public string? Location { get; } = options.Value.AdvertisedLocation;
@@ -30,6 +30,12 @@ public sealed class PushdownFlightServer(ScanService scans, StorageCatalog stora
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
+        if (nodes.Enabled)
+        {
+            // A coordinator: the nodes plan their parts; their errors already name them.
+            return await nodes.PlanAsync(request, Coordinator.NodeCoordinator.Forward(context.RequestHeaders.GetValue("authorization")), context.CancellationToken);
+        }
+
         try
         {
             var (scan, state, spec) = Begin(ToRequest(request), context);
@@ -147,6 +153,16 @@ public sealed class PushdownFlightServer(ScanService scans, StorageCatalog stora
     {
         ArgumentNullException.ThrowIfNull(responseStream);
         ArgumentNullException.ThrowIfNull(context);
+        if (nodes.Enabled)
+        {
+            foreach (var info in await nodes.ListAsync(Coordinator.NodeCoordinator.Forward(context.RequestHeaders.GetValue("authorization")), context.CancellationToken))
+            {
+                await responseStream.WriteAsync(info);
+            }
+
+            return;
+        }
+
         foreach (var name in storage.Names)
         {
             DatasetInfo dataset;
@@ -211,7 +227,7 @@ public sealed class PushdownFlightServer(ScanService scans, StorageCatalog stora
     private (ScanRequest Scan, ScanState State, ScanSpec Spec) Begin(ScanRequest scan, ServerCallContext context)
     {
         var spec = scans.Check(scan, out var description);
-        var state = scans.Registry.Begin(RequestId.Current ?? RequestId.NewId(), context.GetHttpContext().User.UserName()!, description);
+        var state = scans.Registry.Start(RequestId.Current ?? RequestId.NewId(), context.GetHttpContext().User.UserName()!, description);
         return (scan, state, spec);
     }
 

@@ -128,6 +128,30 @@ public sealed class ScanRegistry(IOptions<PushdownOptions> options, TimeProvider
         return state;
     }
 
+    /// <summary>
+    /// Registers a new scan under <paramref name="requestId"/>, or, where that request already has a scan here (a
+    /// delivery's files share their transform's request id), under <c>{request id}.2</c>, <c>.3</c>...: the scan's
+    /// own id, for its status; its logs stay under the request id.
+    /// </summary>
+    public ScanState Start(string requestId, string owner, string dataset)
+    {
+        Trim();
+        for (var n = 1; ; n++)
+        {
+            var id = n == 1 ? requestId : $"{requestId}.{n.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+            var state = new ScanState(id, owner, dataset, Clock.GetUtcNow());
+            if (id.Length <= Shoppe.ServiceDefaults.RequestIds.RequestId.MaxLength && _scans.TryAdd(id, state))
+            {
+                return state;
+            }
+
+            if (id.Length > Shoppe.ServiceDefaults.RequestIds.RequestId.MaxLength)
+            {
+                return Begin(Shoppe.ServiceDefaults.RequestIds.RequestId.NewId(), owner, dataset);
+            }
+        }
+    }
+
     public ScanState? Find(string id) => _scans.GetValueOrDefault(id);
 
     /// <summary>A slot for a running scan, or null when <see cref="PushdownOptions.MaxConcurrentScans"/> run already.</summary>
