@@ -263,7 +263,7 @@ internal static class DeliverCommand
         }
         catch (JsonException)
         {
-            console.MarkupLineInterpolated($"[red]error:[/] the delivery service answered {status}: {body}");
+            console.MarkupLineInterpolated($"[red]error:[/] the service answered {status}: {(body.Length == 0 ? "(no body)" : body)}");
         }
     }
 }
