@@ -59,7 +59,17 @@ public static class PushdownInput
                 writer?.Dispose();
             }
 
-            var status = reader.ScanId is { } id ? await client.StatusAsync(id, cancellationToken) : null;
+            // The events the node read, for the transform's counts; the output is whole either way.
+            ScanStatus? status = null;
+            try
+            {
+                status = reader.ScanId is { } id ? await client.StatusAsync(id, cancellationToken) : null;
+            }
+            catch (Exception ex) when (ex is PushdownException or HttpRequestException)
+            {
+                // gone from the node's list, or another node behind a balancer: count the events written
+            }
+
             return new TransformResult(status?.EventsScanned ?? rows, rows, reader.BytesReceived, bytesOut, watch.Elapsed);
         }
     }

@@ -167,9 +167,21 @@ public sealed class ScanReader : IDisposable
     /// <summary>Bytes of Arrow received so far.</summary>
     public long BytesReceived => _body.Count;
 
-    /// <summary>The next batch, or null at the end of the scan. The caller disposes each batch.</summary>
-    public async Task<RecordBatch?> ReadNextAsync(CancellationToken cancellationToken) =>
-        await _reader.ReadNextRecordBatchAsync(cancellationToken);
+    /// <summary>
+    /// The next batch, or null at the end of the scan. The caller disposes each batch. A stream that ends without
+    /// Arrow's end-of-stream marker was cut off (the node failed, or something between broke it): an
+    /// <see cref="IOException"/>, never a short result taken for whole.
+    /// </summary>
+    public async Task<RecordBatch?> ReadNextAsync(CancellationToken cancellationToken)
+    {
+        var batch = await _reader.ReadNextRecordBatchAsync(cancellationToken);
+        if (batch is null && !_body.EndsWithEndOfStream)
+        {
+            throw new IOException($"the scan's stream ended after {_body.Count} bytes without Arrow's end-of-stream marker: it was cut off (see the scan's status and logs)");
+        }
+
+        return batch;
+    }
 
     /// <summary>The result's schema, known once <see cref="ReadNextAsync"/> has been called.</summary>
     public Schema Schema => _reader.Schema;
@@ -184,7 +196,12 @@ public sealed class ScanReader : IDisposable
     /// <summary>Counts what passes through.</summary>
     private sealed class CountingStream(Stream inner) : Stream
     {
+        private readonly byte[] _last = new byte[8];
+
         public long Count { get; private set; }
+
+        /// <summary>Whether the last 8 bytes read are Arrow's end-of-stream marker (continuation 0xFFFFFFFF, length 0).</summary>
+        public bool EndsWithEndOfStream => Count >= 8 && _last.AsSpan(0, 4).IndexOfAnyExcept((byte)0xFF) < 0 && _last.AsSpan(4).IndexOfAnyExcept((byte)0) < 0;
 
         public override bool CanRead => true;
 
@@ -196,16 +213,30 @@ public sealed class ScanReader : IDisposable
 
         public override long Position { get => Count; set => throw new NotSupportedException(); }
 
-        public override int Read(byte[] buffer, int offset, int count) => Counted(inner.Read(buffer, offset, count));
+        public override int Read(byte[] buffer, int offset, int count) => Counted(buffer.AsSpan(offset, count), inner.Read(buffer, offset, count));
 
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-            Counted(await inner.ReadAsync(buffer, cancellationToken));
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            var read = await inner.ReadAsync(buffer, cancellationToken);
+            return Counted(buffer.Span, read);
+        }
 
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
             ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-        private int Counted(int read)
+        private int Counted(Span<byte> buffer, int read)
         {
+            // Keep the last 8 bytes seen, across reads.
+            if (read >= 8)
+            {
+                buffer.Slice(read - 8, 8).CopyTo(_last);
+            }
+            else if (read > 0)
+            {
+                _last.AsSpan(read).CopyTo(_last);
+                buffer[..read].CopyTo(_last.AsSpan(8 - read));
+            }
+
             Count += read;
             return read;
         }

@@ -115,6 +115,17 @@ public sealed class PruningTests : IDisposable
         Assert.Equal(mayPass, query.MayPass(column => input.Statistics(0, column)));
     }
 
+    /// <summary>A null boolean reads as false: a row group whose booleans are true or null may hold events where it is false.</summary>
+    [Theory]
+    [InlineData(0, false)]
+    [InlineData(2, true)]
+    public async Task BooleansWithNulls_MayBeFalse(long nulls, bool mayPass)
+    {
+        using var input = await ColumnarFile.OpenAsync(Samples.Dimuon, null, TestContext.Current.CancellationToken);
+        var query = ColumnarQuery.Compile(input.Schema, ["MET_pt"], "any(m in Muon: m.tightId == false)");
+        Assert.Equal(mayPass, query.MayPass(column => column == "Muon_tightId" ? new ColumnStatistics(1, 1, nulls) : null));
+    }
+
     [Fact]
     public async Task FilterColumns_AreOnlyWhatTheFilterReads()
     {

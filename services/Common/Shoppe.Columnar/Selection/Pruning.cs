@@ -44,13 +44,13 @@ internal sealed class Pruning(Func<string, ColumnStatistics?> statistics)
             case ConstantBound constant:
                 return double.IsNaN(constant.Value) ? null : new Interval(constant.Value, constant.Value);
             case EventColumnBound column:
-                return Column(column.Column.Name);
+                return Column(column.Column.Name, column.Column.IsBool);
             case FieldBound { Target: VariableBound } field:
                 // A field of an object of the collection(s): one of the column's values.
                 Interval? union = null;
                 foreach (var column in field.Columns)
                 {
-                    if (Column(column.Name) is not { } range)
+                    if (Column(column.Name, column.IsBool) is not { } range)
                     {
                         return null;
                     }
@@ -96,7 +96,8 @@ internal sealed class Pruning(Func<string, ColumnStatistics?> statistics)
         }
     }
 
-    private Interval? Column(string name)
+    /// <summary>A column's bounds; a boolean column with nulls can also be false (a null boolean reads as false).</summary>
+    private Interval? Column(string name, bool isBool)
     {
         if (!_known.TryGetValue(name, out var known))
         {
@@ -104,7 +105,7 @@ internal sealed class Pruning(Func<string, ColumnStatistics?> statistics)
             _known[name] = known;
         }
 
-        return known is { } s ? new Interval(s.Min, s.Max) : null;
+        return known is { } s ? new Interval(isBool && s.Nulls > 0 ? Math.Min(0, s.Min) : s.Min, s.Max) : null;
     }
 
     private readonly record struct Interval(double Low, double High);

@@ -46,6 +46,7 @@ public sealed class StoragePaths(string root)
     }
 
     /// <summary>The request path of a local path under the root (for PROPFIND hrefs).</summary>
-    public string ToRequestPath(string local) =>
-        "/" + Path.GetRelativePath(Root, local).Replace(Path.DirectorySeparatorChar, '/').TrimStart('.').TrimStart('/');
+    public string ToRequestPath(string local) => Path.GetRelativePath(Root, local) is var relative && relative == "."
+        ? "/"
+        : "/" + relative.Replace(Path.DirectorySeparatorChar, '/');
 }

@@ -43,27 +43,32 @@ public static class ScansApi
         ScanState state;
         ScanPlan plan;
         IDisposable? slot = null;
+        ScanState? started = null;
         try
         {
             var request = await ReadAsync(context, cancellationToken);
             spec = scans.Check(request, out var description);
             slot = scans.Registry.TryEnter() ?? throw new ScanRequestException(503, "Busy", "This node runs as many scans as it may; try again shortly.");
-            state = scans.Registry.Start(requestId, user, description);
-            try
-            {
-                plan = await scans.PlanAsync(spec, state, cancellationToken);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                scans.Finish(state, ex);
-                throw;
-            }
+            state = started = scans.Registry.Start(requestId, user, description);
+            plan = await scans.PlanAsync(spec, state, cancellationToken);
         }
-        catch (Exception ex) when (Problem(ex) is { } problem)
+        catch (Exception ex)
         {
+            // Every way out before the stream (a refusal, the client gone, the node's own failure) frees the slot
+            // and ends the scan's status.
             slot?.Dispose();
-            await problem.ExecuteAsync(context);
-            return;
+            if (started is not null)
+            {
+                scans.Finish(started, ex);
+            }
+
+            if (Problem(ex) is { } problem)
+            {
+                await problem.ExecuteAsync(context);
+                return;
+            }
+
+            throw;
         }
 
         using (slot)

@@ -34,6 +34,9 @@ public sealed class NodeCoordinator : IDisposable
             GrpcChannel.ForAddress(n.FlightUrl, new GrpcChannelOptions { MaxReceiveMessageSize = null })))];
     }
 
+    /// <summary>How long a node may take to plan its part.</summary>
+    public static readonly TimeSpan PlanTimeout = TimeSpan.FromMinutes(2);
+
     /// <summary>Whether this instance coordinates other nodes.</summary>
     public bool Enabled => _primaries.Count > 0;
 
@@ -65,7 +68,8 @@ public sealed class NodeCoordinator : IDisposable
         {
             try
             {
-                return await member.Client.GetInfo(descriptor, headers).ResponseAsync.WaitAsync(cancellationToken);
+                // A node that does not answer in time is a failed node, not a hung plan.
+                return await member.Client.GetInfo(descriptor, headers, DateTime.UtcNow + PlanTimeout, cancellationToken).ResponseAsync;
             }
             catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
             {
@@ -124,7 +128,11 @@ public sealed class NodeCoordinator : IDisposable
     }
 
     private static bool SameFields(Apache.Arrow.Schema a, Apache.Arrow.Schema b) =>
-        a.FieldsList.Count == b.FieldsList.Count && a.FieldsList.Zip(b.FieldsList).All(p => p.First.Name == p.Second.Name && p.First.DataType.TypeId == p.Second.DataType.TypeId);
+        a.FieldsList.Count == b.FieldsList.Count && a.FieldsList.Zip(b.FieldsList).All(p => p.First.Name == p.Second.Name && Describe(p.First.DataType) == Describe(p.Second.DataType));
+
+    private static string Describe(Apache.Arrow.Types.IArrowType type) => type is Apache.Arrow.Types.NestedType nested
+        ? $"{type.Name}<{string.Join(",", nested.Fields.Select(f => Describe(f.DataType)))}>"
+        : type.Name;
 
     public void Dispose()
     {

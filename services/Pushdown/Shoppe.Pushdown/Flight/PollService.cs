@@ -16,7 +16,7 @@ namespace Shoppe.Pushdown.Flight;
 /// (files planned of all), and a descriptor to poll again (<c>poll:&lt;scan id&gt;</c>); the last answer has every
 /// endpoint and no descriptor. A client can read endpoints while later ones are still being planned.
 /// </summary>
-public sealed class PollService(ScanService scans, PushdownFlightServer flight) : Protocol.FlightService.FlightServiceBase
+public sealed class PollService(ScanService scans, PushdownFlightServer flight, Coordinator.NodeCoordinator nodes) : Protocol.FlightService.FlightServiceBase
 {
     private const string PollPrefix = "poll:";
 
@@ -28,6 +28,24 @@ public sealed class PollService(ScanService scans, PushdownFlightServer flight) 
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
         var user = context.GetHttpContext().User.UserName()!;
+        if (nodes.Enabled)
+        {
+            // A coordinator's plan is its nodes' plans: answered whole, in one poll.
+            var descriptor = request.Type == Protocol.FlightDescriptor.Types.DescriptorType.Cmd
+                ? Apache.Arrow.Flight.FlightDescriptor.CreateCommandDescriptor(request.Cmd.ToByteArray())
+                : Apache.Arrow.Flight.FlightDescriptor.CreatePathDescriptor([.. request.Path]);
+            var planned = await nodes.PlanAsync(descriptor, Coordinator.NodeCoordinator.Forward(context.RequestHeaders.GetValue("authorization")), context.CancellationToken);
+            var info = new Protocol.FlightInfo { FlightDescriptor = request, TotalRecords = planned.TotalRecords, TotalBytes = planned.TotalBytes, Ordered = true, Schema = ByteString.CopyFrom(Apache.Arrow.ArrowSerializationHelpers.SerializeSchema(planned.Schema)) };
+            foreach (var endpoint in planned.Endpoints)
+            {
+                var converted = new Protocol.FlightEndpoint { Ticket = new Protocol.Ticket { Ticket_ = ByteString.CopyFrom(endpoint.Ticket.Ticket.ToByteArray()) } };
+                converted.Location.Add(endpoint.Locations.Select(l => new Protocol.Location { Uri = l.Uri }));
+                info.Endpoint.Add(converted);
+            }
+
+            return new Protocol.PollInfo { Info = info, Progress = 1.0 };
+        }
+
         try
         {
             PollState poll;
@@ -108,8 +126,9 @@ public sealed class PollService(ScanService scans, PushdownFlightServer flight) 
             ranges = [.. state.Planned];
         }
 
-        // Tickets made before the plan is whole say how many ranges are known; the scan's status counts by its plan.
-        var known = plan ?? new ScanPlan(new Apache.Arrow.Schema([], null), ranges, 0, 0, 0, 0);
+        // Every answer gives the same ticket for an endpoint (later answers only add endpoints): its count of ranges
+        // is left unknown (0), and the scan's status counts by its plan.
+        var known = new ScanPlan(new Apache.Arrow.Schema([], null), plan?.Ranges ?? ranges, 0, 0, 0, 0);
         var info = new Protocol.FlightInfo { FlightDescriptor = poll.Descriptor, TotalRecords = -1, TotalBytes = -1, Ordered = true };
         if (plan is not null)
         {
@@ -119,7 +138,7 @@ public sealed class PollService(ScanService scans, PushdownFlightServer flight) 
 
         foreach (var range in known.Ranges)
         {
-            var endpoint = new Protocol.FlightEndpoint { Ticket = new Protocol.Ticket { Ticket_ = ByteString.CopyFrom(PushdownFlightServer.Ticket(poll.Scan, poll.Spec, known, range, state.Id)) } };
+            var endpoint = new Protocol.FlightEndpoint { Ticket = new Protocol.Ticket { Ticket_ = ByteString.CopyFrom(PushdownFlightServer.Ticket(poll.Scan, poll.Spec, known, range, state.Id, unknownCount: true)) } };
             if (flight.Location is { } location)
             {
                 endpoint.Location.Add(new Protocol.Location { Uri = location });

@@ -66,6 +66,11 @@ public sealed class PushdownFlightServer(ScanService scans, StorageCatalog stora
     public override async Task<Schema> GetSchema(FlightDescriptor request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
+        if (nodes.Enabled)
+        {
+            return (await nodes.PlanAsync(request, Coordinator.NodeCoordinator.Forward(context.RequestHeaders.GetValue("authorization")), context.CancellationToken)).Schema;
+        }
+
         try
         {
             var scan = ToRequest(request);
@@ -240,24 +245,32 @@ public sealed class PushdownFlightServer(ScanService scans, StorageCatalog stora
         return new FlightInfo(plan.Schema, descriptor, endpoints, spec.Filter is null ? plan.EventsToScan : -1, -1);
     }
 
-    internal static byte[] Ticket(ScanRequest scan, ScanSpec spec, ScanPlan plan, ScanRange range, string id)
+    internal static byte[] Ticket(ScanRequest scan, ScanSpec spec, ScanPlan plan, ScanRange range, string id, bool unknownCount = false)
     {
         static JsonElement One(string path) => JsonSerializer.SerializeToElement(new[] { path }, PushdownJsonContext.Default.StringArray);
         var narrowed = new ScanRequest(One(spec.Files[range.File].Name), scan.Columns, scan.Filter,
             spec.Joined.Count == 0 ? null : [.. spec.Joined.Select(j => One(j[range.File].Name))]);
-        return new ScanTicket(1, id, plan.Ranges.Count, narrowed, range.RowGroups).ToBytes();
+        return new ScanTicket(1, id, unknownCount ? 0 : plan.Ranges.Count, narrowed, range.RowGroups).ToBytes();
     }
 
     /// <summary>A ticket's range checked against its file: row groups it has, and the output schema.</summary>
     private static (ScanRange Range, Schema Schema) Range(ScanSpec spec, IReadOnlyList<int> rowGroups)
     {
         using var file = ScanPlanner.Open(spec.Files[0]);
-        var joined = spec.Joined.Select(j => ScanPlanner.Open(j[0])).ToList();
+        var joined = ScanPlanner.OpenAll(spec.Joined.Select(j => j[0]));
         try
         {
             var schema = joined.Count == 0 ? file.Schema : Joins.AlignedBatches.CombinedSchema(file, joined, [.. spec.Joined.Select(j => j[0].Name).Prepend(spec.Files[0].Name)]);
             var query = ScanPlanner.Compile(schema, spec, spec.Files[0]);
             long events = 0;
+            for (var i = 1; i < rowGroups.Count; i++)
+            {
+                if (rowGroups[i] <= rowGroups[i - 1])
+                {
+                    throw new FormatException("its row groups are not distinct and in order");
+                }
+            }
+
             foreach (var group in rowGroups)
             {
                 if (group < 0 || group >= file.RowGroups)
@@ -271,6 +284,11 @@ public sealed class PushdownFlightServer(ScanService scans, StorageCatalog stora
             if (joined.Count > 0 && rowGroups.Count != file.RowGroups)
             {
                 throw new FormatException("a join's ticket reads whole files");
+            }
+
+            if (joined.FirstOrDefault(j => j.Events != file.Events) is { } uneven)
+            {
+                throw new ScanRequestException(409, "Join does not line up", $"a joined file has {uneven.Events} events and {spec.Files[0].Name} {file.Events}");
             }
 
             return (new ScanRange(0, rowGroups, events), query.OutputSchema);

@@ -12,7 +12,7 @@ namespace Shoppe.Pushdown.Flight;
 /// </summary>
 /// <param name="Version">The ticket format (1).</param>
 /// <param name="Scan">The scan's request id.</param>
-/// <param name="Ranges">How many ranges the scan has (its status ends when all are read).</param>
+/// <param name="Ranges">How many ranges the scan has (its status ends when all are read); 0 when not known as the ticket was made (PollFlightInfo).</param>
 /// <param name="Request">The scan narrowed to one file (and its paired joined files).</param>
 /// <param name="RowGroups">The row groups to read.</param>
 public sealed record ScanTicket(
@@ -46,7 +46,7 @@ public sealed record ScanTicket(
             throw new FormatException($"not JSON of a scan ticket ({ex.Message})");
         }
 
-        if (ticket is null || ticket.Version != 1 || string.IsNullOrEmpty(ticket.Scan) || ticket.Request is null || ticket.RowGroups is null || ticket.Ranges < 1)
+        if (ticket is null || ticket.Version != 1 || string.IsNullOrEmpty(ticket.Scan) || ticket.Request is null || ticket.RowGroups is null || ticket.Ranges < 0)
         {
             throw new FormatException("not a version-1 scan ticket of this service");
         }

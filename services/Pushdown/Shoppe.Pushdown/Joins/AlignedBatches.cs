@@ -36,6 +36,11 @@ public static class AlignedBatches
                 {
                     throw new Scans.ScanRequestException(409, "Not joinable", $"{Name(file)} has no column '{name}': every side of a join needs run, luminosityBlock and event (deliver them with the columns).");
                 }
+
+                if (file.Schema.GetFieldByName(name).DataType.TypeId is not (Apache.Arrow.Types.ArrowTypeId.UInt32 or Apache.Arrow.Types.ArrowTypeId.UInt64 or Apache.Arrow.Types.ArrowTypeId.Int32 or Apache.Arrow.Types.ArrowTypeId.Int64))
+                {
+                    throw new Scans.ScanRequestException(409, "Not joinable", $"{Name(file)} has '{name}' as {file.Schema.GetFieldByName(name).DataType.Name}, not an integer.");
+                }
             }
 
             foreach (var field in file.Schema.FieldsList)

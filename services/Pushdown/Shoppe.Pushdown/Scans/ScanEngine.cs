@@ -125,7 +125,7 @@ public sealed class ScanEngine(IOptions<PushdownOptions> options)
                     {
                         using (restBatch)
                         {
-                            var filterBatch = filterBatches[i];
+                            var filterBatch = i < filterBatches.Count ? filterBatches[i] : throw new ColumnarInputException($"{name}, row group {group}: two reads gave different numbers of batches");
                             if (restBatch.Length != filterBatch.Length)
                             {
                                 throw new ColumnarInputException($"{name}, row group {group}: two reads gave batches of {filterBatch.Length} and {restBatch.Length} events");
@@ -136,6 +136,11 @@ public sealed class ScanEngine(IOptions<PushdownOptions> options)
                                 Emit(query.Execute(Merge(query.InputColumns, filterBatch, restBatch)), writer, cancellationToken);
                             }
                         }
+                    }
+
+                    if (i != filterBatches.Count)
+                    {
+                        throw new ColumnarInputException($"{name}, row group {group}: two reads gave {filterBatches.Count} and {i} batches");
                     }
                 }
                 finally
@@ -169,7 +174,7 @@ public sealed class ScanEngine(IOptions<PushdownOptions> options)
 
     private static void ProduceJoined(ColumnarFile reference, ScanSpec spec, ScanRange range, ScanState state, ChannelWriter<RecordBatch> writer, CancellationToken cancellationToken)
     {
-        var others = spec.Joined.Select(j => ScanPlanner.Open(j[range.File])).ToList();
+        var others = ScanPlanner.OpenAll(spec.Joined.Select(j => j[range.File]));
         try
         {
             var names = spec.Joined.Select(j => j[range.File].Name).Prepend(spec.Files[range.File].Name).ToArray();

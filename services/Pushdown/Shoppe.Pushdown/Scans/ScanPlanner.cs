@@ -47,7 +47,7 @@ public static class ScanPlanner
         {
             cancellationToken.ThrowIfCancellationRequested();
             using var file = Open(spec.Files[f]);
-            var joinedFiles = spec.Joined.Select(j => Open(j[f])).ToList();
+            var joinedFiles = OpenAll(spec.Joined.Select(j => j[f]));
             try
             {
                 var inputSchema = joinedFiles.Count == 0 ? file.Schema : AlignedBatches.CombinedSchema(file, joinedFiles, [.. spec.Joined.Select(j => j[f].Name).Prepend(spec.Files[f].Name)]);
@@ -61,7 +61,7 @@ public static class ScanPlanner
                     throw new ScanRequestException(422, "Files differ", $"{spec.Files[f].Name} gives columns of other types than {spec.Files[0].Name} ({Describe(query.OutputSchema)} against {Describe(schema)}); scan them apart.");
                 }
 
-                var fileRanges = joinedFiles.Count == 0 ? Prune(file, query, f, endpointEvents, ref pruned, ref bytes) : Whole(file, joinedFiles, query, f, ref bytes);
+                var fileRanges = joinedFiles.Count == 0 ? Prune(file, query, f, endpointEvents, ref pruned, ref bytes) : Whole(file, joinedFiles, [.. spec.Joined.Select(j => j[f].Name).Prepend(spec.Files[f].Name)], query, f, ref bytes);
                 groups += file.RowGroups;
                 events += fileRanges.Sum(r => r.Events);
                 ranges.AddRange(fileRanges);
@@ -89,6 +89,30 @@ public static class ScanPlanner
         catch (ColumnarInputException ex)
         {
             throw new ScanRequestException(422, "Unreadable file", ex.Message.Replace(file.FullPath, file.Name, StringComparison.Ordinal), ex);
+        }
+    }
+
+    /// <summary>Opens every file, or none: where one cannot be opened, those already open are closed.</summary>
+    public static List<ColumnarFile> OpenAll(IEnumerable<DatasetFile> files)
+    {
+        var opened = new List<ColumnarFile>();
+        try
+        {
+            foreach (var file in files)
+            {
+                opened.Add(Open(file));
+            }
+
+            return opened;
+        }
+        catch
+        {
+            foreach (var file in opened)
+            {
+                file.Dispose();
+            }
+
+            throw;
         }
     }
 
@@ -140,8 +164,17 @@ public static class ScanPlanner
         return ranges;
     }
 
-    private static List<ScanRange> Whole(ColumnarFile file, List<ColumnarFile> joined, ColumnarQuery query, int index, ref long bytes)
+    private static List<ScanRange> Whole(ColumnarFile file, List<ColumnarFile> joined, string[] names, ColumnarQuery query, int index, ref long bytes)
     {
+        // Sides of different lengths cannot line up: refused before anything is sent (the rows are checked as read).
+        for (var j = 0; j < joined.Count; j++)
+        {
+            if (joined[j].Events != file.Events)
+            {
+                throw new ScanRequestException(409, "Join does not line up", $"{names[j + 1]} has {joined[j].Events} events and {names[0]} {file.Events}: joined files hold the same events, row for row.");
+            }
+        }
+
         var all = Enumerable.Range(0, file.RowGroups).ToArray();
         foreach (var f in joined.Prepend(file))
         {

@@ -60,7 +60,7 @@ public sealed class ScanState(string id, string owner, string dataset, DateTimeO
     }
 
     /// <summary>Counts a range read to its end (Flight reads a scan's ranges in separate calls); true for the last of <paramref name="ranges"/>.</summary>
-    public bool CompleteRange(int ranges) => Interlocked.Increment(ref _rangesDone) >= (Plan?.Ranges.Count ?? ranges);
+    public bool CompleteRange(int ranges) => Interlocked.Increment(ref _rangesDone) is var done && (Plan is { } plan ? done >= plan.Ranges.Count : ranges > 0 && done >= ranges);
 
     /// <summary>What a wire keeps with the scan (PollFlightInfo's planning).</summary>
     public object? Tag { get; set; }
@@ -110,6 +110,7 @@ public sealed class ScanRegistry(IOptions<PushdownOptions> options, TimeProvider
 {
     private const int MostKept = 10_000;
     private readonly ConcurrentDictionary<string, ScanState> _scans = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _scansOfRequest = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _running = new(options.Value.MaxConcurrentScans);
 
     public TimeProvider Clock { get; } = clock;
@@ -136,18 +137,19 @@ public sealed class ScanRegistry(IOptions<PushdownOptions> options, TimeProvider
     public ScanState Start(string requestId, string owner, string dataset)
     {
         Trim();
-        for (var n = 1; ; n++)
+        while (true)
         {
+            var n = _scansOfRequest.AddOrUpdate(requestId, 1, (_, last) => last + 1);
             var id = n == 1 ? requestId : $"{requestId}.{n.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
-            var state = new ScanState(id, owner, dataset, Clock.GetUtcNow());
-            if (id.Length <= Shoppe.ServiceDefaults.RequestIds.RequestId.MaxLength && _scans.TryAdd(id, state))
-            {
-                return state;
-            }
-
             if (id.Length > Shoppe.ServiceDefaults.RequestIds.RequestId.MaxLength)
             {
                 return Begin(Shoppe.ServiceDefaults.RequestIds.RequestId.NewId(), owner, dataset);
+            }
+
+            var state = new ScanState(id, owner, dataset, Clock.GetUtcNow());
+            if (_scans.TryAdd(id, state))
+            {
+                return state;
             }
         }
     }
@@ -157,22 +159,45 @@ public sealed class ScanRegistry(IOptions<PushdownOptions> options, TimeProvider
     /// <summary>A slot for a running scan, or null when <see cref="PushdownOptions.MaxConcurrentScans"/> run already.</summary>
     public IDisposable? TryEnter() => _running.Wait(0) ? new Slot(_running) : null;
 
+    /// <summary>
+    /// Forgets finished scans after <see cref="PushdownOptions.StatusKept"/>, and any scan, finished or not, that
+    /// began longer ago than <see cref="MostRunning"/> (a Flight scan whose endpoints were never all read does not
+    /// finish); past <see cref="MostKept"/> entries, the oldest go first.
+    /// </summary>
     private void Trim()
     {
-        if (_scans.Count < MostKept / 2)
+        if (_scans.Count < MostKept / 10)
         {
             return;
         }
 
-        var until = Clock.GetUtcNow() - options.Value.StatusKept;
+        var now = Clock.GetUtcNow();
+        var finishedBefore = now - options.Value.StatusKept;
+        var startedBefore = now - MostRunning;
         foreach (var (id, scan) in _scans)
         {
-            if (scan.Finished is { } finished && (finished < until || _scans.Count > MostKept))
+            if (scan.Finished is { } finished ? finished < finishedBefore : scan.Started < startedBefore)
             {
                 _scans.TryRemove(id, out _);
             }
         }
+
+        if (_scans.Count > MostKept)
+        {
+            foreach (var (id, _) in _scans.OrderBy(p => p.Value.Started).Take(_scans.Count - MostKept))
+            {
+                _scans.TryRemove(id, out _);
+            }
+        }
+
+        if (_scansOfRequest.Count > MostKept)
+        {
+            _scansOfRequest.Clear(); // only spares a search for a free id; TryAdd keeps ids unique
+        }
     }
+
+    /// <summary>How long a scan that never ends (endpoints never all read) is kept.</summary>
+    private static readonly TimeSpan MostRunning = TimeSpan.FromHours(6);
 
     public void Dispose() => _running.Dispose();
 

@@ -101,7 +101,7 @@ public sealed class StorageCatalog(IOptions<PushdownOptions> options)
             var full = root.Resolve(requestPath);
             if (full is null)
             {
-                throw new ScanRequestException(403, "Outside the storage", $"'{Shorten(entry)}' is not a plain path under the node's storage ('..', links and control characters are refused).");
+                throw new ScanRequestException(403, "Outside the storage", $"'{Shorten(entry)}' is not a plain path under the node's storage ('..', links, backslashes and NUL are refused).");
             }
 
             if (File.Exists(full))
