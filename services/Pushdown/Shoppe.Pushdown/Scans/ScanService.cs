@@ -10,8 +10,11 @@ namespace Shoppe.Pushdown.Scans;
 /// What both wires (HTTP and Flight) do with a scan: check the request (before anything is read or sent), plan it
 /// from the files' footers, run its ranges, and log each step under the scan's request id.
 /// </summary>
-public sealed partial class ScanService(StorageCatalog storage, ScanRegistry registry, ScanEngine engine, IOptions<PushdownOptions> options, ILogger<ScanService> logger)
+public sealed partial class ScanService(StorageCatalog storage, ScanRegistry registry, ScanEngine engine, IOptions<PushdownOptions> options, ILogger<ScanService> logger) : IDisposable
 {
+    /// <summary>Plans read footers on the thread pool: as many at once as there are cores, the rest wait their turn.</summary>
+    private readonly SemaphoreSlim _planning = new(Math.Max(2, Environment.ProcessorCount));
+
     /// <summary>Largest scan request accepted (a list of many paths fits).</summary>
     public const long MaxRequestBytes = 4 * 1024 * 1024;
 
@@ -77,7 +80,17 @@ public sealed partial class ScanService(StorageCatalog storage, ScanRegistry reg
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(state);
         state.Files = spec.Files.Count;
-        var plan = await Task.Run(() => ScanPlanner.Plan(spec, _options.EndpointEvents, (_, ranges) => state.AddPlanned(ranges), cancellationToken), cancellationToken);
+        await _planning.WaitAsync(cancellationToken);
+        ScanPlan plan;
+        try
+        {
+            plan = await Task.Run(() => ScanPlanner.Plan(spec, _options.EndpointEvents, (_, ranges) => state.AddPlanned(ranges), cancellationToken), cancellationToken);
+        }
+        finally
+        {
+            _planning.Release();
+        }
+
         state.RowGroups = plan.RowGroups;
         state.AddPruned(plan.RowGroupsPruned);
         state.Plan = plan;
@@ -104,6 +117,8 @@ public sealed partial class ScanService(StorageCatalog storage, ScanRegistry reg
             LogFailed(logger, state.Id, status.Error!);
         }
     }
+
+    public void Dispose() => _planning.Dispose();
 
     /// <summary>A failure as a user should read it.</summary>
     public static string Describe(Exception failure) => failure switch
