@@ -172,7 +172,7 @@ static async Task<Measured> HttpScanAsync(Node node, ScanRequest request, string
 }
 
 // Every endpoint of every node's plan, read in parallel (one reader per node), Flight's way of fanning out.
-static async Task<Measured> FlightScanAsync(IReadOnlyList<Node> nodes, ScanRequest? request, string token, AdlQuery? query = null)
+static async Task<Measured> FlightScanAsync(IReadOnlyList<Node> nodes, ScanRequest scan, string token)
 {
     var headers = new Metadata { { "authorization", $"Bearer {token}" } };
     var cpu = nodes.Select(n => n.Cpu()).ToArray();
@@ -185,7 +185,6 @@ static async Task<Measured> FlightScanAsync(IReadOnlyList<Node> nodes, ScanReque
     {
         using var channel = GrpcChannel.ForAddress(node.FlightUrl, new GrpcChannelOptions { MaxReceiveMessageSize = null });
         var client = new FlightClient(channel);
-        var scan = request ?? ScanRequest.Of(node.Dataset, query!.Columns, query.Filter);
         var info = await client.GetInfo(FlightDescriptor.CreateCommandDescriptor(scan.ToJson()), headers).ResponseAsync;
         lock (nodes)
         {
@@ -318,19 +317,16 @@ internal sealed class Node : IDisposable
 {
     private readonly Process _process;
 
-    private Node(Process process, string url, string flightUrl, string dataset)
+    private Node(Process process, string url, string flightUrl)
     {
         _process = process;
         Url = url;
         FlightUrl = flightUrl;
-        Dataset = dataset;
     }
 
     public string Url { get; }
 
     public string FlightUrl { get; }
-
-    public string Dataset { get; }
 
     public double Cpu()
     {
@@ -375,7 +371,7 @@ internal sealed class Node : IDisposable
         };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        return new Node(process, $"http://127.0.0.1:{port}", $"http://127.0.0.1:{flightPort}", dataset);
+        return new Node(process, $"http://127.0.0.1:{port}", $"http://127.0.0.1:{flightPort}");
     }
 
     public void Dispose()

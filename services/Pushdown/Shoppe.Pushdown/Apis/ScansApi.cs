@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Apache.Arrow.Ipc;
 using Shoppe.Columnar.Io;
 using Shoppe.Columnar.Selection;
 using Shoppe.Http;
@@ -78,32 +77,17 @@ public static class ScansApi
             context.Response.Headers[PushdownClient.ScanIdHeader] = state.Id;
             context.Response.Headers["X-Shoppe-Scan-Events"] = plan.EventsToScan.ToString(System.Globalization.CultureInfo.InvariantCulture);
             context.Response.Headers["X-Shoppe-Scan-Row-Groups-Pruned"] = plan.RowGroupsPruned.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            try
-            {
-                using var writer = new ArrowStreamWriter(context.Response.Body, plan.Schema, leaveOpen: true);
-                await writer.WriteStartAsync(cancellationToken);
-                await context.Response.Body.FlushAsync(cancellationToken);
-                foreach (var range in plan.Ranges)
-                {
-                    await foreach (var batch in scans.RunAsync(spec, range, state, cancellationToken))
-                    {
-                        using (batch)
-                        {
-                            await writer.WriteRecordBatchAsync(batch, cancellationToken);
-                            await context.Response.Body.FlushAsync(cancellationToken);
-                            state.AddBatch(batch.Length);
-                        }
-                    }
-                }
+            await ArrowResponse.WriteAsync(context, plan.Schema, Batches(), scans, state, cancellationToken);
+        }
 
-                await writer.WriteEndAsync(cancellationToken);
-                scans.Finish(state, null);
-            }
-            catch (Exception ex)
+        async IAsyncEnumerable<Apache.Arrow.RecordBatch> Batches()
+        {
+            foreach (var range in plan.Ranges)
             {
-                scans.Finish(state, ex is OperationCanceledException && cancellationToken.IsCancellationRequested ? new OperationCanceledException("the client went away") : ex);
-                // Batches may be out: break the stream off rather than end it, so no reader takes it for whole.
-                context.Abort();
+                await foreach (var batch in scans.RunAsync(spec, range, state, cancellationToken))
+                {
+                    yield return batch;
+                }
             }
         }
     }
@@ -116,7 +100,7 @@ public static class ScansApi
             var spec = scans.Check(request, out var description);
             var state = new ScanState(RequestId.Current ?? RequestId.NewId(), context.User.UserName()!, description, DateTimeOffset.UtcNow);
             var plan = await scans.PlanAsync(spec, state, cancellationToken);
-            var columns = plan.Schema.FieldsList.Select(f => new ScanColumn(f.Name, f.DataType is Apache.Arrow.Types.NestedType nested ? $"{f.DataType.Name}<{string.Join(",", nested.Fields.Select(c => c.DataType.Name))}>" : f.DataType.Name)).ToList();
+            var columns = plan.Schema.FieldsList.Select(f => new ScanColumn(f.Name, SchemaText.Describe(f.DataType))).ToList();
             return TypedResults.Json(new ScanPlanInfo(columns, spec.Files.Count, plan.Ranges.Count, plan.RowGroups, plan.RowGroupsPruned, plan.EventsToScan, plan.BytesToRead), PushdownJsonContext.Default.ScanPlanInfo);
         }
         catch (Exception ex) when (Problem(ex) is { } problem)

@@ -1,6 +1,5 @@
 using Apache.Arrow.Flight;
 using Apache.Arrow.Flight.Client;
-using Apache.Arrow.Ipc;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Shoppe.Pushdown.Client;
@@ -43,29 +42,7 @@ public static class CoordinatedScans
             context.Response.Headers[PushdownClient.ScanIdHeader] = state.Id;
             using var fallback = GrpcChannel.ForAddress("http://127.0.0.1:1"); // every endpoint of a coordinated plan has locations
             using var reader = new FlightReader(new FlightClient(fallback), nodes.NameOf);
-            try
-            {
-                using var writer = new ArrowStreamWriter(context.Response.Body, info.Schema, leaveOpen: true);
-                await writer.WriteStartAsync(cancellationToken);
-                await context.Response.Body.FlushAsync(cancellationToken);
-                await foreach (var batch in reader.ReadAsync(info, headers, cancellationToken))
-                {
-                    using (batch)
-                    {
-                        await writer.WriteRecordBatchAsync(batch, cancellationToken);
-                        await context.Response.Body.FlushAsync(cancellationToken);
-                        state.AddBatch(batch.Length);
-                    }
-                }
-
-                await writer.WriteEndAsync(cancellationToken);
-                scans.Finish(state, null);
-            }
-            catch (Exception ex)
-            {
-                scans.Finish(state, ex);
-                context.Abort();
-            }
+            await ArrowResponse.WriteAsync(context, info.Schema, reader.ReadAsync(info, headers, cancellationToken), scans, state, cancellationToken);
         }
     }
 

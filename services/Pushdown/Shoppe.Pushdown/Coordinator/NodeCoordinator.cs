@@ -94,7 +94,7 @@ public sealed class NodeCoordinator : IDisposable
         long records = 0, bytes = 0;
         foreach (var (info, member) in parts)
         {
-            if (!SameFields(schema, info!.Schema))
+            if (!Scans.SchemaText.SameFields(schema, info!.Schema))
             {
                 throw new RpcException(new Status(StatusCode.FailedPrecondition, $"pushdown node '{member.Node.Name}' gives other columns than '{parts[0].Member.Node.Name}' for this scan; its files differ."));
             }
@@ -126,14 +126,6 @@ public sealed class NodeCoordinator : IDisposable
 
         return [.. merged.Values];
     }
-
-    private static bool SameFields(Apache.Arrow.Schema a, Apache.Arrow.Schema b) =>
-        a.FieldsList.Count == b.FieldsList.Count && a.FieldsList.Zip(b.FieldsList).All(p => p.First.Name == p.Second.Name && Describe(p.First.DataType) == Describe(p.Second.DataType));
-
-    private static string Describe(Apache.Arrow.Types.IArrowType type) => type is Apache.Arrow.Types.NestedType nested
-        ? $"{type.Name}<{string.Join(",", nested.Fields.Select(f => Describe(f.DataType)))}>"
-        : type.Name;
-
     public void Dispose()
     {
         foreach (var member in _primaries)

@@ -80,15 +80,7 @@ public sealed class PollService(ScanService scans, PushdownFlightServer flight, 
             throw new ScanRequestException(400, "Bad descriptor", "PollFlightInfo takes a scan request as a CMD descriptor (JSON: dataset, columns, filter, join).");
         }
 
-        ScanRequest scan;
-        try
-        {
-            scan = JsonSerializer.Deserialize(request.Cmd.Span, PushdownJsonContext.Default.ScanRequest) ?? throw new ScanRequestException(400, "Malformed request", "The command is empty.");
-        }
-        catch (JsonException ex)
-        {
-            throw new ScanRequestException(400, "Malformed request", $"The command is not a scan request: {ex.Message}");
-        }
+        var scan = PushdownFlightServer.ParseCommand(request.Cmd.Span);
 
         var spec = scans.Check(scan, out var description);
         var state = scans.Registry.Start(RequestId.Current ?? RequestId.NewId(), user, description);

@@ -195,20 +195,7 @@ public sealed class PushdownFlightServer(ScanService scans, StorageCatalog stora
     {
         if (descriptor.Type == FlightDescriptorType.Command)
         {
-            if (descriptor.Command.Length > ScanService.MaxRequestBytes)
-            {
-                throw new ScanRequestException(413, "Request too large", $"A scan request may be at most {ScanService.MaxRequestBytes / (1024 * 1024)} MiB.");
-            }
-
-            try
-            {
-                return JsonSerializer.Deserialize(descriptor.Command.Span, PushdownJsonContext.Default.ScanRequest)
-                    ?? throw new ScanRequestException(400, "Malformed request", "The command is empty.");
-            }
-            catch (JsonException ex)
-            {
-                throw new ScanRequestException(400, "Malformed request", $"The command is not a scan request (JSON: dataset, columns, filter, join): {ex.Message}");
-            }
+            return ParseCommand(descriptor.Command.Span);
         }
 
         var path = descriptor.Paths.ToList();
@@ -227,6 +214,25 @@ public sealed class PushdownFlightServer(ScanService scans, StorageCatalog stora
         }
 
         return new ScanRequest(dataset, columns);
+    }
+
+    /// <summary>A CMD descriptor's body: a scan request as JSON, of a bounded size.</summary>
+    internal static ScanRequest ParseCommand(ReadOnlySpan<byte> command)
+    {
+        if (command.Length > ScanService.MaxRequestBytes)
+        {
+            throw new ScanRequestException(413, "Request too large", $"A scan request may be at most {ScanService.MaxRequestBytes / (1024 * 1024)} MiB.");
+        }
+
+        try
+        {
+            return JsonSerializer.Deserialize(command, PushdownJsonContext.Default.ScanRequest)
+                ?? throw new ScanRequestException(400, "Malformed request", "The command is empty.");
+        }
+        catch (JsonException ex)
+        {
+            throw new ScanRequestException(400, "Malformed request", $"The command is not a scan request (JSON: dataset, columns, filter, join): {ex.Message}");
+        }
     }
 
     private (ScanRequest Scan, ScanState State, ScanSpec Spec) Begin(ScanRequest scan, ServerCallContext context)

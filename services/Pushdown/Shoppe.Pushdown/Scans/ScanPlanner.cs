@@ -56,9 +56,9 @@ public static class ScanPlanner
                 {
                     schema = query.OutputSchema;
                 }
-                else if (!SameFields(schema, query.OutputSchema))
+                else if (!SchemaText.SameFields(schema, query.OutputSchema))
                 {
-                    throw new ScanRequestException(422, "Files differ", $"{spec.Files[f].Name} gives columns of other types than {spec.Files[0].Name} ({Describe(query.OutputSchema)} against {Describe(schema)}); scan them apart.");
+                    throw new ScanRequestException(422, "Files differ", $"{spec.Files[f].Name} gives columns of other types than {spec.Files[0].Name} ({SchemaText.Describe(query.OutputSchema)} against {SchemaText.Describe(schema)}); scan them apart.");
                 }
 
                 var fileRanges = joinedFiles.Count == 0 ? Prune(file, query, f, endpointEvents, ref pruned, ref bytes) : Whole(file, joinedFiles, [.. spec.Joined.Select(j => j[f].Name).Prepend(spec.Files[f].Name)], query, f, ref bytes);
@@ -187,13 +187,4 @@ public static class ScanPlanner
 
         return file.Events == 0 ? [] : [new ScanRange(index, all, file.Events)];
     }
-
-    private static bool SameFields(Schema a, Schema b) =>
-        a.FieldsList.Count == b.FieldsList.Count && a.FieldsList.Zip(b.FieldsList).All(p => p.First.Name == p.Second.Name && Describe(p.First) == Describe(p.Second));
-
-    private static string Describe(Field field) => field.DataType is Apache.Arrow.Types.NestedType nested
-        ? $"{field.DataType.Name}<{string.Join(",", nested.Fields.Select(Describe))}>"
-        : field.DataType.Name;
-
-    private static string Describe(Schema schema) => string.Join(", ", schema.FieldsList.Select(f => $"{f.Name}: {Describe(f)}"));
 }
