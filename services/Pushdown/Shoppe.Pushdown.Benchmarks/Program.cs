@@ -286,6 +286,7 @@ static void Settle()
     GC.Collect();
     GC.WaitForPendingFinalizers();
     GC.Collect();
+    GC.WaitForPendingFinalizers();
 }
 
 static double Time(Action action)

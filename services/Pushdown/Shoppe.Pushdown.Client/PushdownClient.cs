@@ -153,7 +153,7 @@ public sealed class ScanReader : IDisposable
     {
         _response = response;
         _body = new CountingStream(body);
-        _reader = new ArrowStreamReader(_body);
+        _reader = new ArrowStreamReader(_body, PooledAllocator.Shared);
         RequestId = response.Headers.TryGetValues("X-Shoppe-Request-Id", out var ids) ? ids.FirstOrDefault() : null;
         ScanId = response.Headers.TryGetValues(PushdownClient.ScanIdHeader, out var scans) ? scans.FirstOrDefault() : RequestId;
     }
