@@ -53,15 +53,19 @@ using var one = Node.Start(work, keyFile, data, "all", names);
 if (args.Length > 3 && args[3] == "client")
 {
     await Loopback.WaitAliveAsync(one.Url, TimeSpan.FromSeconds(60), CancellationToken.None);
-    Console.WriteLine("| query | shipped | client CPU | reading itself | ratio |");
-    Console.WriteLine("|---|---|---|---|---|");
+    // The floor under any wire: the same client receiving the same number of bytes as a plain HTTP body from
+    // another process (python3's http.server), doing nothing with them.
+    using var wire = WireServer.Start(Path.Combine(work, "wire"));
+    Console.WriteLine("| query | shipped | client CPU | reading itself | ratio | receiving the bytes alone | client over that |");
+    Console.WriteLine("|---|---|---|---|---|---|---|");
     foreach (var query in AdlQueries.All)
     {
         var request = ScanRequest.Of("all", query.Columns, query.Filter);
         await HttpScanAsync(one, request, token);
         var best = Enumerable.Range(0, 3).Select(_ => HttpScanAsync(one, request, token).GetAwaiter().GetResult()).MinBy(m => m.ClientCpu)!;
         var itself = Enumerable.Range(0, 2).Select(_ => ClientItself(files, query).Cpu).Min();
-        Console.WriteLine($"| {query.Name} | {best.Bytes / 1e6:F1} MB | {best.ClientCpu:F3} s | {itself:F2} s | {100 * best.ClientCpu / itself:F1} % |");
+        var floor = Enumerable.Range(0, 3).Select(_ => wire.ReceiveCpuAsync(best.Bytes).GetAwaiter().GetResult()).Min();
+        Console.WriteLine($"| {query.Name} | {best.Bytes / 1e6:F1} MB | {best.ClientCpu:F3} s | {itself:F2} s | {100 * best.ClientCpu / itself:F1} % | {floor:F3} s | {best.ClientCpu / floor:F2}x |");
     }
 
     return 0;
@@ -383,6 +387,95 @@ internal sealed class Node : IDisposable
             _process.WaitForExit();
         }
 
+        _process.Dispose();
+    }
+}
+
+/// <summary>A plain HTTP server in another process (python3's http.server) serving files of given sizes, for the wire's floor.</summary>
+internal sealed class WireServer : IDisposable
+{
+    private readonly Process _process;
+    private readonly string _folder;
+    private readonly string _url;
+
+    private WireServer(Process process, string folder, string url)
+    {
+        _process = process;
+        _folder = folder;
+        _url = url;
+    }
+
+    public static WireServer Start(string folder)
+    {
+        Directory.CreateDirectory(folder);
+        var port = Loopback.FreePort();
+        var start = new ProcessStartInfo("python3", ["-m", "http.server", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--directory", folder])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        var process = Process.Start(start)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var url = $"http://127.0.0.1:{port}/";
+        for (var tries = 0; tries < 100; tries++)
+        {
+            try
+            {
+                using var probe = new System.Net.Sockets.TcpClient();
+                probe.Connect("127.0.0.1", port);
+                break;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                Thread.Sleep(100);
+            }
+        }
+
+        return new WireServer(process, folder, url);
+    }
+
+    /// <summary>The client's CPU seconds to receive <paramref name="bytes"/> bytes as one HTTP body and drop them.</summary>
+    public async Task<double> ReceiveCpuAsync(long bytes)
+    {
+        var name = $"{bytes}.bin";
+        var path = Path.Combine(_folder, name);
+        if (!File.Exists(path))
+        {
+            using var file = File.Create(path);
+            file.SetLength(bytes);
+        }
+
+        using var http = new HttpClient();
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        await using (var body = await http.GetStreamAsync(new Uri(_url + name)))
+        {
+            var buffer = new byte[1 << 20];
+            long total = 0;
+            int read;
+            while ((read = await body.ReadAsync(buffer)) > 0)
+            {
+                total += read;
+            }
+
+            if (total != bytes)
+            {
+                throw new InvalidOperationException($"received {total} of {bytes} bytes");
+            }
+        }
+
+        return (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds;
+    }
+
+    public void Dispose()
+    {
+        _process.Kill();
         _process.Dispose();
     }
 }
