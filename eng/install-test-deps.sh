@@ -26,7 +26,8 @@ command -v gfal-copy >/dev/null 2>&1 || need_apt+=(gfal2 gfal2-plugin-http gfal2
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 # The cache benchmark's wrk phase (docs/performance.md, "Cache") drives every system with wrk and a Lua script.
 command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
-# (later issues add theirs: chromium...)
+# The portal's tests drive Debian's Chromium with Playwright (never a browser Playwright downloads).
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 
 if [ "${#need_apt[@]}" -gt 0 ]; then
   apt_install "${need_apt[@]}"

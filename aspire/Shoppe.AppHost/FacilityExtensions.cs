@@ -11,6 +11,12 @@ namespace Shoppe.AppHost;
 /// <param name="FacilityFile">Where the facility says, once up, where it is (<see cref="LocalFacility"/>), for the CLI.</param>
 internal sealed record Facility(string DataRoot, string SigningKeyFile, string FacilityFile)
 {
+    /// <summary>
+    /// The portal account made on the first start: the machine's user, else
+    /// "physicist" where that name is not a valid user name.
+    /// </summary>
+    public static string PortalUser => ShoppeClaims.IsValidName(Environment.UserName) ? Environment.UserName : "physicist";
+
     /// <summary>How long the service tokens minted at start-up live; a restart mints new ones.</summary>
     public static readonly TimeSpan ServiceTokenLifetime = TimeSpan.FromDays(30);
 
@@ -102,6 +108,8 @@ internal static partial class FacilityExtensions
                     var logger = ready.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Shoppe.Facility");
                     var url = portal.Resource.GetEndpoint("http").Url;
                     LogReady(logger, services.Length, url, facility.DataRoot);
+                    var passwordFile = Path.Combine(facility.DataRoot, "portal", Facility.PortalUser + ".password");
+                    LogSignIn(logger, Facility.PortalUser, passwordFile);
                     var urls = services.ToDictionary(s => s.Resource.Name, s => s.Resource.GetEndpoint("http").Url, StringComparer.Ordinal);
                     try
                     {
@@ -123,6 +131,9 @@ internal static partial class FacilityExtensions
     [LoggerMessage(EventId = 1, Level = LogLevel.Information,
         Message = "Coffea Shoppe is up: {Count} services healthy. Portal: {PortalUrl}  Data: {DataRoot}  (the dashboard's login link is printed above)")]
     private static partial void LogReady(ILogger logger, int count, string portalUrl, string dataRoot);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "Sign in to the portal as {User}: the password is in {PasswordFile} (made on the facility's first start)")]
+    private static partial void LogSignIn(ILogger logger, string user, string passwordFile);
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "The shoppe CLI finds this facility (its signing key and service URLs) through {FacilityFile}")]
     private static partial void LogFacilityFile(ILogger logger, string facilityFile);

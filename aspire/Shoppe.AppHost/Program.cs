@@ -54,6 +54,7 @@ builder.AddProject<Projects.Shoppe_Cli>("pilots")
     .WaitFor(delivery);
 
 var portal = builder.AddShoppeService<Projects.Shoppe_Portal>("portal", facility)
+    .WithEnvironment("Portal__SignIn__FirstAccount", Facility.PortalUser)
     .WithLogsExport(logs, facility)
     .WithReference(delivery)
     .WithReference(cache)

@@ -27,6 +27,9 @@ public abstract class OwnedFacility : FacilityEnvironment
     /// <summary>The facility's token signing key.</summary>
     protected string SigningKey { get; }
 
+    /// <summary>A service's own data folder (<c>Shoppe:DataRoot</c>): <c>&lt;run&gt;/data/&lt;name&gt;</c>.</summary>
+    public string DataFolder(string service) => Path.Combine(RunFolder, "data", service);
+
     /// <summary>Where each service's console output is kept (<c>&lt;run&gt;/logs/&lt;name&gt;.log</c>).</summary>
     public string LogFolder => Path.Combine(RunFolder, "logs");
 
@@ -91,7 +94,7 @@ public abstract class OwnedFacility : FacilityEnvironment
             ["ASPNETCORE_URLS"] = Url(component.Name),
             ["ASPNETCORE_ENVIRONMENT"] = "Production",
             ["DOTNET_ENVIRONMENT"] = "Production",
-            ["Shoppe__DataRoot"] = Path.Combine(RunFolder, "data", component.Name),
+            ["Shoppe__DataRoot"] = DataFolder(component.Name),
             ["Shoppe__Security__SigningKeyFile"] = SigningKey,
         };
         if (component.Name != "logs")

@@ -1,7 +1,7 @@
 namespace Shoppe.Security;
 
 /// <summary>Files only their owner reads (mode 0600), written whole or not at all.</summary>
-internal static class PrivateFile
+public static class PrivateFile
 {
     /// <summary>
     /// Writes <paramref name="text"/> to a fresh file beside <paramref name="path"/> and renames it into place, so a

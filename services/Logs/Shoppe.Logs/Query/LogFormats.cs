@@ -40,6 +40,7 @@ internal static class LogFormats
     {
         json.WriteStartObject();
         json.WriteNumber("id", e.Id);
+        json.WriteString("cursor", e.Cursor.ToString());
         json.WriteString("requestId", e.RequestId);
         json.WriteString("time", e.Time.ToString("O", CultureInfo.InvariantCulture));
         json.WriteString("service", e.Service);

@@ -1,8 +1,11 @@
+using Microsoft.Extensions.Options;
 using Shoppe.Portal.Directory;
+using Shoppe.Portal.Requests;
+using Shoppe.Portal.SignIn;
 
 namespace Shoppe.Portal.Extensions;
 
-internal static class PortalServiceExtensions
+internal static partial class PortalServiceExtensions
 {
     public static WebApplicationBuilder AddPortalServices(this WebApplicationBuilder builder)
     {
@@ -12,8 +15,25 @@ internal static class PortalServiceExtensions
             .ValidateOnStart();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddHttpClient<ServiceDirectory>();
+        builder.Services.AddHttpClient<FacilityClient>(http => http.Timeout = Timeout.InfiniteTimeSpan);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, PortalJsonContext.Default));
         builder.Services.AddRazorComponents();
+        builder.Services.AddCascadingAuthenticationState();
         return builder;
     }
+
+    /// <summary>On one machine, the first account (the AppHost names the machine's user), made once; the log says where its password is.</summary>
+    public static WebApplication EnsureFirstAccount(this WebApplication app)
+    {
+        var file = PortalSignInService.EnsureFirstAccount(app.Services.GetRequiredService<LocalAccounts>(), app.Services.GetRequiredService<IOptions<PortalSignInOptions>>().Value);
+        if (file is not null)
+        {
+            LogFirstAccount(app.Logger, app.Services.GetRequiredService<IOptions<PortalSignInOptions>>().Value.FirstAccount!, file);
+        }
+
+        return app;
+    }
+
+    [LoggerMessage(1, LogLevel.Warning, "Made the portal account {User} (an operator); its password is in {File}")]
+    private static partial void LogFirstAccount(ILogger logger, string user, string file);
 }

@@ -1,0 +1,81 @@
+using Microsoft.Playwright;
+
+namespace Shoppe.Portal.Tests;
+
+/// <summary>My requests and a request's page, in Chromium, against the running facility: progress, outputs, logs, another user.</summary>
+public sealed class RequestPagesTests(PortalFacility portal)
+{
+    [Fact]
+    public async Task MyDelivery_IsListed_ItsPageShowsProgressOutputsAndLogs_AndOthersCannotSeeIt()
+    {
+        var id = await portal.DeliverAsync("alice", "nMuon >= 2", TestContext.Current.CancellationToken);
+
+        var alice = await portal.SignedInAsync("alice");
+        await alice.GotoAsync("/requests");
+        var row = alice.Locator($"tr[data-request='{id}']");
+        await Assertions.Expect(row).ToContainTextAsync("delivery");
+        await Assertions.Expect(row).ToContainTextAsync("MET_pt, nMuon");
+
+        // The request's page follows it live to the end, and its lines arrive as the services export them (every few
+        // seconds), all without a reload; then its outputs are there.
+        await row.GetByRole(AriaRole.Link, new() { Name = id }).ClickAsync();
+        await Assertions.Expect(alice.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToContainTextAsync(id);
+        await Assertions.Expect(alice.Locator("[data-field=state]")).ToHaveTextAsync("complete", new() { Timeout = 90_000 });
+        await Assertions.Expect(alice.Locator("table.log")).ToContainTextAsync($"Transform {id} submitted", new() { Timeout = 30_000 });
+        await alice.ReloadAsync();
+        await Assertions.Expect(alice.Locator("table.outputs a[download]").First).ToBeVisibleAsync();
+        var download = await alice.RunAndWaitForDownloadAsync(() => alice.Locator("table.outputs a[download]").First.ClickAsync());
+        Assert.True(new FileInfo(await download.PathAsync()).Length > 0);
+
+        // bob sees neither the row nor the page (a 404, the same as a request that does not exist).
+        var bob = await portal.SignedInAsync("bob");
+        await bob.GotoAsync("/requests");
+        await Assertions.Expect(bob.Locator($"tr[data-request='{id}']")).ToHaveCountAsync(0);
+        var other = await bob.GotoAsync($"/requests/delivery/{id}");
+        Assert.Equal(404, other!.Status);
+        await Assertions.Expect(bob.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync("Not found");
+        var stolen = await bob.GotoAsync($"/requests/delivery/{id}/files/0");
+        Assert.Equal(403, stolen!.Status);
+
+        // olive, an operator, sees everyone's, with their owners.
+        var olive = await portal.SignedInAsync("olive");
+        await olive.GotoAsync("/requests");
+        await Assertions.Expect(olive.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync("Everyone's requests");
+        await Assertions.Expect(olive.Locator($"tr[data-request='{id}']")).ToContainTextAsync("alice");
+    }
+
+    [Fact]
+    public async Task WithoutJavaScript_EveryPageWorks()
+    {
+        var id = await portal.DeliverAsync("alice", "nMuon >= 1", TestContext.Current.CancellationToken);
+        var page = await portal.SignedInAsync("alice", javaScript: false);
+        await Assertions.Expect(page.Locator("table.services")).ToBeVisibleAsync();
+
+        // Wait for the delivery to end and its lines to arrive by reloading, as a reader without scripts would.
+        for (var tries = 0; tries < 90; tries++)
+        {
+            await page.GotoAsync($"/requests/delivery/{id}");
+            if (await page.Locator("[data-field=state]").TextContentAsync() == "complete" && await page.Locator("table.log tbody tr").CountAsync() > 0)
+            {
+                break;
+            }
+
+            await Task.Delay(1000, TestContext.Current.CancellationToken);
+        }
+
+        await Assertions.Expect(page.Locator("[data-field=state]")).ToHaveTextAsync("complete");
+        await Assertions.Expect(page.Locator("p.warning")).ToHaveCountAsync(0);
+        await Assertions.Expect(page.Locator("table.log")).ToContainTextAsync($"Transform {id} submitted");
+
+        // The filters are plain forms: only warnings and above, then a text search.
+        await page.GetByLabel("Level at least").SelectOptionAsync("error");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Filter" }).ClickAsync();
+        Assert.Contains("level=error", page.Url, StringComparison.Ordinal);
+        await Assertions.Expect(page.Locator("table.log tbody tr")).ToHaveCountAsync(0);
+
+        await page.GotoAsync("/requests?kind=delivery");
+        await Assertions.Expect(page.Locator($"tr[data-request='{id}']")).ToBeVisibleAsync();
+        await page.GotoAsync("/requests?kind=transfer");
+        await Assertions.Expect(page.Locator($"tr[data-request='{id}']")).ToHaveCountAsync(0);
+    }
+}
