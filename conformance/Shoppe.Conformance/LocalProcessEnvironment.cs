@@ -16,13 +16,19 @@ public sealed class LocalProcessEnvironment : OwnedFacility
         new(c => new ProcessStartInfo(Path.Combine(unpackedFolder, c.Name, c.Assembly)) { WorkingDirectory = Path.Combine(unpackedFolder, c.Name) },
             runFolder, samplesFolder);
 
-    /// <summary>Services from a build: <c>&lt;project dir&gt;/bin/&lt;configuration&gt;/net10.0/&lt;Assembly&gt;.dll</c> run by <c>dotnet</c>.</summary>
-    public static LocalProcessEnvironment FromBuild(string repositoryRoot, string configuration, string runFolder) =>
+    /// <summary>
+    /// Services from a build: <c>&lt;project dir&gt;/bin/&lt;configuration&gt;/net10.0/&lt;Assembly&gt;.dll</c> run by <c>dotnet</c>,
+    /// with <paramref name="settings"/> given to every one of them (<see cref="OwnedFacility.Settings"/>).
+    /// </summary>
+    public static LocalProcessEnvironment FromBuild(string repositoryRoot, string configuration, string runFolder, IReadOnlyDictionary<string, string>? settings = null) =>
         new(c =>
         {
             var bin = Path.Combine(repositoryRoot, Path.GetDirectoryName(c.Project)!, "bin", configuration, "net10.0");
             return new ProcessStartInfo("dotnet", [Path.Combine(bin, c.Assembly + ".dll")]) { WorkingDirectory = bin };
-        }, runFolder, Path.Combine(repositoryRoot, "conformance", "data", "nanoaod"));
+        }, runFolder, Path.Combine(repositoryRoot, "conformance", "data", "nanoaod"))
+        {
+            Settings = settings ?? new Dictionary<string, string>(),
+        };
 
     /// <inheritdoc/>
     public override string Target => "local";

@@ -27,6 +27,9 @@ public abstract class OwnedFacility : FacilityEnvironment
     /// <summary>The facility's token signing key.</summary>
     protected string SigningKey { get; }
 
+    /// <summary>Settings given to every service beside the facility's own wiring (they win over it), e.g. a site's identity provider.</summary>
+    public IReadOnlyDictionary<string, string> Settings { get; init; } = new Dictionary<string, string>();
+
     /// <summary>A service's own data folder (<c>Shoppe:DataRoot</c>): <c>&lt;run&gt;/data/&lt;name&gt;</c>.</summary>
     public string DataFolder(string service) => Path.Combine(RunFolder, "data", service);
 
@@ -129,6 +132,11 @@ public abstract class OwnedFacility : FacilityEnvironment
                 env["Pushdown__StorageRoots__0"] = OriginFolder!;
                 env[$"Pushdown__Datasets__{Dataset}__0"] = "nanoaod";
                 break;
+        }
+
+        foreach (var (key, value) in Settings)
+        {
+            env[key] = value;
         }
 
         return env;

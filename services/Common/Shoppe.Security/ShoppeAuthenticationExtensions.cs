@@ -1,3 +1,4 @@
+using System.Security.Claims;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -39,13 +40,35 @@ public static class ShoppeAuthenticationExtensions
                     RoleClaimType = ShoppeClaims.Role,
                     ClockSkew = TimeSpan.FromSeconds(30),
                 };
-                if (string.IsNullOrWhiteSpace(options.Authority))
+                if (string.IsNullOrWhiteSpace(options.Authority) || !string.IsNullOrWhiteSpace(options.SigningKeyFile))
                 {
                     jwt.TokenValidationParameters.IssuerSigningKey = LocalSigningKey.LoadOrCreate(options.ResolvedSigningKeyFile);
                 }
-                else
+
+                if (!string.IsNullOrWhiteSpace(options.OperatorGroup))
                 {
+                    // A provider's group (Keycloak writes it with a leading slash) as the facility's operator role.
+                    jwt.Events = new JwtBearerEvents
+                    {
+                        OnTokenValidated = context =>
+                        {
+                            if (context.Principal?.Identity is ClaimsIdentity identity
+                                && identity.FindAll(options.GroupsClaim).Any(g => g.Value == options.OperatorGroup || g.Value == "/" + options.OperatorGroup)
+                                && !identity.HasClaim(ShoppeClaims.Role, ShoppeClaims.OperatorRole))
+                            {
+                                identity.AddClaim(new Claim(ShoppeClaims.Role, ShoppeClaims.OperatorRole));
+                            }
+
+                            return Task.CompletedTask;
+                        },
+                    };
+                }
+
+                if (!string.IsNullOrWhiteSpace(options.Authority))
+                {
+                    // The provider's issuer and keys are added to these from its metadata (its tokens are taken too).
                     jwt.Authority = options.Authority;
+                    jwt.RequireHttpsMetadata = options.RequireHttpsMetadata;
                 }
             });
         // Validated tokens are remembered briefly (RememberingTokenHandler says how, and why), by the service's one clock.

@@ -22,8 +22,24 @@ public sealed class ShoppeSecurityOptions
     /// </summary>
     public string? SigningKeyFile { get; set; }
 
-    /// <summary>A site's OpenID Connect authority; when set, its keys validate tokens instead of the local key.</summary>
+    /// <summary>
+    /// A site's OpenID Connect authority: its published keys validate its tokens (issued by it, for
+    /// <see cref="Audience"/>). Without <see cref="SigningKeyFile"/> they are the only tokens taken; with it, the
+    /// facility's own tokens are taken beside them (the services', the pilots', the CLI's on the facility's machines).
+    /// </summary>
     public string? Authority { get; set; }
+
+    /// <summary>
+    /// The group whose members are operators, for tokens of a site's provider that carry groups rather than the
+    /// facility's <c>role</c> claim (INDIGO IAM, Keycloak); unset, groups make no one an operator.
+    /// </summary>
+    public string? OperatorGroup { get; set; }
+
+    /// <summary>The claim that lists a token's groups.</summary>
+    public string GroupsClaim { get; set; } = "groups";
+
+    /// <summary>Whether the authority's metadata must come over HTTPS (off only for a provider on loopback in tests).</summary>
+    public bool RequireHttpsMetadata { get; set; } = true;
 
     /// <summary>The signing key file in effect.</summary>
     public string ResolvedSigningKeyFile => string.IsNullOrWhiteSpace(SigningKeyFile) ? DefaultSigningKeyFile : SigningKeyFile;

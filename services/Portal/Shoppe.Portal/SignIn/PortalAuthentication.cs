@@ -100,6 +100,11 @@ public static class PortalAuthentication
                 o.MapInboundClaims = false;
                 o.GetClaimsFromUserInfoEndpoint = true;
                 o.RequireHttpsMetadata = oidc.RequireHttps;
+                // The code comes back in the query of a top-level GET, so the correlation and nonce cookies can be
+                // SameSite=Lax: SameSite=None would need Secure, which a browser refuses over plain HTTP on loopback.
+                o.ResponseMode = OpenIdConnectResponseMode.Query;
+                o.CorrelationCookie.SameSite = SameSiteMode.Lax;
+                o.NonceCookie.SameSite = SameSiteMode.Lax;
                 o.CallbackPath = "/signin-oidc";
                 o.SignedOutCallbackPath = "/signout-callback-oidc";
                 o.Scope.Clear();
@@ -108,9 +113,13 @@ public static class PortalAuthentication
                     o.Scope.Add(scope);
                 }
 
-                o.Events.OnTokenValidated = context =>
+                // Userinfo's answer is merged as claims too: the user's claim and the groups (a list) by their names.
+                o.ClaimActions.MapUniqueJsonKey(oidc.UserClaim, oidc.UserClaim);
+                o.ClaimActions.MapJsonKey(oidc.GroupsClaim, oidc.GroupsClaim);
+                o.Events.OnTicketReceived = context =>
                 {
-                    // The portal's own principal: the configured claim as the user's name, operator from a group.
+                    // The portal's own principal, from all the provider said: the configured claim as the user's
+                    // name, operator from a group; the tokens stay in the ticket's properties.
                     var user = context.Principal!.FindFirst(oidc.UserClaim)?.Value;
                     if (!ShoppeClaims.IsValidName(user))
                     {
