@@ -12,12 +12,15 @@ public sealed class AccessibilityTests(PortalFacility portal)
         var id = await portal.DeliverAsync("alice", "nMuon >= 1", TestContext.Current.CancellationToken);
         await using var anonymous = await portal.Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = portal.Portal });
         var signIn = await anonymous.NewPageAsync();
-        await signIn.GotoAsync("/signin");
         var found = new List<string>();
-        await CheckAsync(signIn, found);
+        foreach (var path in new[] { "/signin", "/tutorials", "/tutorials/pushdown-scan" })
+        {
+            await signIn.GotoAsync(path);
+            await CheckAsync(signIn, found);
+        }
 
         var page = await portal.SignedInAsync("alice");
-        foreach (var path in new[] { "/", "/requests", "/requests?kind=delivery&state=complete", $"/requests/delivery/{id}", "/requests/delivery/01nosuchrequest" })
+        foreach (var path in new[] { "/", "/requests", "/requests?kind=delivery&state=complete", $"/requests/delivery/{id}", "/requests/delivery/01nosuchrequest", "/datasets", "/datasets/nanoaod-samples" })
         {
             await page.GotoAsync(path);
             await CheckAsync(page, found);

@@ -6,9 +6,9 @@ namespace Shoppe.Portal.Tests;
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class LocalAccountsTests : IDisposable
 {
-    private readonly string _folder = System.IO.Directory.CreateTempSubdirectory("shoppe-accounts-").FullName;
+    private readonly string _folder = Directory.CreateTempSubdirectory("shoppe-accounts-").FullName;
 
-    public void Dispose() => System.IO.Directory.Delete(_folder, recursive: true);
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
 
     [Fact]
     public void Passwords_AreCheckedAgainstHashes_InAFileOnlyItsOwnerReads()

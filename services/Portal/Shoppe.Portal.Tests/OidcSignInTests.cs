@@ -13,7 +13,7 @@ public sealed class OidcFacility : IAsyncLifetime
 {
     public const string Password = "provider password";
 
-    private readonly string _run = System.IO.Directory.CreateTempSubdirectory("shoppe-portal-oidc-").FullName;
+    private readonly string _run = Directory.CreateTempSubdirectory("shoppe-portal-oidc-").FullName;
 
     public OidcProvider Provider { get; private set; } = null!;
 
@@ -61,7 +61,7 @@ public sealed class OidcFacility : IAsyncLifetime
             await Provider.DisposeAsync();
         }
 
-        System.IO.Directory.Delete(_run, recursive: true);
+        Directory.Delete(_run, recursive: true);
     }
 }
 

@@ -19,7 +19,7 @@ public sealed class PortalFacility : IAsyncLifetime
     /// <summary>The password every test account has.</summary>
     public const string Password = "correct horse battery staple";
 
-    private readonly string _run = System.IO.Directory.CreateTempSubdirectory("shoppe-portal-").FullName;
+    private readonly string _run = Directory.CreateTempSubdirectory("shoppe-portal-").FullName;
     private LocalProcessEnvironment? _facility;
     private IPlaywright? _playwright;
 
@@ -62,7 +62,7 @@ public sealed class PortalFacility : IAsyncLifetime
             await _facility.DisposeAsync();
         }
 
-        System.IO.Directory.Delete(_run, recursive: true);
+        Directory.Delete(_run, recursive: true);
     }
 
     /// <summary>A fresh browser context (its own cookies) signed in as <paramref name="user"/> through the sign-in form.</summary>

@@ -1,5 +1,5 @@
 using Microsoft.AspNetCore.Http.HttpResults;
-using Shoppe.Portal.Directory;
+using Shoppe.Portal.Health;
 
 namespace Shoppe.Portal.Apis;
 

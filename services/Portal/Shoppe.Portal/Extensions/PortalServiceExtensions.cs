@@ -1,5 +1,5 @@
 using Microsoft.Extensions.Options;
-using Shoppe.Portal.Directory;
+using Shoppe.Portal.Health;
 using Shoppe.Portal.Requests;
 using Shoppe.Portal.SignIn;
 
@@ -17,6 +17,7 @@ internal static partial class PortalServiceExtensions
         builder.Services.AddHttpClient<ServiceDirectory>();
         builder.Services.AddHttpClient<FacilityClient>(http => http.Timeout = Timeout.InfiniteTimeSpan);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, PortalJsonContext.Default));
+        builder.Services.AddSingleton(new Tutorials.TutorialLibrary(Path.Combine(AppContext.BaseDirectory, "tutorials")));
         builder.Services.AddRazorComponents();
         builder.Services.AddCascadingAuthenticationState();
         return builder;

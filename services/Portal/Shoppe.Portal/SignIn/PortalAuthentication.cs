@@ -48,7 +48,7 @@ public static class PortalAuthentication
         builder.Services.AddDataProtection().SetApplicationName("coffea-shoppe-portal");
         builder.Services.AddOptions<KeyManagementOptions>()
             .Configure<IOptions<ShoppeHostOptions>>((keys, host) => keys.XmlRepository = new FileSystemXmlRepository(
-                System.IO.Directory.CreateDirectory(Path.Combine(host.Value.DataRoot, "data-protection-keys")), NullLoggerFactory.Instance));
+                Directory.CreateDirectory(Path.Combine(host.Value.DataRoot, "data-protection-keys")), NullLoggerFactory.Instance));
 
         var authentication = builder.Services.AddAuthentication(o =>
         {

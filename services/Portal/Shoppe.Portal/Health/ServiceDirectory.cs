@@ -2,7 +2,7 @@ using System.Net.Http.Json;
 using Microsoft.Extensions.Options;
 using Shoppe.ServiceDefaults.Versioning;
 
-namespace Shoppe.Portal.Directory;
+namespace Shoppe.Portal.Health;
 
 /// <summary>The state of one service as the portal last saw it.</summary>
 /// <param name="Name">The service-discovery name.</param>

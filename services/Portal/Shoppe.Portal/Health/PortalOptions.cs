@@ -1,6 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 
-namespace Shoppe.Portal.Directory;
+namespace Shoppe.Portal.Health;
 
 /// <summary>What the portal shows, bound from the <c>Portal</c> configuration section.</summary>
 public sealed class PortalOptions

@@ -2,7 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Shoppe.ServiceDefaults.Versioning;
 
-namespace Shoppe.Portal.Directory;
+namespace Shoppe.Portal.Health;
 
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
 [JsonSerializable(typeof(ShoppeServiceInfo))]

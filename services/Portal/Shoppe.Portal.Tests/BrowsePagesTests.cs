@@ -1,0 +1,40 @@
+using Microsoft.Playwright;
+
+namespace Shoppe.Portal.Tests;
+
+/// <summary>The datasets and tutorials pages, in Chromium.</summary>
+public sealed class BrowsePagesTests(PortalFacility portal)
+{
+    [Fact]
+    public async Task Datasets_ListTheNamedDatasets_WithTheirFiles()
+    {
+        var page = await portal.SignedInAsync("alice");
+        await page.GetByRole(AriaRole.Link, new() { Name = "datasets" }).ClickAsync();
+        var row = page.Locator("tr[data-dataset='nanoaod-samples']");
+        await Assertions.Expect(row).ToContainTextAsync("80"); // the two samples: 40 + 40 events
+        await row.GetByRole(AriaRole.Link).ClickAsync();
+        await Assertions.Expect(page.Locator("table.files tbody tr")).ToHaveCountAsync(2);
+        await Assertions.Expect(page.Locator("table.files")).ToContainTextAsync("nano_dy.parquet");
+
+        var missing = await page.GotoAsync("/datasets/no-such-dataset");
+        Assert.Equal(404, missing!.Status);
+    }
+
+    [Fact]
+    public async Task Tutorials_AreTheExecutedWalkThroughs_AndNothingElse()
+    {
+        await using var context = await portal.Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = portal.Portal });
+        var page = await context.NewPageAsync();
+        await page.GotoAsync("/tutorials");
+        await page.GetByRole(AriaRole.Link, new() { Name = "Scanning beside the data, and joining column sets" }).ClickAsync();
+        await Assertions.Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync("Scanning beside the data, and joining column sets");
+        await Assertions.Expect(page.Locator("article.tutorial pre").First).ToBeVisibleAsync();
+
+        // Only the walk-throughs by name: no path is ever opened from what a reader sends.
+        foreach (var path in new[] { "/tutorials/..%2F..%2FVERSION", "/tutorials/README", "/tutorials/pushdown-scan.md" })
+        {
+            var response = await page.GotoAsync(path);
+            Assert.Equal(404, response!.Status);
+        }
+    }
+}
