@@ -142,7 +142,8 @@ public abstract class OwnedFacility : FacilityEnvironment
         return env;
     }
 
-    private string ServiceToken(string service) =>
+    /// <summary>A token of the facility's for one of its services (role <c>service</c>), as the AppHost gives each.</summary>
+    public string ServiceToken(string service) =>
         new TokenIssuer(new ShoppeSecurityOptions { SigningKeyFile = SigningKey }, TimeProvider.System)
             .Issue(service, [ShoppeClaims.ServiceRole], TimeSpan.FromDays(1));
 

@@ -14,6 +14,7 @@ internal static partial class PortalServiceExtensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<ProbeMemo>();
         builder.Services.AddHttpClient<ServiceDirectory>();
         builder.Services.AddHttpClient<FacilityClient>(http => http.Timeout = Timeout.InfiniteTimeSpan);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, PortalJsonContext.Default));

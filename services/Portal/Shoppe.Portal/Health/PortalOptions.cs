@@ -18,4 +18,8 @@ public sealed class PortalOptions
     /// <summary>How long one service may take to answer before the portal calls it unreachable.</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "00:01:00")]
     public TimeSpan ProbeTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often the services are probed at most, whoever reads the page (readers in between see the last probe).</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:01:00")]
+    public TimeSpan ProbeEvery { get; set; } = TimeSpan.FromSeconds(2);
 }

@@ -21,14 +21,15 @@ public sealed record ServiceStatus(string Name, string State, string? Version, s
 /// Asks every configured service for its <c>/health</c> and <c>/version</c>, concurrently, through the
 /// shared HttpClient pipeline (so the caller's request id travels with each probe).
 /// </summary>
-public sealed class ServiceDirectory(HttpClient http, IOptions<PortalOptions> options, TimeProvider time)
+public sealed class ServiceDirectory(HttpClient http, IOptions<PortalOptions> options, TimeProvider time, ProbeMemo memo)
 {
-    /// <summary>Probes every configured service.</summary>
-    public async Task<IReadOnlyList<ServiceStatus>> ProbeAllAsync(CancellationToken cancellationToken)
-    {
-        var probes = options.Value.Services.Select(name => ProbeAsync(name, cancellationToken));
-        return await Task.WhenAll(probes);
-    }
+    /// <summary>
+    /// Every configured service's state: probed at most once per <see cref="PortalOptions.ProbeEvery"/> whoever asks
+    /// (readers at the same moment share one probe), so a busy page does not multiply calls into every service.
+    /// </summary>
+    public Task<IReadOnlyList<ServiceStatus>> ProbeAllAsync(CancellationToken cancellationToken) =>
+        memo.GetAsync(options.Value.ProbeEvery, time, async () => await Task.WhenAll(options.Value.Services.Select(name => ProbeAsync(name, CancellationToken.None))))
+            .WaitAsync(cancellationToken);
 
     private async Task<ServiceStatus> ProbeAsync(string name, CancellationToken cancellationToken)
     {
@@ -51,4 +52,29 @@ public sealed class ServiceDirectory(HttpClient http, IOptions<PortalOptions> op
     }
 
     private double Elapsed(long started) => time.GetElapsedTime(started).TotalMilliseconds;
+}
+
+/// <summary>The last probe of every service and when it began, shared by all readers (a singleton).</summary>
+public sealed class ProbeMemo
+{
+    private readonly Lock _gate = new();
+    private Task<IReadOnlyList<ServiceStatus>>? _last;
+    private long _began;
+
+    /// <summary>The last probe if it began less than <paramref name="every"/> ago (finished or not), else a new one.</summary>
+    public Task<IReadOnlyList<ServiceStatus>> GetAsync(TimeSpan every, TimeProvider time, Func<Task<IReadOnlyList<ServiceStatus>>> probe)
+    {
+        ArgumentNullException.ThrowIfNull(time);
+        ArgumentNullException.ThrowIfNull(probe);
+        lock (_gate)
+        {
+            if (_last is null || time.GetElapsedTime(_began) >= every || _last.IsFaulted)
+            {
+                _began = time.GetTimestamp();
+                _last = probe();
+            }
+
+            return _last;
+        }
+    }
 }
