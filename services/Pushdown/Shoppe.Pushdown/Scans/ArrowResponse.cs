@@ -22,8 +22,8 @@ internal static class ArrowResponse
         try
         {
             // Arrow's writer makes a write per piece of a batch (its length, its metadata, each buffer and its padding),
-            // and each write to an HTTP/1.1 body is a chunk of its own that the client reads on its own: the small
-            // pieces are gathered into one write here, the large buffers pass straight through.
+            // and each write to an HTTP/1.1 body is a chunk of its own that the client reads on its own: pieces are
+            // gathered here into writes of up to 1 MiB (larger buffers pass straight through).
             var body = new BufferedStream(context.Response.Body, BufferBytes);
             using var writer = new ArrowStreamWriter(body, schema, leaveOpen: true);
             await writer.WriteStartAsync(cancellationToken);
