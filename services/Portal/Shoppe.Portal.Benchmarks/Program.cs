@@ -5,6 +5,7 @@
 // read the same way in the same run. Then Chromium (Playwright) measures when a request page's first log lines are
 // painted.
 // Usage: dotnet run -c Release --project services/Portal/Shoppe.Portal.Benchmarks -- [readers] [seconds] [requests] [lines]
+// Or `-- screenshots <folder>` (eng/portal-screenshots.sh): the pages of a small facility as PNGs for docs/portal.md.
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -21,6 +22,12 @@ using Shoppe.Portal.SignIn;
 using Shoppe.Testing;
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+if (args.Length == 2 && args[0] == "screenshots")
+{
+    await Shoppe.Portal.Benchmarks.Screenshots.TakeAsync(Path.GetFullPath(args[1]));
+    return 0;
+}
+
 var readers = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 50;
 var seconds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 15;
 var requests = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1000;

@@ -16,12 +16,13 @@ public sealed class RequestPagesTests(PortalFacility portal)
         await Assertions.Expect(row).ToContainTextAsync("delivery");
         await Assertions.Expect(row).ToContainTextAsync("MET_pt, nMuon");
 
-        // The request's page follows it live to the end, and its lines arrive as the services export them (every few
-        // seconds), all without a reload; then its outputs are there.
+        // The request's page shows it to its end and its lines without a reload (live over SSE when they come after the
+        // page was served, which depends on how fast the delivery ends and the services export); then its outputs.
         await row.GetByRole(AriaRole.Link, new() { Name = id }).ClickAsync();
         await Assertions.Expect(alice.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToContainTextAsync(id);
         await Assertions.Expect(alice.Locator("[data-field=state]")).ToHaveTextAsync("complete", new() { Timeout = 90_000 });
         await Assertions.Expect(alice.Locator("table.log")).ToContainTextAsync($"Transform {id} submitted", new() { Timeout = 30_000 });
+
         await alice.ReloadAsync();
         await Assertions.Expect(alice.Locator("table.outputs a[download]").First).ToBeVisibleAsync();
         var download = await alice.RunAndWaitForDownloadAsync(() => alice.Locator("table.outputs a[download]").First.ClickAsync());

@@ -16,6 +16,9 @@ public sealed class SignInTests(PortalFacility portal)
         await page.GotoAsync("/requests");
         Assert.StartsWith(portal.Portal + "/signin?returnUrl=%2Frequests", page.Url, StringComparison.Ordinal);
 
+        // The stylesheet is served and applied (run from a build's output as from a published one).
+        Assert.Equal("rgb(122, 74, 42)", await page.EvaluateAsync<string>("() => getComputedStyle(document.querySelector('header.top')).backgroundColor"));
+
         await page.GetByLabel("User name").FillAsync("alice");
         await page.GetByLabel("Password").FillAsync("not her password");
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();

@@ -5,6 +5,9 @@ using Shoppe.Portal.SignIn;
 using Shoppe.Security;
 
 var builder = WebApplication.CreateBuilder(args);
+// Run from a build's output (the conformance suite, the tests) the stylesheet and script come from the project's
+// wwwroot through the build's static-assets manifest, in any environment; a published portal carries them itself.
+builder.WebHost.UseStaticWebAssets();
 builder.AddServiceDefaults();
 builder.AddPortalSignIn();
 builder.AddPortalServices();

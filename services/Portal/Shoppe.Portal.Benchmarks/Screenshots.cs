@@ -1,0 +1,84 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.Playwright;
+using Shoppe.Conformance;
+using Shoppe.Portal.SignIn;
+using Shoppe.Testing;
+
+namespace Shoppe.Portal.Benchmarks;
+
+/// <summary>The portal's pages as docs/portal.md shows them: a facility with a few finished deliveries, read in Chromium.</summary>
+internal static class Screenshots
+{
+    private static readonly string[] Columns = ["MET_pt", "Muon_pt"];
+
+    public static async Task TakeAsync(string folder)
+    {
+        Directory.CreateDirectory(folder);
+        var run = Directory.CreateTempSubdirectory("shoppe-portal-shots-").FullName;
+        try
+        {
+            await using var facility = LocalProcessEnvironment.FromBuild(Repository.Root, "Release", Path.Combine(run, "facility"));
+            await facility.StartAsync(new Progress<string>(Console.WriteLine), CancellationToken.None);
+            const string User = "physicist";
+            var password = new LocalAccounts(Path.Combine(facility.DataFolder("portal"), "accounts.json")).Set(User, isOperator: false);
+
+            using var delivery = new HttpClient { BaseAddress = facility.Services["delivery"] };
+            delivery.DefaultRequestHeaders.Authorization = new("Bearer", facility.Token(User));
+            string? id = null;
+            foreach (var filter in new[] { "nMuon >= 2", "count(Jet_pt > 40) >= 2", "MET_pt > 20" })
+            {
+                using var created = await delivery.PostAsJsonAsync("v1/transforms", new { dataset = facility.Dataset, columns = Columns, filter, title = $"MET and muons, {filter}" });
+                created.EnsureSuccessStatusCode();
+                id = JsonDocument.Parse(await created.Content.ReadAsStringAsync()).RootElement.GetProperty("requestId").GetString();
+            }
+
+            using var playwright = await Playwright.CreateAsync();
+            await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+            {
+                ExecutablePath = "/usr/bin/chromium",
+                Headless = true,
+                Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            });
+            var context = await browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = facility.Services["portal"].ToString().TrimEnd('/'), ViewportSize = new() { Width = 1200, Height = 800 } });
+            var page = await context.NewPageAsync();
+            await page.GotoAsync("/signin");
+            await page.GetByLabel("User name").FillAsync(User);
+            await Shot(page, folder, "signin");
+            await page.GetByLabel("Password").FillAsync(password);
+            await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+            await page.WaitForURLAsync("**/");
+            await Shot(page, folder, "facility");
+
+            // The newest delivery's page once it has ended and its lines have arrived.
+            for (var tries = 0; tries < 60; tries++)
+            {
+                await page.GotoAsync($"/requests/delivery/{id}");
+                if (await page.Locator("[data-field=state]").TextContentAsync() == "complete" && await page.Locator("table.log tbody tr").CountAsync() > 2)
+                {
+                    break;
+                }
+
+                await Task.Delay(1000);
+            }
+
+            await Shot(page, folder, "request");
+            foreach (var (path, name) in new[] { ("/requests", "requests"), ("/datasets", "datasets"), ("/tutorials", "tutorials") })
+            {
+                await page.GotoAsync(path);
+                await Shot(page, folder, name);
+            }
+        }
+        finally
+        {
+            Directory.Delete(run, recursive: true);
+        }
+    }
+
+    private static async Task Shot(IPage page, string folder, string name)
+    {
+        var path = Path.Combine(folder, $"portal-{name}.png");
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = path, FullPage = false });
+        Console.WriteLine($"wrote {path}");
+    }
+}
