@@ -40,7 +40,10 @@ public abstract class ShoppeServiceFactory<TEntryPoint> : WebApplicationFactory<
 
         if (port is { } kestrelPort)
         {
-            UseKestrel(kestrelPort);
+            // Kestrel on 127.0.0.1 through the service's own URL setting: UseKestrel(port) rewrites the server's
+            // addresses after the app has started binding, a race that fails now and then (dotnet/aspnetcore#67714).
+            UseKestrel();
+            _settings["urls"] = $"http://127.0.0.1:{kestrelPort}";
         }
     }
 
