@@ -172,19 +172,10 @@ foreach (var (name, request) in pages)
 
 // The first log lines painted: Chromium loads the request page (signed in), 10 times, no other load.
 using var playwright = await Playwright.CreateAsync();
-await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-{
-    ExecutablePath = "/usr/bin/chromium",
-    Headless = true,
-    Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+await using var browser = await Shoppe.Portal.Benchmarks.Screenshots.LaunchChromiumAsync(playwright);
 var context = await browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = portal.ToString().TrimEnd('/') });
 var page = await context.NewPageAsync();
-await page.GotoAsync("/signin");
-await page.GetByLabel("User name").FillAsync(User);
-await page.GetByLabel("Password").FillAsync(Password);
-await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
-await page.WaitForURLAsync("**/");
+await Shoppe.Portal.Benchmarks.Screenshots.SignInAsync(page, User, Password);
 var painted = new List<double>();
 for (var i = 0; i < 11; i++)
 {

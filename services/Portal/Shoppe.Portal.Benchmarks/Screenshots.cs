@@ -34,20 +34,10 @@ internal static class Screenshots
             }
 
             using var playwright = await Playwright.CreateAsync();
-            await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-            {
-                ExecutablePath = "/usr/bin/chromium",
-                Headless = true,
-                Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-            });
+            await using var browser = await LaunchChromiumAsync(playwright);
             var context = await browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = facility.Services["portal"].ToString().TrimEnd('/'), ViewportSize = new() { Width = 1200, Height = 800 } });
             var page = await context.NewPageAsync();
-            await page.GotoAsync("/signin");
-            await page.GetByLabel("User name").FillAsync(User);
-            await Shot(page, folder, "signin");
-            await page.GetByLabel("Password").FillAsync(password);
-            await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
-            await page.WaitForURLAsync("**/");
+            await SignInAsync(page, User, password, () => Shot(page, folder, "signin"));
             await Shot(page, folder, "facility");
 
             // The newest delivery's page once it has ended and its lines have arrived.
@@ -73,6 +63,29 @@ internal static class Screenshots
         {
             Directory.Delete(run, recursive: true);
         }
+    }
+
+    /// <summary>Debian's Chromium, headless, kept off the network (../shared/recipes/browser-here.md's flags).</summary>
+    public static Task<IBrowser> LaunchChromiumAsync(IPlaywright playwright) => playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+    {
+        ExecutablePath = "/usr/bin/chromium",
+        Headless = true,
+        Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    });
+
+    /// <summary>Signs in through the portal's form; <paramref name="filled"/> runs once the name is in (a screenshot).</summary>
+    public static async Task SignInAsync(IPage page, string user, string password, Func<Task>? filled = null)
+    {
+        await page.GotoAsync("/signin");
+        await page.GetByLabel("User name").FillAsync(user);
+        if (filled is not null)
+        {
+            await filled();
+        }
+
+        await page.GetByLabel("Password").FillAsync(password);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await page.WaitForURLAsync("**/");
     }
 
     private static async Task Shot(IPage page, string folder, string name)

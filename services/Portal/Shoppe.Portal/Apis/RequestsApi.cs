@@ -132,9 +132,12 @@ internal static class RequestsApi
 
     private static async Task DownloadAsync(HttpContext context, string kind, string id, int index, FacilityClient facility, CancellationToken cancellationToken)
     {
-        if (Check(kind, id) is { } problem || kind != RequestKinds.Delivery)
+        var refused = Check(kind, id) ?? (kind != RequestKinds.Delivery
+            ? TypedResults.Problem(statusCode: 404, title: "No outputs", detail: "Only deliveries have outputs to download.")
+            : null);
+        if (refused is not null)
         {
-            await (Check(kind, id) ?? TypedResults.Problem(statusCode: 404, title: "No outputs", detail: "Only deliveries have outputs to download.")).ExecuteAsync(context);
+            await refused.ExecuteAsync(context);
             return;
         }
 
