@@ -24,12 +24,27 @@ public sealed record ServiceStatus(string Name, string State, string? Version, s
 public sealed class ServiceDirectory(HttpClient http, IOptions<PortalOptions> options, TimeProvider time, ProbeMemo memo)
 {
     /// <summary>
-    /// Every configured service's state: probed at most once per <see cref="PortalOptions.ProbeEvery"/> whoever asks
-    /// (readers at the same moment share one probe), so a busy page does not multiply calls into every service.
+    /// Every configured service's state, probed now under the caller's request id (each service logs the probe
+    /// under it): what <c>/api/services</c> answers, for scripts that check the facility.
     /// </summary>
-    public Task<IReadOnlyList<ServiceStatus>> ProbeAllAsync(CancellationToken cancellationToken) =>
-        memo.GetAsync(options.Value.ProbeEvery, time, async () => await Task.WhenAll(options.Value.Services.Select(name => ProbeAsync(name, CancellationToken.None))))
-            .WaitAsync(cancellationToken);
+    public async Task<IReadOnlyList<ServiceStatus>> ProbeAllAsync(CancellationToken cancellationToken) =>
+        await Task.WhenAll(options.Value.Services.Select(name => ProbeAsync(name, cancellationToken)));
+
+    /// <summary>
+    /// Every configured service's state for a page: probed at most once per <see cref="PortalOptions.ProbeEvery"/>
+    /// whoever asks (readers at the same moment share one probe), so a busy page does not multiply calls into every
+    /// service. The shared probe is nobody's request: it runs outside the reader's context and carries no request id.
+    /// </summary>
+    public Task<IReadOnlyList<ServiceStatus>> LatestAsync(CancellationToken cancellationToken) =>
+        memo.GetAsync(options.Value.ProbeEvery, time, ProbeShared).WaitAsync(cancellationToken);
+
+    private Task<IReadOnlyList<ServiceStatus>> ProbeShared()
+    {
+        using (ExecutionContext.SuppressFlow())
+        {
+            return Task.Run(() => ProbeAllAsync(CancellationToken.None));
+        }
+    }
 
     private async Task<ServiceStatus> ProbeAsync(string name, CancellationToken cancellationToken)
     {
