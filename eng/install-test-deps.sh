@@ -65,9 +65,9 @@ if [ ! -f "$here/peers/bin/bindlo.so" ] || [ "$here/peers/bindlo.c" -nt "$here/p
   gcc -shared -fPIC -O2 -o "$here/peers/bin/bindlo.so" "$here/peers/bindlo.c" -ldl
 fi
 
-# Release publication is tested against recorded real GitHub API exchanges (@octokit/fixtures-server on loopback),
+# Release publication and the portal's problem reports are tested against recorded real GitHub API exchanges (@octokit/fixtures-server on loopback),
 # installed from npm's lock file beside the replay server.
-replay="$here/../stack/Shoppe.Release.Tests/github-replay"
+replay="$here/../services/Common/Shoppe.Testing/Peers/github-replay"
 if [ ! -d "$replay/node_modules/@octokit/fixtures-server" ] || [ "$replay/package-lock.json" -nt "$replay/node_modules/.package-lock.json" ]; then
   (cd "$replay" && retry 4 10 npm ci --silent --no-audit --no-fund)
 fi

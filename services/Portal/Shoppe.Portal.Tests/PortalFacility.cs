@@ -22,6 +22,7 @@ public sealed class PortalFacility : IAsyncLifetime
     private readonly string _run = Directory.CreateTempSubdirectory("shoppe-portal-").FullName;
     private LocalProcessEnvironment? _facility;
     private IPlaywright? _playwright;
+    private readonly GitHubReplay _github = new();
 
     public LocalProcessEnvironment Facility => _facility ?? throw new InvalidOperationException("not started");
 
@@ -35,7 +36,17 @@ public sealed class PortalFacility : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        _facility = LocalProcessEnvironment.FromBuild(Repository.Root, "Release", Path.Combine(_run, "facility"));
+        // Problem reports are filed in a GitHub repository: GitHub's recorded answers (one report's worth).
+        await _github.InitializeAsync();
+        var token = Path.Combine(_run, "github-token");
+        await File.WriteAllTextAsync(token, GitHubIssuesTests.RecordedToken);
+        _facility = LocalProcessEnvironment.FromBuild(Repository.Root, "Release", Path.Combine(_run, "facility"), new Dictionary<string, string>
+        {
+            ["Portal__Help__GitHub__Repository"] = "octokit-fixture-org/add-labels-to-issue",
+            ["Portal__Help__GitHub__TokenFile"] = token,
+            ["Portal__Help__GitHub__ApiUrl"] = (await _github.ScenarioAsync("report-issue")).ToString(),
+            ["Portal__Help__GitHub__Labels__0"] = "facility-report",
+        });
         await _facility.StartAsync(new Progress<string>(_ => { }), CancellationToken.None);
         Accounts.Set("alice", isOperator: false, Password);
         Accounts.Set("bob", isOperator: false, Password);
@@ -62,6 +73,7 @@ public sealed class PortalFacility : IAsyncLifetime
             await _facility.DisposeAsync();
         }
 
+        await _github.DisposeAsync();
         Directory.Delete(_run, recursive: true);
     }
 

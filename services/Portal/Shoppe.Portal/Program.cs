@@ -21,5 +21,6 @@ app.MapStaticAssets();
 app.MapServicesApi();
 app.MapSignInApi();
 app.MapRequestsApi();
+app.MapHelpApi();
 app.MapRazorComponents<App>();
 await app.RunAsync();

@@ -15,6 +15,7 @@ internal static class RequestsApi
 {
     private static readonly TimeSpan ProgressEvery = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan LiveAtMost = TimeSpan.FromHours(1);
+    private static readonly TimeSpan FirstLineEvery = TimeSpan.FromSeconds(1);
 
     public static IEndpointRouteBuilder MapRequestsApi(this IEndpointRouteBuilder routes)
     {
@@ -23,6 +24,13 @@ internal static class RequestsApi
         group.MapGet("/progress/live", ProgressAsync).WithName("FollowRequestProgress").WithSummary("The request's state and progress as Server-Sent Events, until it ends");
         group.MapGet("/files/{index:int}", DownloadAsync).WithName("DownloadRequestOutput").WithSummary("One output of a delivery");
         return routes;
+    }
+
+    private static void StartEvents(HttpResponse response)
+    {
+        response.ContentType = "text/event-stream";
+        response.Headers.CacheControl = "no-cache";
+        response.Headers["X-Accel-Buffering"] = "no";
     }
 
     private static Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult? Check(string kind, string id) =>
@@ -49,22 +57,59 @@ internal static class RequestsApi
             }
         }
 
-        HttpResponseMessage upstream;
+        // A request's first lines arrive some seconds after it is submitted (services export in batches): until the logs
+        // service has one it answers 404, and the stream waits for it rather than ending (a browser's EventSource does
+        // not reconnect after an error status).
+        var token = (await PortalSignInService.TokenAsync(context))!;
+        HttpResponseMessage? upstream = null;
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(LiveAtMost);
         try
         {
-            upstream = await facility.SendAsync("logs", query.ToString(), (await PortalSignInService.TokenAsync(context))!, HttpCompletionOption.ResponseHeadersRead, cancellationToken, "text/event-stream");
+            while (upstream is null)
+            {
+                try
+                {
+                    upstream = await facility.SendAsync("logs", query.ToString(), token, HttpCompletionOption.ResponseHeadersRead, limit.Token, "text/event-stream");
+                }
+                catch (ServiceCallException ex) when (ex.Status == System.Net.HttpStatusCode.NotFound)
+                {
+                    if (!context.Response.HasStarted)
+                    {
+                        StartEvents(context.Response);
+                    }
+
+                    await context.Response.WriteAsync(": no line yet\n\n", limit.Token);
+                    await context.Response.Body.FlushAsync(limit.Token);
+                    await Task.Delay(FirstLineEvery, limit.Token);
+                }
+            }
         }
         catch (ServiceCallException ex)
         {
-            await TypedResults.Problem(statusCode: (int)ex.Status, title: "The logs service refused", detail: ex.Detail).ExecuteAsync(context);
+            if (context.Response.HasStarted)
+            {
+                await context.Response.WriteAsync($"event: failed\ndata: {JsonSerializer.Serialize(ex.Detail)}\n\n", cancellationToken);
+            }
+            else
+            {
+                await TypedResults.Problem(statusCode: (int)ex.Status, title: "The logs service refused", detail: ex.Detail).ExecuteAsync(context);
+            }
+
             return;
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or HttpRequestException)
+        {
+            return; // the reader left, the hour is up, or the logs service is away: the script reconnects
         }
 
         using (upstream)
         {
-            context.Response.ContentType = "text/event-stream";
-            context.Response.Headers.CacheControl = "no-cache";
-            context.Response.Headers["X-Accel-Buffering"] = "no";
+            if (!context.Response.HasStarted)
+            {
+                StartEvents(context.Response);
+            }
+
             await using var body = await upstream.Content.ReadAsStreamAsync(cancellationToken);
             var buffer = new byte[16 * 1024];
             try
@@ -92,9 +137,7 @@ internal static class RequestsApi
         }
 
         var token = (await PortalSignInService.TokenAsync(context))!;
-        context.Response.ContentType = "text/event-stream";
-        context.Response.Headers.CacheControl = "no-cache";
-        context.Response.Headers["X-Accel-Buffering"] = "no";
+        StartEvents(context.Response);
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         limit.CancelAfter(LiveAtMost);
         try

@@ -1,5 +1,7 @@
 using Microsoft.Extensions.Options;
+using Shoppe.ServiceDefaults;
 using Shoppe.Portal.Health;
+using Shoppe.Portal.Help;
 using Shoppe.Portal.Requests;
 using Shoppe.Portal.SignIn;
 
@@ -19,6 +21,14 @@ internal static partial class PortalServiceExtensions
         builder.Services.AddHttpClient<FacilityClient>(http => http.Timeout = Timeout.InfiniteTimeSpan);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, PortalJsonContext.Default));
         builder.Services.AddSingleton(new Tutorials.TutorialLibrary(Path.Combine(AppContext.BaseDirectory, "tutorials")));
+        builder.Services.AddOptions<HelpOptions>()
+            .BindConfiguration(HelpOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        builder.Services.AddSingleton(services => new ProblemReports(
+            Path.Combine(services.GetRequiredService<IOptions<ShoppeHostOptions>>().Value.DataRoot, "reports.db")));
+        builder.Services.AddSingleton<GitHubIssues>();
+        builder.Services.AddScoped<ProblemReporter>();
         builder.Services.AddRazorComponents();
         builder.Services.AddCascadingAuthenticationState();
         return builder;

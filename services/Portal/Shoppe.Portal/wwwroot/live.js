@@ -42,5 +42,6 @@
       while (body.rows.length > MaxLines) body.deleteRow(0);
     });
     events.addEventListener("end", () => events.close());
+    events.addEventListener("failed", () => events.close());
   }
 })();

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text.Json;
 
-namespace Shoppe.Release.Tests;
+namespace Shoppe.Testing;
 
 /// <summary>
 /// Recorded real GitHub API exchanges (@octokit/fixtures), replayed on 127.0.0.1 by github-replay/server.mjs
@@ -16,7 +16,7 @@ public sealed class GitHubReplay : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        var folder = Path.Combine(Repository.Root, "stack", "Shoppe.Release.Tests", "github-replay");
+        var folder = Path.Combine(Repository.Root, "services", "Common", "Shoppe.Testing", "Peers", "github-replay");
         if (!Directory.Exists(Path.Combine(folder, "node_modules", "@octokit", "fixtures-server")))
         {
             throw new InvalidOperationException($"The GitHub replay is not installed in {folder}: run eng/install-test-deps.sh.");
