@@ -53,8 +53,11 @@ builder.AddProject<Projects.Shoppe_Cli>("pilots")
     .WaitFor(workflow)
     .WaitFor(delivery);
 
+// The portal shows the release this build is (stack/releases/<VERSION>/ in this repository, verified with stack/keys/)
+// or says that none has been cut for it.
 var portal = builder.AddShoppeService<Projects.Shoppe_Portal>("portal", facility)
     .WithEnvironment("Portal__SignIn__FirstAccount", Facility.PortalUser)
+    .WithEnvironment("Portal__Release__Repository", Path.GetFullPath(Path.Combine(builder.AppHostDirectory, "..", "..")))
     .WithLogsExport(logs, facility)
     .WithReference(delivery)
     .WithReference(cache)

@@ -13,7 +13,7 @@ public sealed class AccessibilityTests(PortalFacility portal)
         await using var anonymous = await portal.Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = portal.Portal });
         var signIn = await anonymous.NewPageAsync();
         var found = new List<string>();
-        foreach (var path in new[] { "/signin", "/tutorials", "/tutorials/pushdown-scan" })
+        foreach (var path in new[] { "/signin", "/release", "/tutorials", "/tutorials/pushdown-scan" })
         {
             await signIn.GotoAsync(path);
             await CheckAsync(signIn, found);
@@ -24,6 +24,13 @@ public sealed class AccessibilityTests(PortalFacility portal)
         {
             await page.GotoAsync(path);
             await CheckAsync(page, found);
+        }
+
+        var olive = await portal.SignedInAsync("olive");
+        foreach (var path in new[] { "/requests", "/reports", $"/requests/delivery/{id}" })
+        {
+            await olive.GotoAsync(path);
+            await CheckAsync(olive, found);
         }
 
         Assert.True(found.Count == 0, string.Join("\n", found));

@@ -54,6 +54,8 @@ public sealed partial class HelpTests(PortalFacility portal)
         var stolen = await bob.APIRequest.PostAsync($"/requests/delivery/{id}/report", new() { Form = Form(bob, token, "let me in") });
         Assert.Equal(404, stolen.Status);
         Assert.Equal("application/problem+json", stolen.Headers["content-type"]);
+        // Nor may he wait on its live lines (the stream waits only for the reader's own requests' first lines).
+        Assert.Equal(404, (await bob.APIRequest.GetAsync($"/requests/delivery/{id}/logs/live")).Status);
 
         var alice = await portal.SignedInAsync("alice");
         var own = await alice.Locator("input[name=__RequestVerificationToken]").First.GetAttributeAsync("value");

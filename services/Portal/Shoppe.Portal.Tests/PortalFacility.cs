@@ -31,6 +31,9 @@ public sealed class PortalFacility : IAsyncLifetime
     /// <summary>The portal's base URL (no trailing slash).</summary>
     public string Portal => Facility.Services["portal"].ToString().TrimEnd('/');
 
+    /// <summary>Where the portal looks for the release it runs (stack/releases, stack/keys): empty until a test cuts one.</summary>
+    public string ReleaseRepository => Path.Combine(_run, "release-repository");
+
     /// <summary>The portal's local accounts (the real file its sign-in reads).</summary>
     public LocalAccounts Accounts => new(Path.Combine(Facility.DataFolder("portal"), "accounts.json"));
 
@@ -46,6 +49,7 @@ public sealed class PortalFacility : IAsyncLifetime
             ["Portal__Help__GitHub__TokenFile"] = token,
             ["Portal__Help__GitHub__ApiUrl"] = (await _github.ScenarioAsync("report-issue")).ToString(),
             ["Portal__Help__GitHub__Labels__0"] = "facility-report",
+            ["Portal__Release__Repository"] = ReleaseRepository,
         });
         await _facility.StartAsync(new Progress<string>(_ => { }), CancellationToken.None);
         Accounts.Set("alice", isOperator: false, Password);

@@ -22,5 +22,6 @@ app.MapServicesApi();
 app.MapSignInApi();
 app.MapRequestsApi();
 app.MapHelpApi();
+app.MapReleaseApi();
 app.MapRazorComponents<App>();
 await app.RunAsync();

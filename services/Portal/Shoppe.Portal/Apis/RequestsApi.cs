@@ -26,6 +26,19 @@ internal static class RequestsApi
         return routes;
     }
 
+    private static async Task<bool> IsReadersAsync(FacilityClient facility, string kind, string id, string token, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var status = await facility.GetAsync(kind, id, token, cancellationToken);
+            return status is not null;
+        }
+        catch (ServiceCallException ex) when (ex.Status is System.Net.HttpStatusCode.Forbidden or System.Net.HttpStatusCode.BadRequest)
+        {
+            return false;
+        }
+    }
+
     private static void StartEvents(HttpResponse response)
     {
         response.ContentType = "text/event-stream";
@@ -58,9 +71,17 @@ internal static class RequestsApi
         }
 
         // A request's first lines arrive some seconds after it is submitted (services export in batches): until the logs
-        // service has one it answers 404, and the stream waits for it rather than ending (a browser's EventSource does
-        // not reconnect after an error status).
+        // service has one it answers 404, and until it has the request's own first line (which names its user) maybe
+        // 403, as the lines of the services it called come first. The stream waits through both rather than ending (a
+        // browser's EventSource does not reconnect after an error status), for a request its own service says is the
+        // reader's.
         var token = (await PortalSignInService.TokenAsync(context))!;
+        if (!await IsReadersAsync(facility, kind, id, token, cancellationToken))
+        {
+            await TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "No such request", detail: $"You have no {kind} {id}.").ExecuteAsync(context);
+            return;
+        }
+
         HttpResponseMessage? upstream = null;
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         limit.CancelAfter(LiveAtMost);
@@ -72,14 +93,14 @@ internal static class RequestsApi
                 {
                     upstream = await facility.SendAsync("logs", query.ToString(), token, HttpCompletionOption.ResponseHeadersRead, limit.Token, "text/event-stream");
                 }
-                catch (ServiceCallException ex) when (ex.Status == System.Net.HttpStatusCode.NotFound)
+                catch (ServiceCallException ex) when (ex.Status is System.Net.HttpStatusCode.NotFound or System.Net.HttpStatusCode.Forbidden)
                 {
                     if (!context.Response.HasStarted)
                     {
                         StartEvents(context.Response);
                     }
 
-                    await context.Response.WriteAsync(": no line yet\n\n", limit.Token);
+                    await context.Response.WriteAsync(": no line of yours yet\n\n", limit.Token);
                     await context.Response.Body.FlushAsync(limit.Token);
                     await Task.Delay(FirstLineEvery, limit.Token);
                 }

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Options;
 using Shoppe.ServiceDefaults;
 using Shoppe.Portal.Health;
 using Shoppe.Portal.Help;
+using Shoppe.Portal.Release;
 using Shoppe.Portal.Requests;
 using Shoppe.Portal.SignIn;
 
@@ -29,6 +30,8 @@ internal static partial class PortalServiceExtensions
             Path.Combine(services.GetRequiredService<IOptions<ShoppeHostOptions>>().Value.DataRoot, "reports.db")));
         builder.Services.AddSingleton<GitHubIssues>();
         builder.Services.AddScoped<ProblemReporter>();
+        builder.Services.AddOptions<ReleaseOptions>().BindConfiguration(ReleaseOptions.SectionName);
+        builder.Services.AddSingleton<RunningRelease>();
         builder.Services.AddRazorComponents();
         builder.Services.AddCascadingAuthenticationState();
         return builder;
