@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using Microsoft.Playwright;
+using Shoppe.Testing;
 
 namespace Shoppe.Portal.Tests;
 
@@ -43,6 +45,45 @@ public sealed class RequestPagesTests(PortalFacility portal)
         await olive.GotoAsync("/requests");
         await Assertions.Expect(olive.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync("Everyone's requests");
         await Assertions.Expect(olive.Locator($"tr[data-request='{id}']")).ToContainTextAsync("alice");
+    }
+
+    [Fact]
+    public async Task DeliveryFromTheCli_AppearsInMyRequests_AndItsPageFollowsItToItsLogs()
+    {
+        var alice = await portal.SignedInAsync("alice");
+        await alice.GotoAsync("/requests");
+        var title = $"from the CLI {Guid.NewGuid():N}";
+
+        // The user's own command, as a process from its build output, with alice's token; it waits for the end with progress.
+        var cli = new ProcessStartInfo("dotnet", [Path.Combine(Repository.Root, "stack", "Shoppe.Cli", "bin", "Release", "net10.0", "shoppe.dll"),
+            "deliver", "--dataset", portal.Facility.Dataset, "--columns", "MET_pt", "nMuon", "--filter", "nMuon >= 2", "--title", title,
+            "--url", portal.Facility.Services["delivery"].ToString()])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            Environment = { ["SHOPPE_TOKEN"] = portal.Facility.Token("alice"), ["NO_COLOR"] = "1" },
+        };
+        using var process = Process.Start(cli)!;
+        var printed = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var errors = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+
+        // It appears in my requests (a reload, as a reader would), and its page follows it to its end and its lines.
+        var row = alice.Locator("tr[data-request]", new() { HasText = title });
+        for (var tries = 0; tries < 60 && await row.CountAsync() == 0; tries++)
+        {
+            await Task.Delay(500, TestContext.Current.CancellationToken);
+            await alice.ReloadAsync();
+        }
+
+        var id = await row.GetAttributeAsync("data-request");
+        await row.GetByRole(AriaRole.Link, new() { Name = id! }).ClickAsync();
+        await Assertions.Expect(alice.Locator("[data-field=state]")).ToHaveTextAsync("complete", new() { Timeout = 90_000 });
+        await Assertions.Expect(alice.Locator("table.log")).ToContainTextAsync($"Transform {id} submitted", new() { Timeout = 30_000 });
+        await Assertions.Expect(alice.Locator("table.log")).ToContainTextAsync($"Transform {id} complete", new() { Timeout = 30_000 });
+
+        await process.WaitForExitAsync(TestContext.Current.CancellationToken);
+        Assert.True(process.ExitCode == 0, await printed + await errors);
+        Assert.Contains(id!, await printed, StringComparison.Ordinal);
     }
 
     [Fact]
