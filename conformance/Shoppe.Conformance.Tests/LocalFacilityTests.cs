@@ -49,6 +49,7 @@ public sealed class LocalFacilityTests
             }
 
             Assert.Equal(7, report.Checks.Count(c => c.Suite == "version" && c.Outcome == Outcome.Passed));
+            Assert.Equal(3, report.Checks.Count(c => c.Suite == "contract.portal" && c.Outcome == Outcome.Passed));
             Assert.Contains(report.Checks, c => c.Suite == "end-to-end" && c.Name.StartsWith("a workflow", StringComparison.Ordinal) && c.Outcome == Outcome.Passed);
 
             // Gates: a measured figure over a limit of this machine, compared with the threshold; NVMe gates apply only on NVMe.
