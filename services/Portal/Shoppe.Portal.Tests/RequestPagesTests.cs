@@ -87,6 +87,37 @@ public sealed class RequestPagesTests(PortalFacility portal)
     }
 
     [Fact]
+    public async Task MyScan_IsListedWithItsCounts_AndItsPageShowsItsOutcome()
+    {
+        using var http = new HttpClient { BaseAddress = portal.Facility.Services["pushdown"] };
+        http.DefaultRequestHeaders.Authorization = new("Bearer", portal.Facility.Token("alice"));
+        var id = $"portal-scan-{Guid.NewGuid():N}";
+        http.DefaultRequestHeaders.Add("X-Shoppe-Request-Id", id);
+        using (var reader = await new Shoppe.Pushdown.Client.PushdownClient(http).ScanAsync(
+            Shoppe.Pushdown.Client.ScanRequest.Of(portal.Facility.Dataset, ["MET_pt"], "nMuon >= 2"), TestContext.Current.CancellationToken))
+        {
+            while (await reader.ReadNextAsync(TestContext.Current.CancellationToken) is { } batch)
+            {
+                batch.Dispose();
+            }
+        }
+
+        var alice = await portal.SignedInAsync("alice");
+        await alice.GotoAsync("/requests?kind=scan");
+        var row = alice.Locator($"tr[data-request='{id}']");
+        await Assertions.Expect(row).ToContainTextAsync($"scan of {portal.Facility.Dataset}");
+        await Assertions.Expect(row).ToContainTextAsync("of 80 events passed");
+        await row.GetByRole(AriaRole.Link, new() { Name = id }).ClickAsync();
+        await Assertions.Expect(alice.Locator("[data-field=state]")).ToHaveTextAsync("finished");
+        await Assertions.Expect(alice.Locator("dl.parameters")).ToContainTextAsync("eventsScanned");
+
+        var bob = await portal.SignedInAsync("bob");
+        await bob.GotoAsync("/requests?kind=scan");
+        await Assertions.Expect(bob.Locator($"tr[data-request='{id}']")).ToHaveCountAsync(0);
+        Assert.Equal(404, (await bob.GotoAsync($"/requests/scan/{id}"))!.Status);
+    }
+
+    [Fact]
     public async Task WithoutJavaScript_EveryPageWorks()
     {
         var id = await portal.DeliverAsync("alice", "nMuon >= 1", TestContext.Current.CancellationToken);

@@ -76,6 +76,7 @@ public sealed record DatasetFileInfo(string Path, long Events, int RowGroups, lo
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(ScanRequest))]
 [JsonSerializable(typeof(ScanStatus))]
+[JsonSerializable(typeof(IReadOnlyList<ScanStatus>))]
 [JsonSerializable(typeof(ScanPlanInfo))]
 [JsonSerializable(typeof(DatasetInfo))]
 [JsonSerializable(typeof(IReadOnlyList<DatasetInfo>))]

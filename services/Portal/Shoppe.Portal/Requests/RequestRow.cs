@@ -8,9 +8,10 @@ public static class RequestKinds
     public const string Delivery = "delivery";
     public const string Transfer = "transfer";
     public const string Workflow = "workflow";
+    public const string Scan = "scan";
 
     /// <summary>Every kind, in the order the filters list them.</summary>
-    public static readonly IReadOnlyList<string> All = [Delivery, Transfer, Workflow];
+    public static readonly IReadOnlyList<string> All = [Delivery, Transfer, Workflow, Scan];
 
     /// <summary>The service that holds a kind, its list path and one request's path.</summary>
     public static (string Service, string List, string One) Paths(string kind) => kind switch
@@ -18,12 +19,13 @@ public static class RequestKinds
         Delivery => ("delivery", "v1/transforms", "v1/transforms/"),
         Transfer => ("transfer", "v1/transfers", "v1/transfers/"),
         Workflow => ("workflow", "v1/workflows", "v1/workflows/"),
+        Scan => ("pushdown", "v1/scans", "v1/scans/"),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "not a kind of request"),
     };
 }
 
 /// <summary>One request as "my requests" lists it, whatever service holds it.</summary>
-/// <param name="Kind">delivery, transfer or workflow.</param>
+/// <param name="Kind">delivery, transfer, workflow or scan.</param>
 /// <param name="Id">The request id (its logs' id too).</param>
 /// <param name="Owner">Who submitted it.</param>
 /// <param name="State">The service's word for its state.</param>
@@ -53,6 +55,9 @@ public sealed record RequestRow(string Kind, string Id, string? Owner, string St
         RequestKinds.Workflow => new RequestRow(kind, Text(e, "id"), Maybe(e, "owner"), Text(e, "state"),
             Maybe(e, "name") ?? "workflow", $"{Number(e, "jobsTotal"):N0} jobs", null,
             Time(e, "submitted")!.Value, Time(e, "finished")),
+        RequestKinds.Scan => new RequestRow(kind, Text(e, "id"), Maybe(e, "owner"), Text(e, "state"),
+            $"scan of {Text(e, "dataset")}", $"{Number(e, "eventsPassed"):N0} of {Number(e, "eventsScanned"):N0} events passed, {Bytes(Number(e, "bytesRead"))} read", null,
+            Time(e, "started")!.Value, Time(e, "finished")),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "not a kind of request"),
     };
 

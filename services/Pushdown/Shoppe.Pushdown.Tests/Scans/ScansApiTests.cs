@@ -54,6 +54,38 @@ public sealed class ScansApiTests : IDisposable
         Assert.Equal(DuckDb.Query($"SELECT count(*)::DOUBLE FROM read_parquet(['{Samples.Dimuon}', '{Samples.DrellYan}']) WHERE MET_pt > 20")[0][0], (double)status.EventsPassed);
     }
 
+    [Fact]
+    public async Task List_IsTheCallersScansNewestFirst_AnOperatorsEveryones()
+    {
+        foreach (var (user, id) in new[] { ("alice", "list-alice-1"), ("bob", "list-bob-1"), ("alice", "list-alice-2") })
+        {
+            using var client = _service.ClientFor(user);
+            client.DefaultRequestHeaders.Add("X-Shoppe-Request-Id", id);
+            using var reader = await new PushdownClient(client).ScanAsync(ScanRequest.Of("nanoaod-samples", ["MET_pt"]), TestContext.Current.CancellationToken);
+            while (await reader.ReadNextAsync(TestContext.Current.CancellationToken) is { } batch)
+            {
+                batch.Dispose();
+            }
+
+            await Task.Delay(20, TestContext.Current.CancellationToken); // distinct start times
+        }
+
+        async Task<string[]> ListAsync(HttpClient client, string query = "")
+        {
+            var list = await client.GetFromJsonAsync($"/v1/scans{query}", PushdownJsonContext.Default.IReadOnlyListScanStatus, TestContext.Current.CancellationToken);
+            return list!.Select(s => s.Id).ToArray();
+        }
+
+        using var alice = _service.ClientFor("alice");
+        Assert.Equal(["list-alice-2", "list-alice-1"], await ListAsync(alice));
+        Assert.Equal(["list-alice-2"], await ListAsync(alice, "?limit=1"));
+        using var olive = _service.ClientFor("olive", "operator");
+        Assert.Equal(["list-alice-2", "list-bob-1", "list-alice-1"], await ListAsync(olive));
+        using var bad = await alice.GetAsync(new Uri("/v1/scans?limit=0", UriKind.Relative), TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Equal("application/problem+json", bad.Content.Headers.ContentType?.MediaType);
+    }
+
     [Theory]
     [InlineData("""{"dataset":"nanoaod-samples","columns":["MET_pt"],"filter":"MET_pt > > 20"}""", 400, "filter", null)]
     [InlineData("""{"dataset":"nanoaod-samples","columns":["Nope_pt"]}""", 400, "unknown column 'Nope_pt'", null)]

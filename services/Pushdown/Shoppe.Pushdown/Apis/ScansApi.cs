@@ -24,6 +24,7 @@ public static class ScansApi
         var group = routes.MapGroup("/v1/scans").RequireAuthorization(ShoppeClaims.UserPolicy);
         group.MapPost("", ScanAsync).WithName("Scan").WithSummary("Scan a dataset beside the data: an Arrow IPC stream of the selected columns of the passing events");
         group.MapPost("/plan", PlanAsync).WithName("PlanScan").WithSummary("Plan a scan without running it: its columns, the row groups pruned, the events and bytes it would read");
+        group.MapGet("", List).WithName("ListScans").WithSummary("Your scans this node still keeps (an operator's: everyone's), newest first");
         group.MapGet("/{id}", Status).WithName("GetScan").WithSummary("A scan's progress and outcome");
         return routes;
     }
@@ -166,6 +167,20 @@ public static class ScansApi
         ColumnarInputException input => TypedResults.Problem(statusCode: StatusCodes.Status422UnprocessableEntity, title: "Unreadable file", detail: input.Message),
         _ => null,
     };
+
+    private const int MostListed = 1_000;
+
+    private static IResult List(HttpContext context, ScanService scans, string? limit)
+    {
+        var count = 100;
+        if (limit is not null && (!int.TryParse(limit, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out count) || count is < 1 or > MostListed))
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid limit", detail: $"limit must be a whole number from 1 to {MostListed}.");
+        }
+
+        var owner = context.User.IsOperator() ? null : context.User.UserName();
+        return TypedResults.Json(scans.Registry.Recent(owner, count), PushdownJsonContext.Default.IReadOnlyListScanStatus);
+    }
 
     private static IResult Status(string id, HttpContext context, ScanService scans)
     {

@@ -156,6 +156,14 @@ public sealed class ScanRegistry(IOptions<PushdownOptions> options, TimeProvider
 
     public ScanState? Find(string id) => _scans.GetValueOrDefault(id);
 
+    /// <summary>The newest scans still kept, at most <paramref name="limit"/>: <paramref name="owner"/>'s, or everyone's when null.</summary>
+    public IReadOnlyList<ScanStatus> Recent(string? owner, int limit) =>
+        _scans.Values.Where(s => owner is null || s.Owner == owner)
+            .OrderByDescending(s => s.Started).ThenBy(s => s.Id, StringComparer.Ordinal)
+            .Take(limit)
+            .Select(s => s.Status())
+            .ToList();
+
     /// <summary>A slot for a running scan, or null when <see cref="PushdownOptions.MaxConcurrentScans"/> run already.</summary>
     public IDisposable? TryEnter() => _running.Wait(0) ? new Slot(_running) : null;
 
