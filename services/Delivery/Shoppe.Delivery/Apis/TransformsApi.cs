@@ -217,13 +217,9 @@ public static partial class TransformsApi
     private static async Task<IResult> ListAsync(ClaimsPrincipal user, TransformStore store, int? limit, CancellationToken cancellationToken)
     {
         var transforms = await store.ListAsync(user.IsOperator() ? null : user.UserName(), Math.Clamp(limit ?? 100, 1, 1000), cancellationToken);
-        var statuses = new List<TransformStatus>(transforms.Count);
-        foreach (var transform in transforms)
-        {
-            statuses.Add(await StatusAsync(transform, store, cancellationToken));
-        }
-
-        return TypedResults.Json(statuses.ToArray(), DeliveryJsonContext.Default.TransformStatusArray);
+        var summaries = await store.SummarizeAsync(transforms.Select(t => t.RequestId).ToList(), cancellationToken);
+        var statuses = transforms.Select(t => Status(t, summaries.GetValueOrDefault(t.RequestId) ?? TransformSummary.Empty)).ToArray();
+        return TypedResults.Json(statuses, DeliveryJsonContext.Default.TransformStatusArray);
     }
 
     private static async Task<(IResult? Problem, TransformRecord? Transform)> FindAsync(ClaimsPrincipal user, string id, TransformStore store, CancellationToken cancellationToken)
@@ -248,9 +244,11 @@ public static partial class TransformsApi
         return problem ?? TypedResults.Json(await StatusAsync(transform!, store, cancellationToken), DeliveryJsonContext.Default.TransformStatus);
     }
 
-    private static async Task<TransformStatus> StatusAsync(TransformRecord t, TransformStore store, CancellationToken cancellationToken)
+    private static async Task<TransformStatus> StatusAsync(TransformRecord t, TransformStore store, CancellationToken cancellationToken) =>
+        Status(t, await store.SummarizeAsync(t.RequestId, cancellationToken));
+
+    private static TransformStatus Status(TransformRecord t, TransformSummary summary)
     {
-        var summary = await store.SummarizeAsync(t.RequestId, cancellationToken);
         var done = summary.Count(FileStates.Done);
         var failed = summary.Count(FileStates.Failed);
         var end = t.Finished ?? (TransformStates.IsFinished(t.State) ? null : TimeProvider.System.GetUtcNow());

@@ -257,44 +257,71 @@ public sealed partial class TransformStore : IAsyncDisposable
     /// counters the transform's row keeps (every file ends once, under its lease) and the few files running, so a
     /// status costs the same for 10 files or 100 000.
     /// </summary>
-    public async Task<TransformSummary> SummarizeAsync(string id, CancellationToken cancellationToken)
+    public async Task<TransformSummary> SummarizeAsync(string id, CancellationToken cancellationToken) =>
+        (await SummarizeAsync([id], cancellationToken)).GetValueOrDefault(id) ?? TransformSummary.Empty;
+
+    /// <summary>Several transforms' summaries in two queries on one connection (a list of them, as "my requests" shows it).</summary>
+    public async Task<Dictionary<string, TransformSummary>> SummarizeAsync(IReadOnlyList<string> ids, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(ids);
+        var summaries = new Dictionary<string, TransformSummary>(StringComparer.Ordinal);
+        if (ids.Count == 0)
+        {
+            return summaries;
+        }
+
         await using var connection = await _open(cancellationToken);
-        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
-        long eventsIn = 0, eventsOut = 0, bytesIn = 0, bytesOut = 0;
-        await using (var command = Command(connection, """
-            SELECT files_total, files_done, files_failed, files_cancelled, events_in, events_out, bytes_in, bytes_out,
+        var names = string.Join(", ", Enumerable.Range(0, ids.Count).Select(i => $"@id{i}"));
+        var withFailures = new List<string>();
+        await using (var command = Command(connection, $"""
+            SELECT id, files_total, files_done, files_failed, files_cancelled, events_in, events_out, bytes_in, bytes_out,
                 (SELECT COUNT(*) FROM transform_files f WHERE f.transform_id = t.id AND f.state = 'running')
-            FROM transforms t WHERE id = @id
+            FROM transforms t WHERE id IN ({names})
             """))
         {
-            Add(command, "id", id);
+            for (var i = 0; i < ids.Count; i++)
+            {
+                Add(command, $"id{i}", ids[i]);
+            }
+
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            if (await reader.ReadAsync(cancellationToken))
+            while (await reader.ReadAsync(cancellationToken))
             {
                 int Int(int i) => Convert.ToInt32(reader.GetValue(i), System.Globalization.CultureInfo.InvariantCulture);
-                var (total, done, failed, cancelled, running) = (Int(0), Int(1), Int(2), Int(3), Int(8));
-                counts[FileStates.Done] = done;
-                counts[FileStates.Failed] = failed;
-                counts[FileStates.Cancelled] = cancelled;
-                counts[FileStates.Running] = running;
-                counts[FileStates.Pending] = Math.Max(0, total - done - failed - cancelled - running);
-                (eventsIn, eventsOut, bytesIn, bytesOut) = (reader.GetInt64(4), reader.GetInt64(5), reader.GetInt64(6), reader.GetInt64(7));
+                var (total, done, failed, cancelled, running) = (Int(1), Int(2), Int(3), Int(4), Int(9));
+                var counts = new Dictionary<string, int>(StringComparer.Ordinal)
+                {
+                    [FileStates.Done] = done,
+                    [FileStates.Failed] = failed,
+                    [FileStates.Cancelled] = cancelled,
+                    [FileStates.Running] = running,
+                    [FileStates.Pending] = Math.Max(0, total - done - failed - cancelled - running),
+                };
+                var id = reader.GetString(0);
+                summaries[id] = new TransformSummary(counts, reader.GetInt64(5), reader.GetInt64(6), reader.GetInt64(7), reader.GetInt64(8), []);
+                if (failed > 0)
+                {
+                    withFailures.Add(id);
+                }
             }
         }
 
-        var errors = new List<string>();
-        await using (var command = Command(connection, "SELECT idx, error FROM transform_files WHERE transform_id = @id AND state = 'failed' ORDER BY idx LIMIT 20"))
+        // The first failures of each that has any (most have none, and cost nothing here).
+        foreach (var id in withFailures)
         {
+            var errors = new List<string>();
+            await using var command = Command(connection, "SELECT idx, error FROM transform_files WHERE transform_id = @id AND state = 'failed' ORDER BY idx LIMIT 20");
             Add(command, "id", id);
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
                 errors.Add($"file {reader.GetInt32(0) + 1}: {(reader.IsDBNull(1) ? "failed" : reader.GetString(1))}");
             }
+
+            summaries[id] = summaries[id] with { Errors = errors };
         }
 
-        return new TransformSummary(counts, eventsIn, eventsOut, bytesIn, bytesOut, errors);
+        return summaries;
     }
 
     /// <summary>Moves an open transform to <paramref name="state"/>; false when it was finished already (or someone else moved it).</summary>
@@ -416,5 +443,8 @@ public sealed record CachedOutput(string Path, long EventsIn, long EventsOut, lo
 /// <summary>A transform's files by state (<see cref="FileStates"/>), their sums, and the first 20 failures.</summary>
 public sealed record TransformSummary(IReadOnlyDictionary<string, int> Counts, long EventsIn, long EventsOut, long BytesIn, long BytesOut, IReadOnlyList<string> Errors)
 {
+    /// <summary>A transform the store does not have: nothing counted.</summary>
+    public static readonly TransformSummary Empty = new(new Dictionary<string, int>(), 0, 0, 0, 0, []);
+
     public int Count(string state) => Counts.TryGetValue(state, out var n) ? n : 0;
 }
