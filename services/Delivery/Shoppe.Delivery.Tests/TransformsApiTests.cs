@@ -189,6 +189,10 @@ public sealed partial class TransformsApiTests : IAsyncLifetime
             Assert.Equal((2, 1), (status.FilesDone, status.FilesFailed));
             var error = Assert.Single(status.Errors);
             Assert.Contains("not a readable Parquet file", error, StringComparison.Ordinal);
+            // The list (summarised together) says what the status says.
+            var listed = Assert.Single((await client.GetFromJsonAsync<TransformStatus[]>("/v1/transforms", Ct))!);
+            Assert.Equal((status.FilesDone, status.FilesFailed, status.EventsOut, status.BytesOut), (listed.FilesDone, listed.FilesFailed, listed.EventsOut, listed.BytesOut));
+            Assert.Equal(status.Errors, listed.Errors);
             var files = (await client.GetFromJsonAsync<TransformFileStatus[]>($"/v1/transforms/{id}/files", Ct))!;
             Assert.Equal(1, files[1].Attempts); // not retried: it cannot pass
             Assert.Null(files[1].Url);
