@@ -18,10 +18,14 @@ internal static class Screenshots
         var run = Directory.CreateTempSubdirectory("shoppe-portal-shots-").FullName;
         try
         {
-            await using var facility = LocalProcessEnvironment.FromBuild(Repository.Root, "Release", Path.Combine(run, "facility"));
+            // The release is looked for where the AppHost looks: the repository (none has been cut yet, and the page says so).
+            await using var facility = LocalProcessEnvironment.FromBuild(Repository.Root, "Release", Path.Combine(run, "facility"),
+                new Dictionary<string, string> { ["Portal__Release__Repository"] = Repository.Root });
             await facility.StartAsync(new Progress<string>(Console.WriteLine), CancellationToken.None);
             const string User = "physicist";
-            var password = new LocalAccounts(Path.Combine(facility.DataFolder("portal"), "accounts.json")).Set(User, isOperator: false);
+            var accounts = new LocalAccounts(Path.Combine(facility.DataFolder("portal"), "accounts.json"));
+            var password = accounts.Set(User, isOperator: false);
+            var operatorPassword = accounts.Set("operator", isOperator: true);
 
             using var delivery = new HttpClient { BaseAddress = facility.Services["delivery"] };
             delivery.DefaultRequestHeaders.Authorization = new("Bearer", facility.Token(User));
@@ -53,11 +57,23 @@ internal static class Screenshots
             }
 
             await Shot(page, folder, "request");
-            foreach (var (path, name) in new[] { ("/requests", "requests"), ("/datasets", "datasets"), ("/tutorials", "tutorials") })
+            foreach (var (path, name) in new[] { ("/requests", "requests"), ("/release", "release"), ("/datasets", "datasets"), ("/tutorials", "tutorials") })
             {
                 await page.GotoAsync(path);
                 await Shot(page, folder, name);
             }
+
+            // A report from the request's page, as an operator then reads it.
+            await page.GotoAsync($"/requests/delivery/{id}");
+            await page.GetByLabel(new System.Text.RegularExpressions.Regex("What went wrong")).FillAsync("Fewer dimuon events than I expected: is the muon filter applied before the pT cut?");
+            await page.GetByRole(AriaRole.Button, new() { Name = "Send the report" }).ClickAsync();
+            await page.Locator("#help [role=status]").WaitForAsync();
+            var operatorContext = await browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = facility.Services["portal"].ToString().TrimEnd('/'), ViewportSize = new() { Width = 1200, Height = 800 } });
+            var operatorPage = await operatorContext.NewPageAsync();
+            await SignInAsync(operatorPage, "operator", operatorPassword, () => Task.CompletedTask);
+            await operatorPage.GotoAsync("/reports");
+            await operatorPage.Locator("article.report details").First.EvaluateAsync("d => d.open = true");
+            await Shot(operatorPage, folder, "reports");
         }
         finally
         {

@@ -27,7 +27,7 @@ public sealed record ReleaseView(string Version, ReleaseManifest? Manifest, stri
 /// version and verifies the manifest's signature with the trusted keys: once, and again whenever the manifest, its
 /// signature or its notes change on disk (a certification rewrites the manifest).
 /// </summary>
-public sealed class RunningRelease(IOptions<ReleaseOptions> options, ShoppeServiceInfo info)
+public sealed partial class RunningRelease(IOptions<ReleaseOptions> options, ShoppeServiceInfo info, ILogger<RunningRelease> logger)
 {
     private static readonly MarkdownPipeline Pipeline = new MarkdownPipelineBuilder().UseAdvancedExtensions().DisableHtml().Build();
     private readonly Lock _gate = new();
@@ -78,7 +78,7 @@ public sealed class RunningRelease(IOptions<ReleaseOptions> options, ShoppeServi
     {
         if (!File.Exists(layout.Manifest(version)))
         {
-            return new ReleaseView(info.StackVersion, null, null, $"No release {version} has been cut (no {layout.Manifest(version)}): this facility runs a build that no release names.", null, false);
+            return new ReleaseView(info.StackVersion, null, null, $"No release {version} has been cut: this facility runs a build that no release names.", null, false);
         }
 
         try
@@ -89,7 +89,10 @@ public sealed class RunningRelease(IOptions<ReleaseOptions> options, ShoppeServi
         }
         catch (ReleaseException ex)
         {
-            return new ReleaseView(info.StackVersion, null, null, $"The manifest of {version} is not trusted: {ex.Message}", null, false);
+            // The reason names the portal's files: operators read it in the log, readers of the page get the gist.
+            LogUntrusted(logger, version.ToString(), ex.Message);
+            return new ReleaseView(info.StackVersion, null, null,
+                $"The manifest of {version} is not trusted: it does not verify with the keys this facility trusts, or it was changed after it was signed.", null, false);
         }
     }
 
@@ -104,6 +107,9 @@ public sealed class RunningRelease(IOptions<ReleaseOptions> options, ShoppeServi
 
         return document.ToHtml(Pipeline);
     }
+
+    [LoggerMessage(1, LogLevel.Warning, "The manifest of release {Version} is not trusted: {Reason}")]
+    private static partial void LogUntrusted(ILogger logger, string version, string reason);
 
     private static string Stamp(params string[] files) =>
         string.Join('|', files.Select(f => File.Exists(f) ? $"{File.GetLastWriteTimeUtc(f).Ticks}:{new FileInfo(f).Length}" : "-"));
