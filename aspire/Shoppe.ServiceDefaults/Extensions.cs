@@ -8,6 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
+using Shoppe.ServiceDefaults.Figures;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
@@ -81,6 +82,7 @@ public static class ShoppeServiceDefaultsExtensions
         });
         builder.Services.AddTransient<IStartupFilter, ServiceDefaultsStartupFilter>();
         builder.Services.AddSingleton<RequestAccessLog>();
+        builder.Services.AddSingleton<ServiceFigures>();
         // One clock for the whole service, so tests can move it instead of sleeping.
         builder.Services.TryAddSingleton(TimeProvider.System);
 
@@ -215,6 +217,10 @@ public static class ShoppeServiceDefaultsExtensions
         app.MapGet("/version", (ShoppeServiceInfo info) => TypedResults.Ok(info))
             .WithName("GetVersion")
             .WithSummary("The service's version and the stack version it belongs to.");
+        app.MapGet("/figures", (ServiceFigures figures) => TypedResults.Ok(figures.Snapshot()))
+            .RequireAuthorization(ServiceFigures.OperatorPolicy)
+            .WithName("GetFigures")
+            .WithSummary("The service's own figures since it started (what it exports over OpenTelemetry), for operators.");
         return app;
     }
 
@@ -226,6 +232,8 @@ public static class ShoppeServiceDefaultsExtensions
     {
         public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
         {
+            // The figures count from the start, not from their first reader.
+            _ = app.ApplicationServices.GetRequiredService<ServiceFigures>();
             app.UseExceptionHandler();
             app.UseStatusCodePages();
             app.UseMiddleware<RequestIdMiddleware>();

@@ -62,6 +62,29 @@ public sealed class CacheServiceTests : CacheTestBase
     }
 
     [Fact]
+    public async Task Figures_AreTheServicesOwnSinceItStarted_ForOperatorsOnly()
+    {
+        await using var cache = Cache();
+        using var alice = cache.ClientFor("alice");
+        Assert.Equal(FileBytes.Length, (await GetAsync(alice, "/store/run1/nano.parquet")).Length);
+
+        using var olga = cache.ClientFor("olga", ShoppeClaims.OperatorRole);
+        var figures = (await olga.GetFromJsonAsync<List<Shoppe.ServiceDefaults.Figures.ServiceFigure>>("/figures", Ct))!.ToDictionary(f => f.Name);
+        // The bytes it sent (a counter's total), what it holds (a gauge observed now), its requests (a histogram).
+        Assert.True(figures["shoppe.cache.bytes"].Value >= FileBytes.Length, $"bytes {figures["shoppe.cache.bytes"].Value}");
+        Assert.Equal("counter", figures["shoppe.cache.bytes"].Kind);
+        Assert.Equal("gauge", figures["shoppe.cache.used"].Kind);
+        Assert.True(figures["shoppe.cache.used"].Value > 0);
+        var requests = figures["http.server.request.duration"];
+        Assert.Equal("histogram", requests.Kind);
+        Assert.True(requests.Count >= 1 && requests.Mean > 0, $"{requests.Count} requests, mean {requests.Mean}");
+
+        Assert.Equal(HttpStatusCode.Forbidden, (await alice.GetAsync("/figures", Ct)).StatusCode);
+        using var anonymous = cache.CreateClient();
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/figures", Ct)).StatusCode);
+    }
+
+    [Fact]
     public async Task SeveralRanges_AreAnsweredAsMultipartByteranges()
     {
         await using var cache = Cache();

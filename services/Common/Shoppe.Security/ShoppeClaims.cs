@@ -28,7 +28,7 @@ public static partial class ShoppeClaims
     public const string UserPolicy = "shoppe-user";
 
     /// <summary>Policy: operators only.</summary>
-    public const string OperatorPolicy = "shoppe-operator";
+    public const string OperatorPolicy = Shoppe.ServiceDefaults.Figures.ServiceFigures.OperatorPolicy;
 
     /// <summary>Policy: the facility's own services (or operators).</summary>
     public const string ServicePolicy = "shoppe-service";

@@ -27,7 +27,7 @@ public sealed class AccessibilityTests(PortalFacility portal)
         }
 
         var olive = await portal.SignedInAsync("olive");
-        foreach (var path in new[] { "/requests", "/reports", $"/requests/delivery/{id}" })
+        foreach (var path in new[] { "/", "/requests", "/reports", $"/requests/delivery/{id}" })
         {
             await olive.GotoAsync(path);
             await CheckAsync(olive, found);

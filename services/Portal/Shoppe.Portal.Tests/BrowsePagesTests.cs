@@ -37,4 +37,20 @@ public sealed class BrowsePagesTests(PortalFacility portal)
             Assert.Equal(404, response!.Status);
         }
     }
+
+    [Fact]
+    public async Task FacilityPage_ShowsAnOperatorEachServicesFigures_AndAUserNone()
+    {
+        var olive = await portal.SignedInAsync("olive");
+        var cache = olive.Locator("details[data-figures='cache']");
+        await Assertions.Expect(cache.Locator("tr[data-figure='http.server.request.duration']")).ToHaveCountAsync(1);
+        await Assertions.Expect(cache.Locator("tr[data-figure='shoppe.cache.bytes']")).ToHaveCountAsync(1);
+        await Assertions.Expect(olive.Locator("details[data-figures]")).ToHaveCountAsync(7); // six services and the portal
+        await Assertions.Expect(olive.Locator("section.figures p.warning")).ToHaveCountAsync(0);
+
+        var alice = await portal.SignedInAsync("alice");
+        await Assertions.Expect(alice.Locator("table.services")).ToBeVisibleAsync();
+        await Assertions.Expect(alice.Locator("section.figures")).ToHaveCountAsync(0);
+    }
+
 }
