@@ -268,4 +268,48 @@ public sealed class RequestLogsApiTests : IAsyncLifetime
              "file nano_bad.parquet failed after 3 tries", "transform finished: 2 of 3 files"],
             messages);
     }
+
+    [Fact]
+    public async Task Follow_ARecordArrivingAfterALaterOne_IsStillSentOnce()
+    {
+        // Two services export on their own schedules: the cache's later line is stored (and streamed) before the
+        // delivery's earlier one arrives.
+        await _logs.ExportAsync(Batch("cache", new Rec("cache: 6 reads", "req-late", 9, "alice", 300)));
+        using var alice = _logs.ClientFor("alice");
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/v1/requests/req-late/logs?follow=true");
+        using var response = await alice.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, Ct);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(Ct));
+
+        var messages = new List<string>();
+        var ids = new List<string?>();
+        string? id = null;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(20));
+        while (await reader.ReadLineAsync(timeout.Token) is { } line)
+        {
+            if (line.StartsWith("id: ", StringComparison.Ordinal))
+            {
+                id = line[4..];
+            }
+            else if (line.StartsWith("event: end", StringComparison.Ordinal))
+            {
+                break;
+            }
+            else if (line.StartsWith("data: ", StringComparison.Ordinal))
+            {
+                messages.Add(JsonDocument.Parse(line[6..]).RootElement.GetProperty("message").GetString()!);
+                ids.Add(id);
+                id = null;
+                if (messages.Count == 1)
+                {
+                    await _logs.ExportAsync(Batch("delivery", new Rec("transform complete: 2 files", "req-late", 9, "alice", 200, State: "finished")));
+                }
+            }
+        }
+
+        Assert.Equal(["cache: 6 reads", "transform complete: 2 files"], messages);
+        Assert.NotNull(ids[0]);
+        Assert.Null(ids[1]); // sent late without an id: a reconnect goes on from the latest line, not back to it
+    }
+
 }

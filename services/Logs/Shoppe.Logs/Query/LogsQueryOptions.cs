@@ -20,6 +20,13 @@ public sealed class LogsQueryOptions
     [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
     public TimeSpan FollowPollInterval { get; set; } = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>
+    /// How far back in time a follower looks again for records that arrived after later ones (services export in
+    /// batches on their own schedules: a record can come in after another service's later one was streamed).
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
+    public TimeSpan FollowLookBack { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>The longest a follow stream stays open (the client may reconnect with Last-Event-ID).</summary>
     [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
     public TimeSpan FollowMaxDuration { get; set; } = TimeSpan.FromHours(1);

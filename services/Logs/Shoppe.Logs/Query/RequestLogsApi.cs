@@ -128,6 +128,10 @@ internal static class RequestLogsApi
         maxDuration.CancelAfter(options.FollowMaxDuration);
         var after = query.After;
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(4096);
+        // Records sent within the look-back, by id: a record that arrives after later ones is found by looking back
+        // and sent once, without an event id (the client's Last-Event-ID stays at the latest record it has).
+        var sent = new Dictionary<long, long>();
+        var lookBack = options.FollowLookBack.Ticks * 100;
         try
         {
             while (true)
@@ -135,23 +139,18 @@ internal static class RequestLogsApi
                 var page = await store.QueryAsync(query with { After = after }, maxDuration.Token);
                 foreach (var e in page.Records)
                 {
-                    buffer.Clear();
-                    using (var json = new Utf8JsonWriter(buffer))
-                    {
-                        LogFormats.WriteEntry(json, e);
-                    }
-
-                    await http.Response.WriteAsync($"id: {e.Cursor}\nevent: log\ndata: ", maxDuration.Token);
-                    await http.Response.Body.WriteAsync(buffer.WrittenMemory, maxDuration.Token);
-                    await http.Response.WriteAsync("\n\n", maxDuration.Token);
+                    await SendAsync(e, withId: true);
                     after = e.Cursor;
                 }
 
-                await http.Response.Body.FlushAsync(maxDuration.Token);
                 if (page.Next is not null)
                 {
+                    await http.Response.Body.FlushAsync(maxDuration.Token);
                     continue; // more already stored: no waiting
                 }
+
+                await LookBackAsync();
+                await http.Response.Body.FlushAsync(maxDuration.Token);
 
                 // The request itself said it is over (a descendant's end does not end it), and everything up to now
                 // has been sent: end the stream.
@@ -168,6 +167,7 @@ internal static class RequestLogsApi
                     var last = await store.QueryAsync(query with { After = after, Limit = 1 }, maxDuration.Token);
                     if (last.Records.Count == 0)
                     {
+                        await LookBackAsync(); // what arrived late with the request's end goes before it
                         await http.Response.WriteAsync("event: end\ndata: {\"finished\":true}\n\n", maxDuration.Token);
                         await http.Response.Body.FlushAsync(maxDuration.Token);
                         return;
@@ -186,6 +186,46 @@ internal static class RequestLogsApi
         catch (OperationCanceledException)
         {
             // the client went away
+        }
+
+        async Task LookBackAsync()
+        {
+            if (lookBack <= 0 || after is not { } latest)
+            {
+                return;
+            }
+
+            // From the look-back's start, but never before where this stream began (the client has those).
+            var start = query.After is { } floor && floor.TimeUnixNano >= latest.TimeUnixNano - lookBack
+                ? floor
+                : new LogCursor(latest.TimeUnixNano - lookBack, long.MinValue);
+            var again = await store.QueryAsync(query with { After = start }, maxDuration.Token);
+            foreach (var e in again.Records.Where(e => Before(e, latest) && !sent.ContainsKey(e.Id)))
+            {
+                await SendAsync(e, withId: false);
+            }
+
+            foreach (var old in sent.Where(s => s.Value < latest.TimeUnixNano - (2 * lookBack)).Select(s => s.Key).ToList())
+            {
+                sent.Remove(old);
+            }
+        }
+
+        static bool Before(LogEntry e, LogCursor cursor) =>
+            e.TimeUnixNano < cursor.TimeUnixNano || (e.TimeUnixNano == cursor.TimeUnixNano && e.Id < cursor.Id);
+
+        async Task SendAsync(LogEntry e, bool withId)
+        {
+            buffer.Clear();
+            using (var json = new Utf8JsonWriter(buffer))
+            {
+                LogFormats.WriteEntry(json, e);
+            }
+
+            await http.Response.WriteAsync(withId ? $"id: {e.Cursor}\nevent: log\ndata: " : "event: log\ndata: ", maxDuration.Token);
+            await http.Response.Body.WriteAsync(buffer.WrittenMemory, maxDuration.Token);
+            await http.Response.WriteAsync("\n\n", maxDuration.Token);
+            sent[e.Id] = e.TimeUnixNano;
         }
     }
 
