@@ -34,13 +34,14 @@ public sealed class ServiceFigures : IDisposable
             var ours = instrument.Meter.Scope is null || ReferenceEquals(instrument.Meter.Scope, meters);
             if (ours && (instrument.Meter.Name.StartsWith("Shoppe", StringComparison.Ordinal) || instrument.Name == "http.server.request.duration"))
             {
-                _figures[instrument] = new Aggregate(KindOf(instrument));
-                listener.EnableMeasurementEvents(instrument);
+                // Its aggregate rides with each measurement: no lookup on the service's hot paths.
+                var figure = _figures[instrument] = new Aggregate(KindOf(instrument));
+                listener.EnableMeasurementEvents(instrument, figure);
             }
         };
-        _listener.SetMeasurementEventCallback<long>((instrument, value, _, _) => Record(instrument, value));
-        _listener.SetMeasurementEventCallback<int>((instrument, value, _, _) => Record(instrument, value));
-        _listener.SetMeasurementEventCallback<double>((instrument, value, _, _) => Record(instrument, value));
+        _listener.SetMeasurementEventCallback<long>((_, value, _, figure) => ((Aggregate)figure!).Add(value));
+        _listener.SetMeasurementEventCallback<int>((_, value, _, figure) => ((Aggregate)figure!).Add(value));
+        _listener.SetMeasurementEventCallback<double>((_, value, _, figure) => ((Aggregate)figure!).Add(value));
         _listener.Start();
     }
 
@@ -67,14 +68,6 @@ public sealed class ServiceFigures : IDisposable
     }
 
     public void Dispose() => _listener.Dispose();
-
-    private void Record(Instrument instrument, double value)
-    {
-        if (_figures.TryGetValue(instrument, out var figure))
-        {
-            figure.Add(value);
-        }
-    }
 
     private static string KindOf(Instrument instrument)
     {

@@ -4,7 +4,6 @@ using Shoppe.Portal.Help;
 using Shoppe.Portal.Requests;
 using Shoppe.Portal.SignIn;
 using Shoppe.Security;
-using Shoppe.ServiceDefaults.RequestIds;
 
 namespace Shoppe.Portal.Apis;
 
@@ -27,7 +26,7 @@ internal static class HelpApi
 
     private static async Task<IResult> ReportAsync(HttpContext context, string kind, string id, IAntiforgery antiforgery, ProblemReporter reporter, CancellationToken cancellationToken)
     {
-        if (!RequestKinds.All.Contains(kind) || !RequestId.IsValid(id))
+        if (!RequestKinds.IsKnown(kind, id))
         {
             return TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "No such request", detail: "That is not a request of this facility.");
         }

@@ -26,19 +26,6 @@ internal static class RequestsApi
         return routes;
     }
 
-    private static async Task<bool> IsReadersAsync(FacilityClient facility, string kind, string id, string token, CancellationToken cancellationToken)
-    {
-        try
-        {
-            using var status = await facility.GetAsync(kind, id, token, cancellationToken);
-            return status is not null;
-        }
-        catch (ServiceCallException ex) when (ex.Status is System.Net.HttpStatusCode.Forbidden or System.Net.HttpStatusCode.BadRequest)
-        {
-            return false;
-        }
-    }
-
     private static void StartEvents(HttpResponse response)
     {
         response.ContentType = "text/event-stream";
@@ -76,10 +63,13 @@ internal static class RequestsApi
         // browser's EventSource does not reconnect after an error status), for a request its own service says is the
         // reader's.
         var token = (await PortalSignInService.TokenAsync(context))!;
-        if (!await IsReadersAsync(facility, kind, id, token, cancellationToken))
+        using (var status = await facility.GetVisibleAsync(kind, id, token, cancellationToken))
         {
-            await TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "No such request", detail: $"You have no {kind} {id}.").ExecuteAsync(context);
-            return;
+            if (status is null)
+            {
+                await TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "No such request", detail: $"You have no {kind} {id}.").ExecuteAsync(context);
+                return;
+            }
         }
 
         HttpResponseMessage? upstream = null;

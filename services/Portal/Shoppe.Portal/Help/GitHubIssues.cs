@@ -18,8 +18,8 @@ public sealed class GitHubIssues(IOptions<HelpOptions> options)
     {
         ArgumentNullException.ThrowIfNull(report);
         var settings = options.Value.GitHub;
-        var (owner, name) = (settings.Repository![..settings.Repository!.IndexOf('/', StringComparison.Ordinal)],
-            settings.Repository[(settings.Repository.IndexOf('/', StringComparison.Ordinal) + 1)..]);
+        var parts = settings.Repository!.Split('/'); // owner/name, as its option's pattern requires
+        var (owner, name) = (parts[0], parts[1]);
         var token = settings.TokenFile is { Length: > 0 } file && File.Exists(file) ? (await File.ReadAllTextAsync(file)).Trim() : "";
         if (token.Length == 0)
         {

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
@@ -38,17 +37,7 @@ public sealed partial class ProblemReporter(
                 $"A report may have up to {options.Value.MaxWords} characters ({words.Length} given); the request's logs go with it anyway.");
         }
 
-        JsonDocument? status;
-        try
-        {
-            status = await facility.GetAsync(kind, requestId, token, cancellationToken);
-        }
-        catch (ServiceCallException ex) when (ex.Status is HttpStatusCode.Forbidden or HttpStatusCode.BadRequest)
-        {
-            status = null;
-        }
-
-        using (status)
+        using (var status = await facility.GetVisibleAsync(kind, requestId, token, cancellationToken))
         {
             if (status is null)
             {

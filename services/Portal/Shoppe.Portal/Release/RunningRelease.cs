@@ -111,6 +111,7 @@ public sealed partial class RunningRelease(IOptions<ReleaseOptions> options, Sho
     [LoggerMessage(1, LogLevel.Warning, "The manifest of release {Version} is not trusted: {Reason}")]
     private static partial void LogUntrusted(ILogger logger, string version, string reason);
 
+    /// <summary>Each file's time and length (one look at each), or "-" where it is missing.</summary>
     private static string Stamp(params string[] files) =>
-        string.Join('|', files.Select(f => File.Exists(f) ? $"{File.GetLastWriteTimeUtc(f).Ticks}:{new FileInfo(f).Length}" : "-"));
+        string.Join('|', files.Select(f => new FileInfo(f) is { Exists: true } info ? $"{info.LastWriteTimeUtc.Ticks}:{info.Length}" : "-"));
 }

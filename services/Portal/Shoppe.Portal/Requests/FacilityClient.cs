@@ -61,6 +61,22 @@ public sealed class FacilityClient(HttpClient http)
         }
     }
 
+    /// <summary>
+    /// One request's status if the reader may see it, else null: none by that id, another user's (403) and an id the
+    /// service refuses (400) read alike, as the portal shows them (a 404 page, nothing to report on or follow).
+    /// </summary>
+    public async Task<JsonDocument?> GetVisibleAsync(string kind, string id, string token, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await GetAsync(kind, id, token, cancellationToken);
+        }
+        catch (ServiceCallException ex) when (ex.Status is HttpStatusCode.Forbidden or HttpStatusCode.BadRequest)
+        {
+            return null;
+        }
+    }
+
     /// <summary>A JSON answer of <paramref name="service"/> to <c>GET path</c> with the user's token.</summary>
     /// <exception cref="ServiceCallException">It answered anything but success.</exception>
     public async Task<JsonDocument> GetJsonAsync(string service, string path, string token, CancellationToken cancellationToken)

@@ -13,6 +13,9 @@ public static class RequestKinds
     /// <summary>Every kind, in the order the filters list them.</summary>
     public static readonly IReadOnlyList<string> All = [Delivery, Transfer, Workflow, Scan];
 
+    /// <summary>Whether <paramref name="kind"/> is a kind the portal follows and <paramref name="id"/> a request id.</summary>
+    public static bool IsKnown(string kind, string id) => All.Contains(kind) && Shoppe.ServiceDefaults.RequestIds.RequestId.IsValid(id);
+
     /// <summary>The service that holds a kind, its list path and one request's path.</summary>
     public static (string Service, string List, string One) Paths(string kind) => kind switch
     {
