@@ -53,4 +53,33 @@ public sealed class BrowsePagesTests(PortalFacility portal)
         await Assertions.Expect(alice.Locator("section.figures")).ToHaveCountAsync(0);
     }
 
+    [Fact]
+    public async Task Pages_LinkTheirStylesheetAndScript_ByNamesABrowserKeepsForAYear()
+    {
+        await using var context = await portal.Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = portal.Portal });
+        var page = await context.NewPageAsync();
+        var assets = new List<IResponse>();
+        page.Response += (_, response) =>
+        {
+            if (response.Request.ResourceType is "stylesheet" or "script")
+            {
+                assets.Add(response);
+            }
+        };
+        await page.GotoAsync("/tutorials");
+        await page.WaitForLoadStateAsync(LoadState.Load);
+
+        // The portal runs from its build here: the build's assets were served "no-cache" (each page load fetched the
+        // stylesheet again before painting) until the portal took the manifest's own headers in every environment.
+        Assert.Equal(2, assets.Count);
+        foreach (var asset in assets)
+        {
+            Assert.Matches(@"/(app|live)\.[a-z0-9]+\.(css|js)$", asset.Url);
+            Assert.Equal("max-age=31536000, immutable", (await asset.AllHeadersAsync())["cache-control"]);
+        }
+
+        // The plain names stay revalidated: they are not fingerprinted.
+        var plain = await context.APIRequest.GetAsync("/app.css");
+        Assert.Equal("no-cache", plain.Headers["cache-control"]);
+    }
 }

@@ -1,6 +1,8 @@
 // The live parts of a request's page (progressive: the page is whole without this script).
 // A section with data-live follows its request's progress; a log table with data-live appends new lines.
-(() => {
+// The streams open once the page as served has been painted: their requests would otherwise take the machine from the
+// first paint (two frames: the first is the one that paints).
+requestAnimationFrame(() => requestAnimationFrame(() => {
   "use strict";
   const MaxLines = 100000;
 
@@ -44,4 +46,4 @@
     events.addEventListener("end", () => events.close());
     events.addEventListener("failed", () => events.close());
   }
-})();
+}));
