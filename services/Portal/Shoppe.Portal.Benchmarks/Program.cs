@@ -98,8 +98,21 @@ for (var r = 0; r < readers; r++)
 
 var peerToken = facility.Token(User);
 
-// The facility settles before anything is measured: a text search waits until the logs service has indexed every
-// line written above, and the services' own export of that work has a few seconds to land.
+// The facility settles before anything is measured: every delivery has ended, a text search waits until the logs
+// service has indexed every line written above, and the services' own export of that work has a few seconds to land.
+string[] ended = ["complete", "partial", "failed", "cancelled"];
+while (true)
+{
+    var states = JsonDocument.Parse(await delivery.GetStringAsync(new Uri("v1/transforms?limit=1000", UriKind.Relative))).RootElement
+        .EnumerateArray().Select(t => t.GetProperty("state").GetString()).ToList();
+    if (states.All(ended.Contains))
+    {
+        break;
+    }
+
+    await Task.Delay(1000);
+}
+
 using (var settle = new HttpClient { BaseAddress = facility.Services["logs"] })
 {
     settle.DefaultRequestHeaders.Authorization = new("Bearer", peerToken);
