@@ -38,6 +38,32 @@ public sealed class FacilityTests(FacilityFixture facility)
     }
 
     [Fact]
+    public void EveryServiceAndPilot_RunsFromItsBuildOutput_NotThroughDotnetRun()
+    {
+        // Each project resource runs its own built executable (what building the AppHost built, this configuration),
+        // in its output folder; `dotnet run --project` evaluated and checked every project again at each start.
+        var model = facility.App.Services.GetRequiredService<DistributedApplicationModel>();
+        var projects = model.Resources.OfType<ProjectResource>().ToList();
+        Assert.Equal(FacilityFixture.Services.Length + 1, projects.Count); // and the pilots
+        foreach (var project in projects)
+        {
+            var executable = Assert.Single(project.Annotations.OfType<ExecutableAnnotation>()).Command;
+            var expected = Path.Combine(Path.GetDirectoryName(project.GetProjectMetadata().ProjectPath)!, "bin", "Release", "net10.0");
+            Assert.Equal(expected, Path.GetDirectoryName(executable));
+            Assert.True(File.Exists(executable), $"{project.Name}: {executable} is not there");
+        }
+
+        // And no `dotnet run` of any of them is running (Linux: each process's command line).
+        var running = Directory.GetDirectories("/proc").Select(d => Path.Combine(d, "cmdline"))
+            .Select(f => { try { return File.ReadAllText(f).Split('\0'); } catch (IOException) { return []; } catch (UnauthorizedAccessException) { return []; } })
+            .Where(args => args.Contains("run") && args.Contains("--project"))
+            .SelectMany(args => args)
+            .Where(arg => projects.Any(p => arg == p.GetProjectMetadata().ProjectPath))
+            .ToList();
+        Assert.Empty(running);
+    }
+
+    [Fact]
     public void EveryService_KeepsItsStateUnderTheConfiguredDataRoot()
     {
         // Each service's folder exists once it is healthy (its readiness check writes there), so the folders alone

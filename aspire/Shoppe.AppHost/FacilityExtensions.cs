@@ -81,6 +81,7 @@ internal static partial class FacilityExtensions
     public static IResourceBuilder<ProjectResource> AddShoppeService<TProject>(this IDistributedApplicationBuilder builder, string name, Facility facility)
         where TProject : IProjectMetadata, new() =>
         builder.AddProject<TProject>(name)
+            .FromBuildOutput()
             .WithEnvironment("Shoppe__DataRoot", Path.Combine(facility.DataRoot, name))
             .WithEnvironment("Shoppe__Security__SigningKeyFile", facility.SigningKeyFile)
             .WithHttpHealthCheck("/health");

@@ -46,6 +46,7 @@ var workflow = builder.AddShoppeService<Projects.Shoppe_Workflow>("workflow", fa
     .WithEnvironment("Workflow__TransferStorageRoot", Path.Combine(facility.DataRoot, "transfer", "storage"))
     .WithEnvironment("Workflow__WatchRoots__0", origin);
 builder.AddProject<Projects.Shoppe_Cli>("pilots")
+    .FromBuildOutput()
     .WithArgs("pilot", "--cores", "1", "--work-dir", Path.Combine(facility.DataRoot, "pilots"))
     .WithEnvironment("SHOPPE_PILOT_SERVERS", ReferenceExpression.Create($"{workflow.GetEndpoint("http")},{delivery.GetEndpoint("http")}"))
     .WithEnvironment("SHOPPE_TOKEN", facility.PilotToken())
