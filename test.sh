@@ -27,6 +27,22 @@ read -r passed failed skipped < <(awk '
   summary && /^[[:space:]]*skipped:/   { s += $2 }
   END { print p+0, f+0, s+0 }' "$log")
 
+# The Pulumi program's tests (infra/, offline under Pulumi's mocks): node's test runner ends with "# pass N" lines.
+infra_log=$(mktemp -t shoppe-infra.XXXXXX)
+(cd infra && npm test --silent) 2>&1 | tee "$infra_log"
+infra_status=${PIPESTATUS[0]}
+read -r infra_passed infra_failed infra_skipped < <(awk '/^# pass /{p=$3} /^# fail /{f=$3} /^# skipped /{s=$3} END { print p+0, f+0, s+0 }' "$infra_log")
+if [ "$infra_status" -ne 0 ] && [ "$infra_failed" -eq 0 ]; then
+  infra_failed=1 # tsc or the runner failed before counting a test
+fi
+infra_failures=""
+if [ "$infra_failed" -ne 0 ]; then
+  infra_failures=$(grep -E -A12 '^not ok' "$infra_log" || tail -40 "$infra_log")
+  status=1
+fi
+passed=$((passed + infra_passed)); failed=$((failed + infra_failed)); skipped=$((skipped + infra_skipped))
+rm -f "$infra_log"
+
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
   failed=1 # the runner failed without counting a test failure (a crash, a build break): never report green
 fi
@@ -34,6 +50,7 @@ if [ "$failed" -ne 0 ]; then
   # Repeat each failure's message at the end, where a CI log's tail shows it.
   echo "Failures:"
   awk '/^failed / { show = 1; n = 0 } show && n < 40 { print; n++ } show && /^[[:space:]]+from / { show = 0 }' "$log"
+  [ -n "$infra_failures" ] && echo "$infra_failures"
 fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$status" -eq 0 ] && [ "$failed" -eq 0 ]

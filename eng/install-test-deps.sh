@@ -71,3 +71,11 @@ replay="$here/../services/Common/Shoppe.Testing/Peers/github-replay"
 if [ ! -d "$replay/node_modules/@octokit/fixtures-server" ] || [ "$replay/package-lock.json" -nt "$replay/node_modules/.package-lock.json" ]; then
   (cd "$replay" && retry 4 10 npm ci --silent --no-audit --no-fund)
 fi
+
+# The Pulumi program's offline tests (infra/): Pulumi's SDK, the Kubernetes provider's types, kubernetes-models and
+# TypeScript, from npm's lock file. Their install scripts (the provider plugin's download) are not run: the tests use
+# Pulumi's mocks, which need neither the engine nor the plugin.
+infra="$here/../infra"
+if [ ! -d "$infra/node_modules/@pulumi/kubernetes" ] || [ "$infra/package-lock.json" -nt "$infra/node_modules/.package-lock.json" ]; then
+  (cd "$infra" && retry 4 10 npm ci --silent --no-audit --no-fund --ignore-scripts)
+fi

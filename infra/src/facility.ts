@@ -1,0 +1,325 @@
+// A whole facility in one namespace: each service pinned to its release's image digest, with probes, resources,
+// security contexts, disruption budgets, network policies (each service reachable only from those that call it), an
+// Ingress with TLS, the cache on the site's local NVMe, pushdown beside the storage, and GPUs where the site asks.
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { Release } from "./release";
+import type { ServiceName, ServiceSize, Site } from "./site";
+
+/** The port every service listens on in its container (ASPNETCORE_HTTP_PORTS). */
+export const httpPort = 8080;
+const uid = 10001; // the images' non-root user
+
+/** The existing secret holding the facility's token signing key (key `signing.key`). */
+export const signingKeySecret = "coffea-shoppe-signing-key";
+
+/** Who calls whom (the AppHost's references): a service's NetworkPolicy admits these callers and no one else. */
+export const callers: Record<ServiceName, readonly ServiceName[]> = {
+  portal: [],
+  delivery: ["portal", "workflow"],
+  cache: ["delivery", "portal"],
+  transfer: ["portal", "workflow"],
+  workflow: ["portal"],
+  pushdown: ["portal", "delivery"],
+  logs: ["portal", "delivery", "cache", "transfer", "workflow", "pushdown"],
+};
+
+/** Services users reach from outside (the portal at the site's host, each API at <service>.<host>). */
+export const publicServices: readonly ServiceName[] = ["portal", "delivery", "transfer", "workflow", "pushdown", "logs"];
+
+const defaults: Record<ServiceName, Required<ServiceSize>> = {
+  portal: { replicas: 2, cpu: "500m", memory: "512Mi" },
+  delivery: { replicas: 1, cpu: "2", memory: "4Gi" },
+  cache: { replicas: 1, cpu: "2", memory: "4Gi" },
+  transfer: { replicas: 1, cpu: "1", memory: "1Gi" },
+  workflow: { replicas: 1, cpu: "1", memory: "2Gi" },
+  pushdown: { replicas: 1, cpu: "2", memory: "4Gi" },
+  logs: { replicas: 1, cpu: "1", memory: "2Gi" },
+};
+
+// Services that keep state in their data folder get a volume of their own (a StatefulSet); the others start empty.
+const stateful: ReadonlySet<ServiceName> = new Set<ServiceName>(["delivery", "transfer", "workflow", "logs"]);
+
+export interface FacilityOutputs {
+  namespace: pulumi.Output<string>;
+  portalUrl: string;
+}
+
+/** Declares the facility's resources under `opts` (a provider for the site's cluster). */
+export function deployFacility(site: Site, release: Release, opts?: pulumi.CustomResourceOptions): FacilityOutputs {
+  if (site.release !== release.version) {
+    throw new Error(`the site file deploys release ${site.release}, the manifest given is ${release.version}`);
+  }
+  const ns = site.namespace ?? "coffea-shoppe";
+  const labels = (name: string) => ({ "app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "coffea-shoppe", "app.kubernetes.io/instance": site.site, "app.kubernetes.io/version": release.version });
+  const selector = (name: string) => ({ "app.kubernetes.io/name": name, "app.kubernetes.io/instance": site.site });
+  const namespace = new k8s.core.v1.Namespace(ns, {
+    metadata: { name: ns, labels: { "app.kubernetes.io/part-of": "coffea-shoppe", "pod-security.kubernetes.io/enforce": "restricted" } },
+  }, opts);
+  const inNs = { ...opts, dependsOn: [namespace] };
+  const image = (name: ServiceName) => `${site.registry}/${name}@${release.images[name]}`;
+  const size = (name: ServiceName): Required<ServiceSize> => ({ ...defaults[name], ...site.services?.[name] });
+
+  // Nothing reaches a pod unless a policy below lets it.
+  new k8s.networking.v1.NetworkPolicy("default-deny", {
+    metadata: { name: "default-deny", namespace: ns, labels: labels("coffea-shoppe") },
+    spec: { podSelector: {}, policyTypes: ["Ingress"] },
+  }, inNs);
+
+  const environment = (name: ServiceName): k8s.types.input.core.v1.EnvVar[] => {
+    const env: k8s.types.input.core.v1.EnvVar[] = [
+      { name: "ASPNETCORE_HTTP_PORTS", value: String(httpPort) },
+      { name: "Shoppe__DataRoot", value: "/data" },
+      { name: "Shoppe__Security__SigningKeyFile", value: "/keys/signing.key" },
+      { name: "Shoppe__Logs__Endpoint", value: `http://logs.${ns}.svc:${httpPort}` },
+      { name: "OTEL_SERVICE_NAME", value: name },
+    ];
+    for (const callee of Object.keys(callers) as ServiceName[]) {
+      if (callers[callee].includes(name)) {
+        env.push({ name: `services__${callee}__http__0`, value: `http://${callee}.${ns}.svc:${httpPort}` });
+      }
+    }
+    if (site.telemetry) {
+      env.push({ name: "OTEL_EXPORTER_OTLP_ENDPOINT", value: site.telemetry.otlpEndpoint });
+    }
+    if (name === "portal" && site.identity) {
+      const id = site.identity;
+      env.push(
+        { name: "Portal__SignIn__Oidc__Authority", value: id.authority },
+        { name: "Portal__SignIn__Oidc__ClientId", value: id.clientId },
+        { name: "Portal__SignIn__Oidc__ClientSecret", valueFrom: { secretKeyRef: { name: id.clientSecret.secret, key: id.clientSecret.key } } },
+        { name: "Portal__SignIn__Oidc__UserClaim", value: id.userClaim ?? "preferred_username" },
+        ...(id.scopes ?? ["openid", "profile", "email"]).map((scope, i) => ({ name: `Portal__SignIn__Oidc__Scopes__${i}`, value: scope })));
+    }
+    return env;
+  };
+
+  const gpuFor = (name: ServiceName) => site.gpu?.services.includes(name) ? site.gpu : undefined;
+
+  // One pod template: non-root, read-only root, no privilege, probes on /health and /alive, requests = limits.
+  const podTemplate = (name: ServiceName, component: string, data: k8s.types.input.core.v1.Volume | undefined, extraMounts: k8s.types.input.core.v1.VolumeMount[] = [], nodeName?: string, extraVolumes: k8s.types.input.core.v1.Volume[] = []): k8s.types.input.core.v1.PodTemplateSpec => {
+    const s = size(name);
+    const gpu = gpuFor(name);
+    const limits: Record<string, string> = { cpu: s.cpu, memory: s.memory };
+    if (gpu) limits["nvidia.com/gpu"] = String(gpu.count ?? 1);
+    const nodeSelector: Record<string, string> = {};
+    if (gpu) nodeSelector["nvidia.com/gpu.product"] = gpu.product;
+    if (nodeName) nodeSelector["kubernetes.io/hostname"] = nodeName;
+    return {
+      metadata: { labels: { ...labels(name), "app.kubernetes.io/component": component } },
+      spec: {
+        automountServiceAccountToken: false,
+        enableServiceLinks: false,
+        securityContext: { runAsNonRoot: true, runAsUser: uid, runAsGroup: uid, fsGroup: uid, seccompProfile: { type: "RuntimeDefault" } },
+        nodeSelector: Object.keys(nodeSelector).length > 0 ? nodeSelector : undefined,
+        tolerations: gpu ? [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }] : undefined,
+        containers: [{
+          name,
+          image: image(name),
+          ports: [{ name: "http", containerPort: httpPort, protocol: "TCP" }],
+          env: environment(name),
+          // GPUs are only in limits: Kubernetes takes the request from the limit for extended resources.
+          resources: { requests: { cpu: s.cpu, memory: s.memory }, limits },
+          readinessProbe: { httpGet: { path: "/health", port: "http" }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
+          livenessProbe: { httpGet: { path: "/alive", port: "http" }, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 },
+          startupProbe: { httpGet: { path: "/alive", port: "http" }, periodSeconds: 2, failureThreshold: 60 },
+          securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ["ALL"] } },
+          volumeMounts: [{ name: "tmp", mountPath: "/tmp" }, { name: "data", mountPath: "/data" }, { name: "keys", mountPath: "/keys", readOnly: true }, ...extraMounts],
+        }],
+        volumes: [
+          { name: "tmp", emptyDir: { sizeLimit: "1Gi" } },
+          // The facility's token key, which every service validates with: a secret the site makes (docs/deploy.md).
+          { name: "keys", secret: { secretName: signingKeySecret, defaultMode: 0o440, items: [{ key: "signing.key", path: "signing.key" }] } },
+          ...(data ? [data] : []),
+          ...extraVolumes,
+        ],
+      },
+    };
+  };
+
+  const service = (name: ServiceName) => new k8s.core.v1.Service(name, {
+    metadata: { name, namespace: ns, labels: labels(name) },
+    spec: { selector: selector(name), ports: [{ name: "http", port: httpPort, targetPort: "http", protocol: "TCP" }] },
+  }, inNs);
+
+  const budget = (name: string, component: ServiceName) => new k8s.policy.v1.PodDisruptionBudget(name, {
+    metadata: { name, namespace: ns, labels: labels(component) },
+    spec: { maxUnavailable: 1, selector: { matchLabels: { ...selector(component), "app.kubernetes.io/component": name } } },
+  }, inNs);
+
+  const policy = (name: ServiceName) => new k8s.networking.v1.NetworkPolicy(name, {
+    metadata: { name, namespace: ns, labels: labels(name) },
+    spec: {
+      podSelector: { matchLabels: selector(name) },
+      policyTypes: ["Ingress"],
+      ingress: [{
+        from: [
+          ...callers[name].map(c => ({ podSelector: { matchLabels: selector(c) } })),
+          // Public services: the ingress controller, in whichever namespace the site runs it.
+          ...(publicServices.includes(name) ? [{ namespaceSelector: {} }] : []),
+        ],
+        ports: [{ port: "http", protocol: "TCP" }],
+      }],
+    },
+  }, inNs);
+
+  const claim = (storage: string, storageClassName?: string): k8s.types.input.core.v1.PersistentVolumeClaim => ({
+    metadata: { name: "data" },
+    spec: { accessModes: ["ReadWriteOnce"], storageClassName, resources: { requests: { storage } } },
+  });
+
+  for (const name of ["portal", "delivery", "transfer", "workflow", "logs"] as ServiceName[]) {
+    const s = size(name);
+    if (stateful.has(name)) {
+      new k8s.apps.v1.StatefulSet(name, {
+        metadata: { name, namespace: ns, labels: labels(name) },
+        spec: {
+          serviceName: name,
+          replicas: s.replicas,
+          selector: { matchLabels: { ...selector(name), "app.kubernetes.io/component": name } },
+          template: podTemplate(name, name, undefined),
+          volumeClaimTemplates: [claim(name === "logs" ? "50Gi" : "20Gi")],
+        },
+      }, inNs);
+    } else {
+      new k8s.apps.v1.Deployment(name, {
+        metadata: { name, namespace: ns, labels: labels(name) },
+        spec: {
+          replicas: s.replicas,
+          selector: { matchLabels: { ...selector(name), "app.kubernetes.io/component": name } },
+          template: podTemplate(name, name, { name: "data", emptyDir: { sizeLimit: "1Gi" } }),
+        },
+      }, inNs);
+    }
+    service(name);
+    budget(name, name);
+    policy(name);
+  }
+
+  // The cache: a StatefulSet on local disks. Named nodes and paths become one local PersistentVolume each, bound
+  // through a class that waits for the pod's placement; or the site's own local-volume class.
+  const cache = site.cache ?? { storageClass: undefined };
+  let cacheReplicas = 1;
+  let cacheClass: string | undefined = cache.storageClass;
+  let cacheSize = cache.size ?? "100Gi";
+  if (cache.nodes) {
+    cacheClass = `${site.site}-cache-local`;
+    new k8s.storage.v1.StorageClass(cacheClass, {
+      metadata: { name: cacheClass, labels: labels("cache") },
+      provisioner: "kubernetes.io/no-provisioner",
+      volumeBindingMode: "WaitForFirstConsumer",
+      reclaimPolicy: "Retain",
+    }, opts);
+    cache.nodes.forEach((n, i) => n.paths.forEach((p, j) => {
+      const pv = `${site.site}-cache-${i}-${j}`;
+      new k8s.core.v1.PersistentVolume(pv, {
+        metadata: { name: pv, labels: labels("cache") },
+        spec: {
+          capacity: { storage: n.capacity },
+          accessModes: ["ReadWriteOnce"],
+          persistentVolumeReclaimPolicy: "Retain",
+          storageClassName: cacheClass,
+          local: { path: p },
+          nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: "kubernetes.io/hostname", operator: "In", values: [n.node] }] }] } },
+        },
+      }, opts);
+    }));
+    cacheReplicas = cache.nodes.reduce((count, n) => count + n.paths.length, 0);
+    cacheSize = cache.nodes.map(n => n.capacity).reduce((a, b) => smallerQuantity(a, b));
+  } else {
+    cacheReplicas = cache.replicas ?? 1;
+  }
+  new k8s.apps.v1.StatefulSet("cache", {
+    metadata: { name: "cache", namespace: ns, labels: labels("cache") },
+    spec: {
+      serviceName: "cache",
+      replicas: cacheReplicas,
+      selector: { matchLabels: { ...selector("cache"), "app.kubernetes.io/component": "cache" } },
+      template: podTemplate("cache", "cache", undefined),
+      volumeClaimTemplates: [claim(cacheSize, cacheClass)],
+    },
+  }, inNs);
+  service("cache");
+  budget("cache", "cache");
+  policy("cache");
+
+  // Pushdown beside the data: one pod on each storage node, its storage mounted read-only through a local volume
+  // bound to that node (the restricted pod standard admits no hostPath).
+  const pushdownNodes = site.pushdown?.nodes ?? [];
+  const storageClass = `${site.site}-storage-local`;
+  if (pushdownNodes.length > 0) {
+    new k8s.storage.v1.StorageClass(storageClass, {
+      metadata: { name: storageClass, labels: labels("pushdown") },
+      provisioner: "kubernetes.io/no-provisioner",
+      volumeBindingMode: "WaitForFirstConsumer",
+      reclaimPolicy: "Retain",
+    }, opts);
+  }
+  pushdownNodes.forEach((node, i) => {
+    const component = `pushdown-${i}`;
+    const pv = `${site.site}-storage-${i}`;
+    new k8s.core.v1.PersistentVolume(pv, {
+      metadata: { name: pv, labels: labels("pushdown") },
+      spec: {
+        capacity: { storage: "1Ti" }, // a local volume's size is not enforced; the claim only has to fit
+        accessModes: ["ReadWriteOnce"],
+        persistentVolumeReclaimPolicy: "Retain",
+        storageClassName: storageClass,
+        local: { path: site.pushdown!.path },
+        nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: "kubernetes.io/hostname", operator: "In", values: [node] }] }] } },
+      },
+    }, opts);
+    new k8s.core.v1.PersistentVolumeClaim(`storage-${i}`, {
+      metadata: { name: `storage-${i}`, namespace: ns, labels: labels("pushdown") },
+      spec: { accessModes: ["ReadWriteOnce"], storageClassName: storageClass, volumeName: pv, resources: { requests: { storage: "1Ti" } } },
+    }, inNs);
+    new k8s.apps.v1.Deployment(component, {
+      metadata: { name: component, namespace: ns, labels: labels("pushdown") },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { ...selector("pushdown"), "app.kubernetes.io/component": component } },
+        template: podTemplate("pushdown", component, { name: "data", emptyDir: { sizeLimit: "1Gi" } },
+          [{ name: "storage", mountPath: "/storage", readOnly: true }], node,
+          [{ name: "storage", persistentVolumeClaim: { claimName: `storage-${i}`, readOnly: true } }]),
+      },
+    }, inNs);
+    budget(component, "pushdown");
+  });
+  if (pushdownNodes.length > 0) {
+    service("pushdown");
+    policy("pushdown");
+  }
+
+  // The Ingress: the portal at the host, each public API at <service>.<host>, TLS from cert-manager or a secret.
+  const hosts = [site.ingress.host, ...publicServices.filter(s => s !== "portal" && (s !== "pushdown" || pushdownNodes.length > 0)).map(s => `${s}.${site.ingress.host}`)];
+  new k8s.networking.v1.Ingress("coffea-shoppe", {
+    metadata: {
+      name: "coffea-shoppe",
+      namespace: ns,
+      labels: labels("coffea-shoppe"),
+      annotations: site.ingress.tls.issuer ? { "cert-manager.io/cluster-issuer": site.ingress.tls.issuer } : undefined,
+    },
+    spec: {
+      ingressClassName: site.ingress.className,
+      tls: [{ hosts, secretName: site.ingress.tls.secretName ?? `${site.site}-tls` }],
+      rules: hosts.map(host => ({
+        host,
+        http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: host === site.ingress.host ? "portal" : host.split(".")[0], port: { name: "http" } } } }] },
+      })),
+    },
+  }, inNs);
+
+  return { namespace: namespace.metadata.name, portalUrl: `https://${site.ingress.host}/` };
+}
+
+const units: Record<string, number> = { "": 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
+
+/** The smaller of two Kubernetes quantities (the cache's claim must fit the smallest disk). */
+export function smallerQuantity(a: string, b: string): string {
+  const bytes = (q: string) => {
+    const m = /^([0-9.]+)([a-zA-Z]*)$/.exec(q);
+    if (!m || !(m[2] in units)) throw new Error(`not a quantity: ${q}`);
+    return Number(m[1]) * units[m[2]];
+  };
+  return bytes(a) <= bytes(b) ? a : b;
+}

@@ -1,0 +1,163 @@
+// The program for each example site, offline: every resource it declares, checked against the Kubernetes schemas
+// and against rules of our own the schemas miss.
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import * as path from "path";
+import { declare, Declared, validateObject } from "./harness";
+import { callers, deployFacility, httpPort, signingKeySecret, smallerQuantity } from "../src/facility";
+import { loadSite, Site } from "../src/site";
+import type { Release } from "../src/release";
+import { services } from "../src/release";
+
+const sites = path.join(__dirname, "..", "..", "sites");
+const release: Release = {
+  version: "0.1.0",
+  images: Object.fromEntries(services.map((s, i) => [s, `sha256:${String(i).repeat(64)}`])) as Release["images"],
+};
+
+const dns1123 = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const kinds = (all: Declared[], kind: string) => all.filter(d => d.inputs.kind === kind);
+const pods = (all: Declared[]) => all.filter(d => ["Deployment", "StatefulSet"].includes(d.inputs.kind));
+
+async function deploy(site: Site): Promise<Declared[]> {
+  return declare(() => deployFacility(site, release));
+}
+
+/** The rules every site's objects keep, whatever the site asked. */
+async function checkEverything(all: Declared[], site: Site): Promise<void> {
+  for (const d of all) {
+    await validateObject(d.inputs).catch(e => assert.fail(`${d.inputs.kind} ${d.name}: ${e.message}`));
+    assert.match(d.inputs.metadata.name, dns1123, `${d.inputs.kind} ${d.inputs.metadata.name}: not a DNS-1123 name`);
+    assert.ok(d.inputs.metadata.name.length <= 63 || ["PersistentVolume", "StorageClass"].includes(d.inputs.kind));
+  }
+  const policies = kinds(all, "NetworkPolicy");
+  assert.ok(policies.some(p => Object.keys(p.inputs.spec.podSelector).length === 0 && p.inputs.spec.ingress === undefined), "no default-deny policy");
+  for (const w of pods(all)) {
+    const spec = w.inputs.spec;
+    const template = spec.template;
+    for (const [k, v] of Object.entries(spec.selector.matchLabels)) {
+      assert.equal(template.metadata.labels[k], v, `${w.name}: its selector does not select its own pods (${k})`);
+    }
+    const pod = template.spec;
+    assert.equal(pod.securityContext.runAsNonRoot, true, `${w.name}: not non-root`);
+    assert.equal(pod.automountServiceAccountToken, false);
+    for (const c of pod.containers) {
+      assert.match(c.image, /^[^@]+@sha256:[0-9a-f]{64}$/, `${w.name}: image not pinned by digest: ${c.image}`);
+      assert.ok(c.image.startsWith(`${site.registry}/`), `${w.name}: image not from the site's registry`);
+      assert.equal(c.readinessProbe.httpGet.path, "/health");
+      assert.equal(c.livenessProbe.httpGet.path, "/alive");
+      assert.ok(c.resources.limits.cpu && c.resources.limits.memory, `${w.name}: no limits`);
+      assert.equal(c.resources.requests["nvidia.com/gpu"], undefined, `${w.name}: a GPU in requests`);
+      assert.equal(c.securityContext.readOnlyRootFilesystem, true);
+      assert.equal(c.securityContext.allowPrivilegeEscalation, false);
+      assert.deepEqual(c.securityContext.capabilities.drop, ["ALL"]);
+      for (const mount of c.volumeMounts) {
+        assert.ok(pod.volumes.some((v: any) => v.name === mount.name) || (spec.volumeClaimTemplates ?? []).some((t: any) => t.metadata.name === mount.name),
+          `${w.name}: mount ${mount.name} has no volume`);
+      }
+      assert.ok(!JSON.stringify(pod.volumes ?? []).includes("hostPath"), `${w.name}: a hostPath volume`);
+      const keys = pod.volumes.find((v: any) => v.name === "keys");
+      assert.equal(keys?.secret.secretName, signingKeySecret, `${w.name}: no signing key`);
+      assert.equal(c.env.find((e: any) => e.name === "Shoppe__Security__SigningKeyFile")?.value, "/keys/signing.key");
+    }
+    // Every pod is admitted by a policy of its own besides the default deny, and that policy names its callers.
+    const labels = template.metadata.labels;
+    const own = policies.filter(p => Object.keys(p.inputs.spec.podSelector).length > 0
+      && Object.entries(p.inputs.spec.podSelector.matchLabels).every(([k, v]) => labels[k] === v));
+    assert.equal(own.length, 1, `${w.name}: ${own.length} network policies select it`);
+    const service = labels["app.kubernetes.io/name"] as keyof typeof callers;
+    const from = own[0].inputs.spec.ingress[0].from.filter((f: any) => f.podSelector).map((f: any) => f.podSelector.matchLabels["app.kubernetes.io/name"]);
+    assert.deepEqual([...from].sort(), [...callers[service]].sort(), `${w.name}: admitted callers`);
+  }
+  // Services select pods that exist, on the port the containers listen on.
+  for (const s of kinds(all, "Service")) {
+    const matching = pods(all).filter(w => Object.entries(s.inputs.spec.selector).every(([k, v]) => w.inputs.spec.template.metadata.labels[k] === v));
+    assert.ok(matching.length > 0, `Service ${s.name} selects no pods`);
+    assert.equal(s.inputs.spec.ports[0].port, httpPort);
+  }
+  for (const pv of kinds(all, "PersistentVolume")) {
+    assert.ok(pv.inputs.spec.local, `${pv.name}: not a local volume`);
+    assert.equal(pv.inputs.spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].key, "kubernetes.io/hostname", `${pv.name}: no node affinity`);
+  }
+  for (const sc of kinds(all, "StorageClass")) {
+    assert.equal(sc.inputs.volumeBindingMode, "WaitForFirstConsumer");
+  }
+  // No secret's value anywhere: secrets are only referenced.
+  assert.ok(!all.some(d => d.inputs.kind === "Secret"), "the program wrote a Secret");
+}
+
+test("laptop: one node, the cache on the cluster's class, no pushdown nodes", async () => {
+  const site = loadSite(path.join(sites, "laptop.yaml"));
+  const all = await deploy(site);
+  await checkEverything(all, site);
+  assert.deepEqual(pods(all).map(w => w.name).sort(), ["cache", "delivery", "logs", "portal", "transfer", "workflow"]);
+  const cache = pods(all).find(w => w.name === "cache")!;
+  assert.equal(cache.inputs.spec.volumeClaimTemplates[0].spec.storageClassName, "standard");
+  assert.equal(cache.inputs.spec.volumeClaimTemplates[0].spec.resources.requests.storage, "20Gi");
+  assert.equal(kinds(all, "PersistentVolume").length, 0);
+  const ingress = kinds(all, "Ingress")[0].inputs;
+  assert.equal(ingress.spec.tls[0].secretName, "shoppe-localtest-tls");
+  assert.equal(ingress.spec.rules[0].host, "shoppe.localtest.me");
+  assert.ok(!ingress.spec.rules.some((r: any) => r.host.startsWith("pushdown.")), "pushdown is routed without pushdown nodes");
+  assert.equal(kinds(all, "Namespace")[0].inputs.metadata.name, "coffea-shoppe");
+});
+
+test("NVMe and GPU site: a local volume per node and disk, pushdown on each storage node, GPUs in limits only", async () => {
+  const site = loadSite(path.join(sites, "nvme-gpu.yaml"));
+  const all = await deploy(site);
+  await checkEverything(all, site);
+  const cachePvs = kinds(all, "PersistentVolume").filter(pv => pv.inputs.metadata.labels["app.kubernetes.io/name"] === "cache");
+  assert.deepEqual(cachePvs.map(pv => [pv.inputs.spec.local.path, pv.inputs.spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values[0]]), [
+    ["/mnt/nvme0", "cache-1.example.org"], ["/mnt/nvme1", "cache-1.example.org"], ["/mnt/nvme0", "cache-2.example.org"]]);
+  const cache = pods(all).find(w => w.name === "cache")!.inputs.spec;
+  assert.equal(cache.replicas, 3);
+  assert.equal(cache.volumeClaimTemplates[0].spec.storageClassName, "nvme-gpu-cache-local");
+  assert.equal(cache.volumeClaimTemplates[0].spec.resources.requests.storage, "3500Gi", "the claim must fit the smallest disk");
+
+  const delivery = pods(all).find(w => w.name === "delivery")!.inputs.spec.template.spec;
+  assert.equal(delivery.containers[0].resources.limits["nvidia.com/gpu"], "1");
+  assert.equal(delivery.nodeSelector["nvidia.com/gpu.product"], "NVIDIA-A100-SXM4-80GB");
+  assert.deepEqual(delivery.tolerations, [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }]);
+  const portal = pods(all).find(w => w.name === "portal")!.inputs.spec.template.spec;
+  assert.equal(portal.containers[0].resources.limits["nvidia.com/gpu"], undefined);
+  assert.equal(portal.tolerations, undefined);
+
+  const pushdown = pods(all).filter(w => w.name.startsWith("pushdown-"));
+  assert.deepEqual(pushdown.map(w => w.inputs.spec.template.spec.nodeSelector["kubernetes.io/hostname"]),
+    ["storage-1.example.org", "storage-2.example.org", "storage-3.example.org"]);
+  for (const w of pushdown) {
+    const mount = w.inputs.spec.template.spec.containers[0].volumeMounts.find((m: any) => m.name === "storage");
+    assert.equal(mount.readOnly, true);
+  }
+  const ingress = kinds(all, "Ingress")[0].inputs;
+  assert.equal(ingress.metadata.annotations["cert-manager.io/cluster-issuer"], "letsencrypt");
+  assert.equal(ingress.spec.ingressClassName, "nginx");
+  assert.ok(ingress.spec.tls[0].hosts.includes("pushdown.shoppe.example.org"));
+});
+
+test("campus site: sign-in at its own provider with the secret referenced, telemetry to its collector", async () => {
+  const site = loadSite(path.join(sites, "external-services.yaml"));
+  const all = await deploy(site);
+  await checkEverything(all, site);
+  const env = pods(all).find(w => w.name === "portal")!.inputs.spec.template.spec.containers[0].env as any[];
+  const secret = env.find(e => e.name === "Portal__SignIn__Oidc__ClientSecret");
+  assert.deepEqual(secret.valueFrom, { secretKeyRef: { name: "shoppe-oidc", key: "client-secret" } });
+  assert.equal(secret.value, undefined);
+  assert.equal(env.find(e => e.name === "Portal__SignIn__Oidc__Scopes__3").value, "wlcg.groups");
+  for (const w of pods(all)) {
+    const otlp = w.inputs.spec.template.spec.containers[0].env.find((e: any) => e.name === "OTEL_EXPORTER_OTLP_ENDPOINT");
+    assert.equal(otlp?.value, "https://otel.campus.example.edu:4318", `${w.name}: telemetry not sent to the site`);
+  }
+  assert.equal(pods(all).find(w => w.name === "cache")!.inputs.spec.replicas, 2);
+});
+
+test("a site file for another release than the manifest's is refused", () => {
+  const site = loadSite(path.join(sites, "laptop.yaml"));
+  assert.throws(() => deployFacility({ ...site, release: "9.9.9" }, release), /deploys release 9\.9\.9, the manifest given is 0\.1\.0/);
+});
+
+test("the cache's claim fits its smallest disk", () => {
+  assert.equal(smallerQuantity("3500Gi", "7000Gi"), "3500Gi");
+  assert.equal(smallerQuantity("4Ti", "3500Gi"), "3500Gi");
+  assert.equal(smallerQuantity("1T", "1Ti"), "1T");
+});
