@@ -66,6 +66,9 @@ export function deployFacility(site: Site, release: Release, opts?: pulumi.Custo
     spec: { podSelector: {}, policyTypes: ["Ingress"] },
   }, inNs);
 
+  // PostgreSQL for delivery and workflow: a CloudNativePG cluster declared here, or the site's own server.
+  const postgres = declarePostgres(site, ns, labels, inNs);
+
   const environment = (name: ServiceName): k8s.types.input.core.v1.EnvVar[] => {
     const env: k8s.types.input.core.v1.EnvVar[] = [
       { name: "ASPNETCORE_HTTP_PORTS", value: String(httpPort) },
@@ -78,6 +81,14 @@ export function deployFacility(site: Site, release: Release, opts?: pulumi.Custo
       if (callers[callee].includes(name)) {
         env.push({ name: `services__${callee}__http__0`, value: `http://${callee}.${ns}.svc:${httpPort}` });
       }
+    }
+    if (postgres && (name === "delivery" || name === "workflow")) {
+      // Kubernetes expands $(PG_PASSWORD) from the variable declared before it: the password never leaves its secret.
+      const store = name === "delivery" ? "Delivery" : "Workflow";
+      env.push(
+        { name: "PG_PASSWORD", valueFrom: { secretKeyRef: postgres.password } },
+        { name: `${store}__Store`, value: "postgres" },
+        { name: `ConnectionStrings__${name}`, value: `Host=${postgres.host};Port=${postgres.port};Database=${postgres.database};Username=${postgres.username};Password=$(PG_PASSWORD);SSL Mode=${postgres.sslMode}` });
     }
     if (site.telemetry) {
       env.push({ name: "OTEL_EXPORTER_OTLP_ENDPOINT", value: site.telemetry.otlpEndpoint });
@@ -310,6 +321,44 @@ export function deployFacility(site: Site, release: Release, opts?: pulumi.Custo
   }, inNs);
 
   return { namespace: namespace.metadata.name, portalUrl: `https://${site.ingress.host}/` };
+}
+
+interface PostgresConnection { host: string; port: number; database: string; username: string; password: { name: string; key: string }; sslMode: string }
+
+function declarePostgres(site: Site, ns: string, labels: (name: string) => Record<string, string>, opts: pulumi.CustomResourceOptions): PostgresConnection | undefined {
+  const pg = site.postgres;
+  if (pg?.external) {
+    const e = pg.external;
+    return { host: e.host, port: e.port ?? 5432, database: e.database, username: e.username, password: { name: e.password.secret, key: e.password.key }, sslMode: e.sslMode ?? "Require" };
+  }
+  if (!pg?.operator) {
+    return undefined;
+  }
+  const cluster = `${site.site}-postgres`;
+  new k8s.apiextensions.CustomResource(cluster, {
+    apiVersion: "postgresql.cnpg.io/v1",
+    kind: "Cluster",
+    metadata: { name: cluster, namespace: ns, labels: labels("postgres") },
+    spec: {
+      instances: pg.operator.instances,
+      storage: { size: pg.operator.storage, storageClass: pg.operator.storageClass },
+      // The operator makes the owner's password and keeps it in the secret <cluster>-app (keys username, password).
+      bootstrap: { initdb: { database: "shoppe", owner: "shoppe" } },
+    },
+  }, opts);
+  new k8s.networking.v1.NetworkPolicy(cluster, {
+    metadata: { name: cluster, namespace: ns, labels: labels("postgres") },
+    spec: {
+      podSelector: { matchLabels: { "cnpg.io/cluster": cluster } },
+      policyTypes: ["Ingress"],
+      ingress: [
+        { from: ["delivery", "workflow"].map(s => ({ podSelector: { matchLabels: { "app.kubernetes.io/name": s, "app.kubernetes.io/instance": site.site } } })), ports: [{ port: 5432, protocol: "TCP" }] },
+        // The instances replicate among themselves, and the operator (in its own namespace) manages them.
+        { from: [{ podSelector: { matchLabels: { "cnpg.io/cluster": cluster } } }, { namespaceSelector: {} , podSelector: { matchLabels: { "app.kubernetes.io/name": "cloudnative-pg" } } }] },
+      ],
+    },
+  }, opts);
+  return { host: `${cluster}-rw.${ns}.svc`, port: 5432, database: "shoppe", username: "shoppe", password: { name: `${cluster}-app`, key: "password" }, sslMode: "Require" };
 }
 
 const units: Record<string, number> = { "": 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };

@@ -17,6 +17,10 @@ export interface Site {
   ingress: { host: string; className?: string; tls: { issuer?: string; secretName?: string } };
   identity?: { authority: string; clientId: string; clientSecret: SecretRef; scopes?: string[]; userClaim?: string };
   telemetry?: { otlpEndpoint: string };
+  postgres?: {
+    operator?: { instances: number; storage: string; storageClass?: string };
+    external?: { host: string; port?: number; database: string; username: string; password: SecretRef; sslMode?: string };
+  };
   cache?: { nodes?: { node: string; paths: string[]; capacity: string }[]; storageClass?: string; size?: string; replicas?: number };
   pushdown?: { nodes: string[]; path: string };
   gpu?: { product: string; count?: number; services: ServiceName[] };

@@ -100,7 +100,17 @@ test("laptop: one node, the cache on the cluster's class, no pushdown nodes", as
   assert.equal(ingress.spec.rules[0].host, "shoppe.localtest.me");
   assert.ok(!ingress.spec.rules.some((r: any) => r.host.startsWith("pushdown.")), "pushdown is routed without pushdown nodes");
   assert.equal(kinds(all, "Namespace")[0].inputs.metadata.name, "coffea-shoppe");
+  const delivery = pods(all).find(w => w.name === "delivery")!.inputs.spec.template.spec.containers[0].env as any[];
+  assert.equal(delivery.find(e => e.name === "Delivery__Store"), undefined, "without postgres delivery keeps SQLite");
 });
+
+/** A service's PostgreSQL settings: the password from its secret, declared before the connection string using it. */
+function postgresOf(all: Declared[], service: string): { password: any; store: string; connection: string } {
+  const env = pods(all).find(w => w.name === service)!.inputs.spec.template.spec.containers[0].env as any[];
+  const at = (name: string) => env.findIndex(e => e.name === name);
+  assert.ok(at("PG_PASSWORD") >= 0 && at("PG_PASSWORD") < at(`ConnectionStrings__${service}`), `${service}: the password is not declared before its use`);
+  return { password: env[at("PG_PASSWORD")].valueFrom.secretKeyRef, store: env.find(e => e.name.endsWith("__Store")).value, connection: env[at(`ConnectionStrings__${service}`)].value };
+}
 
 test("NVMe and GPU site: a local volume per node and disk, pushdown on each storage node, GPUs in limits only", async () => {
   const site = loadSite(path.join(sites, "nvme-gpu.yaml"));
@@ -129,6 +139,18 @@ test("NVMe and GPU site: a local volume per node and disk, pushdown on each stor
     const mount = w.inputs.spec.template.spec.containers[0].volumeMounts.find((m: any) => m.name === "storage");
     assert.equal(mount.readOnly, true);
   }
+  const cluster = kinds(all, "Cluster")[0].inputs;
+  assert.equal(cluster.apiVersion, "postgresql.cnpg.io/v1");
+  assert.deepEqual([cluster.metadata.name, cluster.spec.instances, cluster.spec.storage], ["nvme-gpu-postgres", 3, { size: "50Gi", storageClass: "fast-ssd" }]);
+  for (const service of ["delivery", "workflow"]) {
+    const pg = postgresOf(all, service);
+    assert.deepEqual(pg.password, { name: "nvme-gpu-postgres-app", key: "password" });
+    assert.equal(pg.store, "postgres");
+    assert.equal(pg.connection, "Host=nvme-gpu-postgres-rw.shoppe.svc;Port=5432;Database=shoppe;Username=shoppe;Password=$(PG_PASSWORD);SSL Mode=Require");
+  }
+  const pgPolicy = kinds(all, "NetworkPolicy").find(p => p.name === "nvme-gpu-postgres")!.inputs.spec;
+  assert.deepEqual(pgPolicy.ingress[0].from.map((f: any) => f.podSelector.matchLabels["app.kubernetes.io/name"]), ["delivery", "workflow"]);
+
   const ingress = kinds(all, "Ingress")[0].inputs;
   assert.equal(ingress.metadata.annotations["cert-manager.io/cluster-issuer"], "letsencrypt");
   assert.equal(ingress.spec.ingressClassName, "nginx");
@@ -149,6 +171,10 @@ test("campus site: sign-in at its own provider with the secret referenced, telem
     assert.equal(otlp?.value, "https://otel.campus.example.edu:4318", `${w.name}: telemetry not sent to the site`);
   }
   assert.equal(pods(all).find(w => w.name === "cache")!.inputs.spec.replicas, 2);
+  const pg = postgresOf(all, "workflow");
+  assert.deepEqual(pg.password, { name: "shoppe-postgres", key: "password" });
+  assert.equal(pg.connection, "Host=pg.campus.example.edu;Port=5432;Database=shoppe;Username=shoppe;Password=$(PG_PASSWORD);SSL Mode=Require");
+  assert.equal(kinds(all, "Cluster").length, 0);
 });
 
 test("a site file for another release than the manifest's is refused", () => {

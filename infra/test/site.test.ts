@@ -40,6 +40,14 @@ test("a secret written into the site file is refused: secrets are referenced", (
   assert.deepEqual(problems, ["/identity/clientSecret: must be object"]);
 });
 
+test("PostgreSQL is the operator's cluster or the site's server, not both; its password is referenced", () => {
+  const operator = { instances: 1, storage: "10Gi" };
+  const external = { host: "pg.example.org", database: "shoppe", username: "shoppe", password: { secret: "pg", key: "password" } };
+  assert.deepEqual(refused({ ...good, postgres: { operator, external } }), ["/postgres: give exactly one of its alternatives"]);
+  assert.deepEqual(refused({ ...good, postgres: { external: { ...external, password: "secret" } } }), ["/postgres/external/password: must be object"]);
+  assert.doesNotThrow(() => checkSite({ ...good, postgres: { external } }));
+});
+
 test("rules the schema cannot say: a node twice, size with named disks", () => {
   assert.deepEqual(refused({ ...good, cache: { nodes: [{ node: "n1", paths: ["/a"], capacity: "1Ti" }, { node: "n1", paths: ["/b"], capacity: "1Ti" }] } }),
     ["/cache/nodes/1/node: 'n1' is listed twice"]);
