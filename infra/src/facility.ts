@@ -90,6 +90,14 @@ export function deployFacility(site: Site, release: Release, opts?: pulumi.Custo
         { name: `${store}__Store`, value: "postgres" },
         { name: `ConnectionStrings__${name}`, value: `Host=${postgres.host};Port=${postgres.port};Database=${postgres.database};Username=${postgres.username};Password=$(PG_PASSWORD);SSL Mode=${postgres.sslMode}` });
     }
+    if (name === "logs" && site.logs?.elasticsearch) {
+      const es = site.logs.elasticsearch;
+      env.push(
+        { name: "Logs__Store__Kind", value: "elasticsearch" },
+        { name: "Logs__Elasticsearch__Url", value: es.url },
+        { name: "Logs__Elasticsearch__ApiKey", valueFrom: { secretKeyRef: { name: es.apiKey.secret, key: es.apiKey.key } } });
+      if (es.indexPattern) env.push({ name: "Logs__Elasticsearch__IndexPattern", value: es.indexPattern });
+    }
     if (site.telemetry) {
       env.push({ name: "OTEL_EXPORTER_OTLP_ENDPOINT", value: site.telemetry.otlpEndpoint });
     }
@@ -189,7 +197,7 @@ export function deployFacility(site: Site, release: Release, opts?: pulumi.Custo
           replicas: s.replicas,
           selector: { matchLabels: { ...selector(name), "app.kubernetes.io/component": name } },
           template: podTemplate(name, name, undefined),
-          volumeClaimTemplates: [claim(name === "logs" ? "50Gi" : "20Gi")],
+          volumeClaimTemplates: [name === "logs" ? claim(site.logs?.embedded?.storage ?? "50Gi", site.logs?.embedded?.storageClass) : claim("20Gi")],
         },
       }, inNs);
     } else {
@@ -354,7 +362,7 @@ function declarePostgres(site: Site, ns: string, labels: (name: string) => Recor
       ingress: [
         { from: ["delivery", "workflow"].map(s => ({ podSelector: { matchLabels: { "app.kubernetes.io/name": s, "app.kubernetes.io/instance": site.site } } })), ports: [{ port: 5432, protocol: "TCP" }] },
         // The instances replicate among themselves, and the operator (in its own namespace) manages them.
-        { from: [{ podSelector: { matchLabels: { "cnpg.io/cluster": cluster } } }, { namespaceSelector: {} , podSelector: { matchLabels: { "app.kubernetes.io/name": "cloudnative-pg" } } }] },
+        { from: [{ podSelector: { matchLabels: { "cnpg.io/cluster": cluster } } }, { namespaceSelector: {}, podSelector: { matchLabels: { "app.kubernetes.io/name": "cloudnative-pg" } } }] },
       ],
     },
   }, opts);

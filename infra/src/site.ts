@@ -21,6 +21,10 @@ export interface Site {
     operator?: { instances: number; storage: string; storageClass?: string };
     external?: { host: string; port?: number; database: string; username: string; password: SecretRef; sslMode?: string };
   };
+  logs?: {
+    embedded?: { storage: string; storageClass?: string };
+    elasticsearch?: { url: string; apiKey: SecretRef; indexPattern?: string };
+  };
   cache?: { nodes?: { node: string; paths: string[]; capacity: string }[]; storageClass?: string; size?: string; replicas?: number };
   pushdown?: { nodes: string[]; path: string };
   gpu?: { product: string; count?: number; services: ServiceName[] };

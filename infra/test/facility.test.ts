@@ -102,6 +102,9 @@ test("laptop: one node, the cache on the cluster's class, no pushdown nodes", as
   assert.equal(kinds(all, "Namespace")[0].inputs.metadata.name, "coffea-shoppe");
   const delivery = pods(all).find(w => w.name === "delivery")!.inputs.spec.template.spec.containers[0].env as any[];
   assert.equal(delivery.find(e => e.name === "Delivery__Store"), undefined, "without postgres delivery keeps SQLite");
+  const logs = pods(all).find(w => w.name === "logs")!.inputs.spec;
+  assert.equal(logs.volumeClaimTemplates[0].spec.resources.requests.storage, "5Gi");
+  assert.equal(logs.template.spec.containers[0].env.find((e: any) => e.name === "Logs__Store__Kind"), undefined, "the embedded store is the default");
 });
 
 /** A service's PostgreSQL settings: the password from its secret, declared before the connection string using it. */
@@ -175,6 +178,10 @@ test("campus site: sign-in at its own provider with the secret referenced, telem
   assert.deepEqual(pg.password, { name: "shoppe-postgres", key: "password" });
   assert.equal(pg.connection, "Host=pg.campus.example.edu;Port=5432;Database=shoppe;Username=shoppe;Password=$(PG_PASSWORD);SSL Mode=Require");
   assert.equal(kinds(all, "Cluster").length, 0);
+  const logs = pods(all).find(w => w.name === "logs")!.inputs.spec.template.spec.containers[0].env as any[];
+  assert.equal(logs.find(e => e.name === "Logs__Store__Kind").value, "elasticsearch");
+  assert.equal(logs.find(e => e.name === "Logs__Elasticsearch__Url").value, "https://es.campus.example.edu:9200");
+  assert.deepEqual(logs.find(e => e.name === "Logs__Elasticsearch__ApiKey").valueFrom, { secretKeyRef: { name: "shoppe-elasticsearch", key: "api-key" } });
 });
 
 test("a site file for another release than the manifest's is refused", () => {
