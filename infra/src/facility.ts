@@ -13,6 +13,13 @@ const uid = 10001; // the images' non-root user
 /** The existing secret holding the facility's token signing key (key `signing.key`). */
 export const signingKeySecret = "coffea-shoppe-signing-key";
 
+/**
+ * The existing secret holding each service's own token (one key per service name; a service-role token signed with
+ * the facility's key): what a service shows the logs service when it exports its records, and delivery the cache. The
+ * AppHost mints them at start; at a site `shoppe site deploy` is to make them (not built yet: docs/deploy.md).
+ */
+export const serviceTokensSecret = "coffea-shoppe-service-tokens";
+
 /** Who calls whom (the AppHost's references): a service's NetworkPolicy admits these callers and no one else. */
 export const callers: Record<ServiceName, readonly ServiceName[]> = {
   portal: [],
@@ -76,7 +83,13 @@ export function deployFacility(site: Site, release: Release, opts?: pulumi.Custo
       { name: "Shoppe__Security__SigningKeyFile", value: "/keys/signing.key" },
       { name: "Shoppe__Logs__Endpoint", value: `http://logs.${ns}.svc:${httpPort}` },
       { name: "OTEL_SERVICE_NAME", value: name },
+      { name: "Shoppe__Logs__Token", valueFrom: { secretKeyRef: { name: serviceTokensSecret, key: name } } },
     ];
+    if (name === "delivery") {
+      env.push(
+        { name: "Delivery__CacheUrl", value: `http://cache.${ns}.svc:${httpPort}` },
+        { name: "Delivery__CacheToken", valueFrom: { secretKeyRef: { name: serviceTokensSecret, key: "delivery" } } });
+    }
     for (const callee of Object.keys(callers) as ServiceName[]) {
       if (callers[callee].includes(name)) {
         env.push({ name: `services__${callee}__http__0`, value: `http://${callee}.${ns}.svc:${httpPort}` });

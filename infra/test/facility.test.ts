@@ -4,7 +4,7 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as path from "path";
 import { declare, Declared, validateObject } from "./harness";
-import { callers, deployFacility, httpPort, signingKeySecret, smallerQuantity } from "../src/facility";
+import { callers, deployFacility, httpPort, serviceTokensSecret, signingKeySecret, smallerQuantity } from "../src/facility";
 import { loadSite, Site } from "../src/site";
 import type { Release } from "../src/release";
 import { services } from "../src/release";
@@ -59,6 +59,12 @@ async function checkEverything(all: Declared[], site: Site): Promise<void> {
       const keys = pod.volumes.find((v: any) => v.name === "keys");
       assert.equal(keys?.secret.secretName, signingKeySecret, `${w.name}: no signing key`);
       assert.equal(c.env.find((e: any) => e.name === "Shoppe__Security__SigningKeyFile")?.value, "/keys/signing.key");
+      const service = template.metadata.labels["app.kubernetes.io/name"];
+      assert.deepEqual(c.env.find((e: any) => e.name === "Shoppe__Logs__Token")?.valueFrom, { secretKeyRef: { name: serviceTokensSecret, key: service } },
+        `${w.name}: no token of its own for the logs service`);
+      for (const e of c.env) {
+        assert.ok(e.valueFrom !== undefined || !/token|secret|password|apikey/i.test(e.name), `${w.name}: ${e.name} written in plain text`);
+      }
     }
     // Every pod is admitted by a policy of its own besides the default deny, and that policy names its callers.
     const labels = template.metadata.labels;
