@@ -190,6 +190,21 @@ test("campus site: sign-in at its own provider with the secret referenced, telem
   assert.deepEqual(logs.find(e => e.name === "Logs__Elasticsearch__ApiKey").valueFrom, { secretKeyRef: { name: "shoppe-elasticsearch", key: "api-key" } });
 });
 
+test("who may call whom is the AppHost's wiring: every service exports to logs, delivery reads through the cache", async () => {
+  const all = await deploy(loadSite(path.join(sites, "nvme-gpu.yaml")));
+  const admitted = (service: string) => {
+    const policy = kinds(all, "NetworkPolicy").find(p => p.name === service)!.inputs.spec.ingress[0];
+    return {
+      pods: policy.from.filter((f: any) => f.podSelector).map((f: any) => f.podSelector.matchLabels["app.kubernetes.io/name"]).sort(),
+      ingressController: policy.from.some((f: any) => f.namespaceSelector && !f.podSelector),
+    };
+  };
+  assert.deepEqual(admitted("logs"), { pods: ["cache", "delivery", "portal", "pushdown", "transfer", "workflow"], ingressController: true });
+  assert.deepEqual(admitted("cache"), { pods: ["delivery", "portal"], ingressController: false });
+  assert.deepEqual(admitted("delivery"), { pods: ["portal", "workflow"], ingressController: true });
+  assert.deepEqual(admitted("portal"), { pods: [], ingressController: true });
+});
+
 test("a site file for another release than the manifest's is refused", () => {
   const site = loadSite(path.join(sites, "laptop.yaml"));
   assert.throws(() => deployFacility({ ...site, release: "9.9.9" }, release), /deploys release 9\.9\.9, the manifest given is 0\.1\.0/);
