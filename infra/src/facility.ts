@@ -228,38 +228,43 @@ export function deployFacility(site: Site, release: Release, opts?: pulumi.Custo
     policy(name);
   }
 
-  // The cache: a StatefulSet on local disks. Named nodes and paths become one local PersistentVolume each, bound
-  // through a class that waits for the pod's placement; or the site's own local-volume class.
-  const cache = site.cache ?? { storageClass: undefined };
-  let cacheReplicas = 1;
-  let cacheClass: string | undefined = cache.storageClass;
-  let cacheSize = cache.size ?? "100Gi";
-  if (cache.nodes) {
-    cacheClass = `${site.site}-cache-local`;
-    new k8s.storage.v1.StorageClass(cacheClass, {
-      metadata: { name: cacheClass, labels: labels("cache") },
+  // Local disks: a class with no provisioner that binds once the pod is placed, and one volume per node and path.
+  const localClass = (name: string, component: string): string => {
+    new k8s.storage.v1.StorageClass(name, {
+      metadata: { name, labels: labels(component) },
       provisioner: "kubernetes.io/no-provisioner",
       volumeBindingMode: "WaitForFirstConsumer",
       reclaimPolicy: "Retain",
     }, opts);
-    cache.nodes.forEach((n, i) => n.paths.forEach((p, j) => {
-      const pv = `${site.site}-cache-${i}-${j}`;
-      new k8s.core.v1.PersistentVolume(pv, {
-        metadata: { name: pv, labels: labels("cache") },
-        spec: {
-          capacity: { storage: n.capacity },
-          accessModes: ["ReadWriteOnce"],
-          persistentVolumeReclaimPolicy: "Retain",
-          storageClassName: cacheClass,
-          local: { path: p },
-          nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: "kubernetes.io/hostname", operator: "In", values: [n.node] }] }] } },
-        },
-      }, opts);
-    }));
+    return name;
+  };
+  const localVolume = (name: string, component: string, node: string, path: string, capacity: string, storageClassName: string): string => {
+    new k8s.core.v1.PersistentVolume(name, {
+      metadata: { name, labels: labels(component) },
+      spec: {
+        capacity: { storage: capacity },
+        accessModes: ["ReadWriteOnce"],
+        persistentVolumeReclaimPolicy: "Retain",
+        storageClassName,
+        local: { path },
+        nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: "kubernetes.io/hostname", operator: "In", values: [node] }] }] } },
+      },
+    }, opts);
+    return name;
+  };
+
+  // The cache: a StatefulSet on local disks. Named nodes and paths become one local PersistentVolume each, bound
+  // through a class that waits for the pod's placement; or the site's own local-volume class.
+  const cache = site.cache ?? { storageClass: undefined };
+  let cacheReplicas = cache.replicas ?? 1;
+  let cacheClass: string | undefined = cache.storageClass;
+  let cacheSize = cache.size ?? "100Gi";
+  if (cache.nodes) {
+    cacheClass = localClass(`${site.site}-cache-local`, "cache");
+    cache.nodes.forEach((n, i) => n.paths.forEach((p, j) =>
+      localVolume(`${site.site}-cache-${i}-${j}`, "cache", n.node, p, n.capacity, cacheClass!)));
     cacheReplicas = cache.nodes.reduce((count, n) => count + n.paths.length, 0);
     cacheSize = cache.nodes.map(n => n.capacity).reduce((a, b) => smallerQuantity(a, b));
-  } else {
-    cacheReplicas = cache.replicas ?? 1;
   }
   new k8s.apps.v1.StatefulSet("cache", {
     metadata: { name: "cache", namespace: ns, labels: labels("cache") },
@@ -278,29 +283,11 @@ export function deployFacility(site: Site, release: Release, opts?: pulumi.Custo
   // Pushdown beside the data: one pod on each storage node, its storage mounted read-only through a local volume
   // bound to that node (the restricted pod standard admits no hostPath).
   const pushdownNodes = site.pushdown?.nodes ?? [];
-  const storageClass = `${site.site}-storage-local`;
-  if (pushdownNodes.length > 0) {
-    new k8s.storage.v1.StorageClass(storageClass, {
-      metadata: { name: storageClass, labels: labels("pushdown") },
-      provisioner: "kubernetes.io/no-provisioner",
-      volumeBindingMode: "WaitForFirstConsumer",
-      reclaimPolicy: "Retain",
-    }, opts);
-  }
+  const storageClass = pushdownNodes.length > 0 ? localClass(`${site.site}-storage-local`, "pushdown") : "";
   pushdownNodes.forEach((node, i) => {
     const component = `pushdown-${i}`;
-    const pv = `${site.site}-storage-${i}`;
-    new k8s.core.v1.PersistentVolume(pv, {
-      metadata: { name: pv, labels: labels("pushdown") },
-      spec: {
-        capacity: { storage: "1Ti" }, // a local volume's size is not enforced; the claim only has to fit
-        accessModes: ["ReadWriteOnce"],
-        persistentVolumeReclaimPolicy: "Retain",
-        storageClassName: storageClass,
-        local: { path: site.pushdown!.path },
-        nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: "kubernetes.io/hostname", operator: "In", values: [node] }] }] } },
-      },
-    }, opts);
+    // A local volume's size is not enforced; the claim only has to fit.
+    const pv = localVolume(`${site.site}-storage-${i}`, "pushdown", node, site.pushdown!.path, "1Ti", storageClass);
     new k8s.core.v1.PersistentVolumeClaim(`storage-${i}`, {
       metadata: { name: `storage-${i}`, namespace: ns, labels: labels("pushdown") },
       spec: { accessModes: ["ReadWriteOnce"], storageClassName: storageClass, volumeName: pv, resources: { requests: { storage: "1Ti" } } },
