@@ -27,13 +27,11 @@ export async function declare(run: () => void): Promise<Declared[]> {
 // kubernetes-models is ESM only: imported as such from this CommonJS build.
 const importEsm = new Function("specifier", "return import(specifier)") as (specifier: string) => Promise<any>;
 
-const models: Record<string, string> = {
-  "v1/Namespace": "v1/Namespace", "v1/Service": "v1/Service", "v1/PersistentVolume": "v1/PersistentVolume",
-  "v1/PersistentVolumeClaim": "v1/PersistentVolumeClaim", "apps/v1/Deployment": "apps/v1/Deployment",
-  "apps/v1/StatefulSet": "apps/v1/StatefulSet", "policy/v1/PodDisruptionBudget": "policy/v1/PodDisruptionBudget",
-  "networking.k8s.io/v1/NetworkPolicy": "networking.k8s.io/v1/NetworkPolicy", "networking.k8s.io/v1/Ingress": "networking.k8s.io/v1/Ingress",
-  "storage.k8s.io/v1/StorageClass": "storage.k8s.io/v1/StorageClass",
-};
+// The kinds the program declares, each with its model at kubernetes-models/<apiVersion>/<kind>.
+const models: ReadonlySet<string> = new Set([
+  "v1/Namespace", "v1/Service", "v1/PersistentVolume", "v1/PersistentVolumeClaim", "apps/v1/Deployment", "apps/v1/StatefulSet",
+  "policy/v1/PodDisruptionBudget", "networking.k8s.io/v1/NetworkPolicy", "networking.k8s.io/v1/Ingress", "storage.k8s.io/v1/StorageClass",
+]);
 
 /** Custom resources of operators a site may run: no OpenAPI schema here; the tests check them field by field. */
 export const customResources: ReadonlySet<string> = new Set(["postgresql.cnpg.io/v1/Cluster"]);
@@ -42,9 +40,8 @@ export const customResources: ReadonlySet<string> = new Set(["postgresql.cnpg.io
 export async function validateObject(object: Record<string, any>): Promise<void> {
   const key = `${object.apiVersion}/${object.kind}`;
   if (customResources.has(key)) return;
-  const model = models[key];
-  if (!model) throw new Error(`no schema known for ${key}`);
-  const module = await importEsm(`kubernetes-models/${model}`);
+  if (!models.has(key)) throw new Error(`no schema known for ${key}`);
+  const module = await importEsm(`kubernetes-models/${key}`);
   const Type = module[object.kind] ?? module.default;
   new Type(JSON.parse(JSON.stringify(object))).validate();
 }
