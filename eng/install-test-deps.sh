@@ -28,12 +28,16 @@ command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 # The portal's tests drive Debian's Chromium with Playwright (never a browser Playwright downloads).
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+# A release's images are exported and pushed with skopeo (shoppe release images push), tested against a real
+# registry on loopback (docker-registry, below: its daemon must not start on install).
+command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
 
 if [ "${#need_apt[@]}" -gt 0 ]; then
   apt_install "${need_apt[@]}"
 fi
 
-# The workflow service launches its pilots as Slurm jobs through slurmrestd: its tests start a private one-node
+# Daemons the tests start themselves, never the packages'. The workflow service launches its pilots as Slurm jobs
+# through slurmrestd: its tests start a private one-node
 # cluster with its own munged, configuration and ports (eng/slurm-cluster.sh). The packages' own daemons would
 # start on install (munged with /etc/munge's key; slurmctld and slurmd fail without /etc/slurm/slurm.conf): a
 # policy-rc.d that says no (101) keeps invoke-rc.d and deb-systemd-invoke from starting them, and where systemd
@@ -44,10 +48,12 @@ need_slurm=()
 # auth/jwt, which slurmctld needs to take slurmrestd's tokens, is a package of its own.
 ls /usr/lib/*/slurm-wlm/auth_jwt.so >/dev/null 2>&1 || need_slurm+=(slurm-wlm-jwt-plugin)
 [ -x /usr/sbin/munged ] || need_slurm+=(munge)
+# The distribution registry the image push is tested against; the tests start their own, on loopback.
+[ -x /usr/bin/docker-registry ] || need_slurm+=(docker-registry)
 if [ "${#need_slurm[@]}" -gt 0 ]; then
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-    printf '#!/bin/sh\n# eng/install-test-deps.sh: no daemon starts while Slurm and munge install.\nexit 101\n' >/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\n# eng/install-test-deps.sh: no daemon starts while Slurm, munge and the registry install.\nexit 101\n' >/usr/sbin/policy-rc.d
     chmod 755 /usr/sbin/policy-rc.d
     apt_install "${need_slurm[@]}"
     rm -f /usr/sbin/policy-rc.d
@@ -56,7 +62,7 @@ if [ "${#need_slurm[@]}" -gt 0 ]; then
     apt_install "${need_slurm[@]}"
   fi
   if [ -d /run/systemd/system ]; then
-    systemctl disable --now munge slurmctld slurmd slurmrestd >/dev/null 2>&1 || true
+    systemctl disable --now munge slurmctld slurmd slurmrestd docker-registry >/dev/null 2>&1 || true
   fi
 fi
 

@@ -34,8 +34,17 @@ public sealed partial class ContainerEnvironment : OwnedFacility
 
     private readonly string? _dockerHost;
 
-    /// <summary>Each service's image id (<c>sha256:…</c>), once built: the manifest records them.</summary>
-    public Dictionary<string, string> ImageIds { get; } = new(StringComparer.Ordinal);
+    /// <summary>Each service's image name in the engine (<c>shoppe/cache:0.1.0</c>), once built: a release exports them.</summary>
+    public Dictionary<string, string> ImageNames { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>The engine the images are built in (<c>unix:///…</c>).</summary>
+    public string DockerEndpoint => string.IsNullOrEmpty(_dockerHost) ? "unix:///var/run/docker.sock" : _dockerHost;
+
+    /// <summary>
+    /// The numeric user the images run as (not root; numeric, so Kubernetes' runAsNonRoot can check it). Their files are
+    /// root's and read-only to it: a read-only root filesystem changes nothing for them.
+    /// </summary>
+    public const string ImageUser = "10001:10001";
 
     /// <summary>The base image the service images are built on.</summary>
     public static string BaseImage => Environment.GetEnvironmentVariable("SHOPPE_BASE_IMAGE") is { Length: > 0 } image ? image : "shoppe/runtime-deps:bookworm";
@@ -58,7 +67,7 @@ public sealed partial class ContainerEnvironment : OwnedFacility
         {
             var context = Path.Combine(_unpackedFolder, component.Name);
             await File.WriteAllTextAsync(Path.Combine(context, "Dockerfile"),
-                $"FROM {BaseImage}\nCOPY . /app\nWORKDIR /app\nENTRYPOINT [\"/app/{component.Assembly}\"]\n", cancellationToken);
+                $"FROM {BaseImage}\nCOPY . /app\nWORKDIR /app\nUSER {ImageUser}\nENTRYPOINT [\"/app/{component.Assembly}\"]\n", cancellationToken);
             progress.Report($"Building the image of {component.Name} on {BaseImage}");
             var image = new ImageFromDockerfileBuilder()
                 .WithDockerfileDirectory(context)
@@ -70,7 +79,7 @@ public sealed partial class ContainerEnvironment : OwnedFacility
                 .Build();
             await image.CreateAsync(cancellationToken);
             _images[component.Name] = image;
-            ImageIds[component.Name] = await ImageIdAsync(image.FullName, cancellationToken);
+            ImageNames[component.Name] = image.FullName;
         }
     }
 
@@ -94,30 +103,6 @@ public sealed partial class ContainerEnvironment : OwnedFacility
             .Build();
         await container.StartAsync(cancellationToken);
         _containers[component.Name] = container;
-    }
-
-    /// <summary>An image's id from the engine's API (<c>GET /images/{name}/json</c>), over its unix socket.</summary>
-    private async Task<string> ImageIdAsync(string name, CancellationToken cancellationToken)
-    {
-        var endpoint = string.IsNullOrEmpty(_dockerHost) ? "unix:///var/run/docker.sock" : _dockerHost;
-        using var handler = new SocketsHttpHandler();
-        var baseUrl = new Uri(endpoint.Replace("tcp://", "http://", StringComparison.Ordinal));
-        if (endpoint.StartsWith("unix://", StringComparison.Ordinal))
-        {
-            var socket = endpoint["unix://".Length..];
-            handler.ConnectCallback = async (_, token) =>
-            {
-                var unix = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
-                await unix.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(socket), token);
-                return new System.Net.Sockets.NetworkStream(unix, ownsSocket: true);
-            };
-            baseUrl = new Uri("http://docker/");
-        }
-
-        var api = Environment.GetEnvironmentVariable("DOCKER_API_VERSION") is { Length: > 0 } version ? $"v{version}/" : "";
-        using var http = new HttpClient(handler) { BaseAddress = baseUrl };
-        using var json = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync(new Uri($"{api}images/{Uri.EscapeDataString(name)}/json", UriKind.Relative), cancellationToken));
-        return json.RootElement.GetProperty("Id").GetString() ?? throw new InvalidOperationException($"The engine reports no id for {name}.");
     }
 
     /// <summary>A log file others may read while the container writes it.</summary>

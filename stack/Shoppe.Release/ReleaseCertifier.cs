@@ -59,9 +59,15 @@ public sealed class ReleaseCertifier(ReleaseLayout layout, IProgress<string> pro
 
             var report = await ConformanceRun.RunAsync(facility, expected, gates, Path.Combine(run, "scratch"), progress, cancellationToken);
             report.Write(layout.Conformance(version));
-            var components = facility is ContainerEnvironment containers
-                ? manifest.Components.Select(c => containers.ImageIds.TryGetValue(c.Name, out var id) ? c with { ContainerImage = id } : c).ToList()
-                : manifest.Components;
+            var components = manifest.Components;
+            if (facility is ContainerEnvironment containers)
+            {
+                // The images that ran are the release's: exported as an OCI layout, pinned by their manifests' digests.
+                var digests = await OciImages.ExportAsync(containers.ImageNames, containers.DockerEndpoint, layout.Images(version), manifest.StackVersion,
+                    progress, cancellationToken);
+                components = [.. manifest.Components.Select(c => digests.TryGetValue(c.Name, out var digest) ? c with { ContainerImage = digest } : c)];
+            }
+
             var certified = manifest with
             {
                 Components = components,

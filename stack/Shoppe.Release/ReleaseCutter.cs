@@ -103,6 +103,7 @@ public sealed class ReleaseCutter(ReleaseLayout layout, IProgress<string> progre
                 Toolchain = new Toolchain(sdkCode == 0 ? sdk.Trim() : "unknown", Tarball.Sha256(Path.Combine(layout.Root, "global.json")),
                     Tarball.Sha256(Path.Combine(layout.Root, "Directory.Packages.props")), [.. packages]),
                 Build = new BuildSettings("Release", RuntimeIdentifier, SelfContained: true, Deterministic: true, ContinuousIntegrationBuild: true, epoch),
+                Infra = InfraProgram.Read(layout.Root),
                 Signing = new SigningInfo(ReleaseSigning.Algorithm, ReleaseSigning.KeyId(key)),
             };
 

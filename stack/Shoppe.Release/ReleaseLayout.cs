@@ -30,6 +30,9 @@ public sealed class ReleaseLayout(string repositoryRoot)
     /// <summary>The built artifacts: large, never committed (they go to the GitHub release).</summary>
     public string Artifacts(StackVersion version) => Path.Combine(Folder(version), "artifacts");
 
+    /// <summary>The service images as one OCI image layout, from a certification in containers: large, never committed (a site pushes them to its registry).</summary>
+    public string Images(StackVersion version) => Path.Combine(Folder(version), "images");
+
     /// <summary>The last certification's JUnit XML and JSON summary.</summary>
     public string Conformance(StackVersion version) => Path.Combine(Folder(version), "conformance");
 

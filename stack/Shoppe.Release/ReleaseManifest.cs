@@ -37,6 +37,9 @@ public sealed record ReleaseManifest
     /// <summary>How the artifacts were built.</summary>
     public required BuildSettings Build { get; init; }
 
+    /// <summary>The Pulumi program (infra/) a site deploys this release with.</summary>
+    public required InfraProgram Infra { get; init; }
+
     /// <summary>Which key signs the manifest (the signature is in manifest.sig beside it).</summary>
     public required SigningInfo Signing { get; init; }
 
@@ -50,7 +53,7 @@ public sealed record ReleaseManifest
 /// <param name="Version">The component's own version (its assembly's informational version without the commit).</param>
 /// <param name="Commit">The source commit stamped into the component.</param>
 /// <param name="Artifacts">Its files, each with a SHA-256 digest.</param>
-/// <param name="ContainerImage">The container image digest, where an image was built from the artifact.</param>
+/// <param name="ContainerImage">The digest of the image manifest built from the artifact and certified in containers (what a registry serves it by), where one was.</param>
 public sealed record ReleaseComponent(string Name, string Project, string Version, string Commit, IReadOnlyList<ReleaseArtifact> Artifacts, string? ContainerImage);
 
 /// <summary>One artifact file, under the release's <c>artifacts</c> folder.</summary>

@@ -87,6 +87,7 @@ public sealed class ReleasePagesTests(PortalFacility portal)
             Components = components,
             Toolchain = new Toolchain("10.0.100", new string('1', 64), new string('2', 64), []),
             Build = new BuildSettings("Release", "linux-x64", false, true, true, 0),
+            Infra = new InfraProgram("infra", "0.1.0", new string('4', 64)),
             Signing = new SigningInfo("ECDSA-P256-SHA256", ReleaseSigning.KeyId(key)),
             Certification = new Certification("certified", DateTimeOffset.UtcNow, "local", Profile, null, ResultSummary.Of(checks), checks, 1, new string('3', 64)),
         };

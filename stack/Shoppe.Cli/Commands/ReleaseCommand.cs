@@ -19,7 +19,7 @@ internal sealed class ConsoleProgress(IAnsiConsole console) : IProgress<string>
 }
 
 /// <summary>
-/// <c>shoppe release cut|verify|certify|publish|notes|badge</c>: the release manager's commands (docs/release-process.md).
+/// <c>shoppe release cut|verify|certify|publish|notes|badge|images push</c>: the release manager's commands (docs/release-process.md).
 /// Exit codes: 0 done, 1 the release failed a check (verification, certification), 2 refused (bad input, dirty tree).
 /// </summary>
 [UnsupportedOSPlatform("windows")]
@@ -34,6 +34,7 @@ internal static class ReleaseCommand
         root.Subcommands.Add(Publish(console, handler));
         root.Subcommands.Add(Notes(console));
         root.Subcommands.Add(BadgeCommand(console));
+        root.Subcommands.Add(new Command("images", "A release's service images (an OCI layout, from certification in containers).") { PushImages(console) });
         return root;
     }
 
@@ -173,6 +174,36 @@ internal static class ReleaseCommand
             var layout = ReleaseLayout.Find(parse.GetValue(repository));
             var path = layout.Notes(ParseVersion(parse.GetValue(version)!));
             console.Profile.Out.Writer.Write(File.Exists(path) ? await File.ReadAllTextAsync(path, cancellationToken) : throw new ReleaseException($"{path} does not exist."));
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command PushImages(IAnsiConsole console)
+    {
+        var version = VersionArgument();
+        var repository = RepositoryOption();
+        var registry = new Option<string>("--registry") { Description = "The site's registry, host[:port][/path] (as its site file's registry).", Required = true };
+        var insecure = new Option<bool>("--insecure") { Description = "The registry speaks plain HTTP (a registry on loopback): TLS is not verified." };
+        var images = new Option<string?>("--images") { Description = "The OCI layout (default: the release's images folder, written by shoppe release certify --target containers)." };
+        var command = new Command("push", "Check the release's signature and its images against it, push each to REGISTRY/<service>:<version>, and confirm the registry serves the certified digest.")
+        {
+            version, repository, registry, insecure, images,
+        };
+        command.SetAction((parse, cancellationToken) => Run(console, async () =>
+        {
+            var layout = ReleaseLayout.Find(parse.GetValue(repository));
+            var v = ParseVersion(parse.GetValue(version)!);
+            var (manifest, keyId) = ReleaseVerifier.VerifyManifest(layout, v);
+            console.MarkupLineInterpolated($"Verified {v}: signature by key {keyId}");
+            var pinned = await OciImages.PushAsync(manifest, parse.GetValue(images) ?? layout.Images(v), parse.GetValue(registry)!, tlsVerify: !parse.GetValue(insecure),
+                new ConsoleProgress(console), cancellationToken);
+            foreach (var reference in pinned)
+            {
+                console.Profile.Out.Writer.WriteLine(reference);
+            }
+
+            console.MarkupLineInterpolated($"[green]pushed[/] {pinned.Count} images of {v}; a site file with registry: {parse.GetValue(registry)} deploys exactly these.");
             return 0;
         }));
         return command;
