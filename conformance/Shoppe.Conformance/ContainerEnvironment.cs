@@ -63,7 +63,8 @@ public sealed partial class ContainerEnvironment : OwnedFacility
     protected override async Task PrepareAsync(IProgress<string> progress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(progress);
-        foreach (var component in FacilityComponents.Services)
+        // The CLI's image too: a site's pilots run it (shoppe pilot); the suite runs only the services.
+        foreach (var component in FacilityComponents.All)
         {
             var context = Path.Combine(_unpackedFolder, component.Name);
             await File.WriteAllTextAsync(Path.Combine(context, "Dockerfile"),

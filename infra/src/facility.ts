@@ -3,8 +3,11 @@
 // Ingress with TLS, the cache on the site's local NVMe, pushdown beside the storage, and GPUs where the site asks.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { declarePilots } from "./pilots";
+import { declarePostgres } from "./postgres";
 import type { Release } from "./release";
 import type { ServiceName, ServiceSize, Site } from "./site";
+import { declareCollector } from "./telemetry";
 
 /** The port every service listens on in its container (ASPNETCORE_HTTP_PORTS). */
 export const httpPort = 8080;
@@ -20,13 +23,19 @@ export const signingKeySecret = "coffea-shoppe-signing-key";
  */
 export const serviceTokensSecret = "coffea-shoppe-service-tokens";
 
-/** Who calls whom (the AppHost's references): a service's NetworkPolicy admits these callers and no one else. */
-export const callers: Record<ServiceName, readonly ServiceName[]> = {
+/** What calls a service: another service, or the workflow pilots. */
+export type Caller = ServiceName | "pilots";
+
+/**
+ * Who calls whom (the AppHost's references; pilots take jobs from workflow and files from delivery, reading through
+ * the cache): a service's NetworkPolicy admits these callers and no one else.
+ */
+export const callers: Record<ServiceName, readonly Caller[]> = {
   portal: [],
-  delivery: ["portal", "workflow"],
-  cache: ["delivery", "portal"],
+  delivery: ["portal", "workflow", "pilots"],
+  cache: ["delivery", "portal", "pilots"],
   transfer: ["portal", "workflow"],
-  workflow: ["portal"],
+  workflow: ["portal", "pilots"],
   pushdown: ["portal", "delivery"],
   logs: ["portal", "delivery", "cache", "transfer", "workflow", "pushdown"],
 };
@@ -46,6 +55,15 @@ const defaults: Record<ServiceName, Required<ServiceSize>> = {
 
 // Services that keep state in their data folder get a volume of their own (a StatefulSet); the others start empty.
 const stateful: ReadonlySet<ServiceName> = new Set<ServiceName>(["delivery", "transfer", "workflow", "logs"]);
+
+/** What the parts of the program share: the site, its namespace, the labels of its objects, options in the namespace. */
+export interface Facility {
+  site: Site;
+  ns: string;
+  labels: (name: string) => Record<string, string>;
+  selector: (name: string) => Record<string, string>;
+  opts: pulumi.CustomResourceOptions;
+}
 
 export interface FacilityOutputs {
   namespace: pulumi.Output<string>;
@@ -73,8 +91,11 @@ export function deployFacility(site: Site, release: Release, opts?: pulumi.Custo
     spec: { podSelector: {}, policyTypes: ["Ingress"] },
   }, inNs);
 
-  // PostgreSQL for delivery and workflow: a CloudNativePG cluster declared here, or the site's own server.
-  const postgres = declarePostgres(site, ns, labels, inNs);
+  const facility: Facility = { site, ns, labels, selector, opts: inNs };
+  // PostgreSQL for delivery and workflow: a CloudNativePG cluster or a StatefulSet declared here, or the site's server.
+  const postgres = declarePostgres(facility);
+  // The OpenTelemetry Collector the services export to, where the site names its backends.
+  const otlpEndpoint = declareCollector(facility);
 
   const environment = (name: ServiceName): k8s.types.input.core.v1.EnvVar[] => {
     const env: k8s.types.input.core.v1.EnvVar[] = [
@@ -95,7 +116,7 @@ export function deployFacility(site: Site, release: Release, opts?: pulumi.Custo
         env.push({ name: `services__${callee}__http__0`, value: `http://${callee}.${ns}.svc:${httpPort}` });
       }
     }
-    if (postgres && (name === "delivery" || name === "workflow")) {
+    if (name === "delivery" || name === "workflow") {
       // Kubernetes expands $(PG_PASSWORD) from the variable declared before it: the password never leaves its secret.
       const store = name === "delivery" ? "Delivery" : "Workflow";
       env.push(
@@ -111,8 +132,8 @@ export function deployFacility(site: Site, release: Release, opts?: pulumi.Custo
         { name: "Logs__Elasticsearch__ApiKey", valueFrom: { secretKeyRef: { name: es.apiKey.secret, key: es.apiKey.key } } });
       if (es.indexPattern) env.push({ name: "Logs__Elasticsearch__IndexPattern", value: es.indexPattern });
     }
-    if (site.telemetry) {
-      env.push({ name: "OTEL_EXPORTER_OTLP_ENDPOINT", value: site.telemetry.otlpEndpoint });
+    if (otlpEndpoint) {
+      env.push({ name: "OTEL_EXPORTER_OTLP_ENDPOINT", value: otlpEndpoint });
     }
     if (name === "portal" && site.identity) {
       const id = site.identity;
@@ -187,6 +208,8 @@ export function deployFacility(site: Site, release: Release, opts?: pulumi.Custo
       ingress: [{
         from: [
           ...callers[name].map(c => ({ podSelector: { matchLabels: selector(c) } })),
+          // KEDA's operator asks workflow for the pilots' demand.
+          ...(name === "workflow" && site.pilots?.keda ? [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": site.pilots.keda } } }] : []),
           // Public services: the ingress controller, in whichever namespace the site runs it.
           ...(publicServices.includes(name) ? [{ namespaceSelector: {} }] : []),
         ],
@@ -309,6 +332,8 @@ export function deployFacility(site: Site, release: Release, opts?: pulumi.Custo
     policy("pushdown");
   }
 
+  declarePilots(facility, release.pilotImage, otlpEndpoint);
+
   // The Ingress: the portal at the host, each public API at <service>.<host>, TLS from cert-manager or a secret.
   const hosts = [site.ingress.host, ...publicServices.filter(s => s !== "portal" && (s !== "pushdown" || pushdownNodes.length > 0)).map(s => `${s}.${site.ingress.host}`)];
   new k8s.networking.v1.Ingress("coffea-shoppe", {
@@ -329,44 +354,6 @@ export function deployFacility(site: Site, release: Release, opts?: pulumi.Custo
   }, inNs);
 
   return { namespace: namespace.metadata.name, portalUrl: `https://${site.ingress.host}/` };
-}
-
-interface PostgresConnection { host: string; port: number; database: string; username: string; password: { name: string; key: string }; sslMode: string }
-
-function declarePostgres(site: Site, ns: string, labels: (name: string) => Record<string, string>, opts: pulumi.CustomResourceOptions): PostgresConnection | undefined {
-  const pg = site.postgres;
-  if (pg?.external) {
-    const e = pg.external;
-    return { host: e.host, port: e.port ?? 5432, database: e.database, username: e.username, password: { name: e.password.secret, key: e.password.key }, sslMode: e.sslMode ?? "Require" };
-  }
-  if (!pg?.operator) {
-    return undefined;
-  }
-  const cluster = `${site.site}-postgres`;
-  new k8s.apiextensions.CustomResource(cluster, {
-    apiVersion: "postgresql.cnpg.io/v1",
-    kind: "Cluster",
-    metadata: { name: cluster, namespace: ns, labels: labels("postgres") },
-    spec: {
-      instances: pg.operator.instances,
-      storage: { size: pg.operator.storage, storageClass: pg.operator.storageClass },
-      // The operator makes the owner's password and keeps it in the secret <cluster>-app (keys username, password).
-      bootstrap: { initdb: { database: "shoppe", owner: "shoppe" } },
-    },
-  }, opts);
-  new k8s.networking.v1.NetworkPolicy(cluster, {
-    metadata: { name: cluster, namespace: ns, labels: labels("postgres") },
-    spec: {
-      podSelector: { matchLabels: { "cnpg.io/cluster": cluster } },
-      policyTypes: ["Ingress"],
-      ingress: [
-        { from: ["delivery", "workflow"].map(s => ({ podSelector: { matchLabels: { "app.kubernetes.io/name": s, "app.kubernetes.io/instance": site.site } } })), ports: [{ port: 5432, protocol: "TCP" }] },
-        // The instances replicate among themselves, and the operator (in its own namespace) manages them.
-        { from: [{ podSelector: { matchLabels: { "cnpg.io/cluster": cluster } } }, { namespaceSelector: {}, podSelector: { matchLabels: { "app.kubernetes.io/name": "cloudnative-pg" } } }] },
-      ],
-    },
-  }, opts);
-  return { host: `${cluster}-rw.${ns}.svc`, port: 5432, database: "shoppe", username: "shoppe", password: { name: `${cluster}-app`, key: "password" }, sslMode: "Require" };
 }
 
 const units: Record<string, number> = { "": 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };

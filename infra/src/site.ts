@@ -16,11 +16,13 @@ export interface Site {
   registry: string;
   ingress: { host: string; className?: string; tls: { issuer?: string; secretName?: string } };
   identity?: { authority: string; clientId: string; clientSecret: SecretRef; scopes?: string[]; userClaim?: string };
-  telemetry?: { otlpEndpoint: string };
-  postgres?: {
+  telemetry?: { collectorImage: string; backends: { endpoint: string; protocol?: "grpc" | "http"; authorization?: SecretRef }[] };
+  postgres: {
     operator?: { instances: number; storage: string; storageClass?: string };
     external?: { host: string; port?: number; database: string; username: string; password: SecretRef; sslMode?: string };
+    statefulSet?: { image: string; storage: string; storageClass?: string; password: SecretRef };
   };
+  pilots?: { cores: number; memory: string; scratch?: string; min?: number; max?: number; keda?: string };
   logs?: {
     embedded?: { storage: string; storageClass?: string };
     elasticsearch?: { url: string; apiKey: SecretRef; indexPattern?: string };

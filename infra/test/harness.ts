@@ -29,12 +29,12 @@ const importEsm = new Function("specifier", "return import(specifier)") as (spec
 
 // The kinds the program declares, each with its model at kubernetes-models/<apiVersion>/<kind>.
 const models: ReadonlySet<string> = new Set([
-  "v1/Namespace", "v1/Service", "v1/PersistentVolume", "v1/PersistentVolumeClaim", "apps/v1/Deployment", "apps/v1/StatefulSet",
+  "v1/Namespace", "v1/Service", "v1/ConfigMap", "v1/PersistentVolume", "v1/PersistentVolumeClaim", "apps/v1/Deployment", "apps/v1/StatefulSet",
   "policy/v1/PodDisruptionBudget", "networking.k8s.io/v1/NetworkPolicy", "networking.k8s.io/v1/Ingress", "storage.k8s.io/v1/StorageClass",
 ]);
 
 /** Custom resources of operators a site may run: no OpenAPI schema here; the tests check them field by field. */
-export const customResources: ReadonlySet<string> = new Set(["postgresql.cnpg.io/v1/Cluster"]);
+export const customResources: ReadonlySet<string> = new Set(["postgresql.cnpg.io/v1/Cluster", "keda.sh/v1alpha1/ScaledObject", "keda.sh/v1alpha1/TriggerAuthentication"]);
 
 /** Validates an object against the Kubernetes OpenAPI schema of its kind; throws with the schema's complaint. */
 export async function validateObject(object: Record<string, any>): Promise<void> {

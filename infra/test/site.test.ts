@@ -5,9 +5,10 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { checkSite, loadSite, SiteError } from "../src/site";
-import { loadRelease } from "../src/release";
+import { loadRelease, programVersion } from "../src/release";
 
-const good = { site: "laptop", release: "0.1.0", registry: "127.0.0.1:5000/coffea-shoppe", ingress: { host: "shoppe.localtest.me", tls: { secretName: "tls" } } };
+const external = { host: "pg.example.org", database: "shoppe", username: "shoppe", password: { secret: "pg", key: "password" } };
+const good = { site: "laptop", release: "0.1.0", registry: "127.0.0.1:5000/coffea-shoppe", ingress: { host: "shoppe.localtest.me", tls: { secretName: "tls" } }, postgres: { external } };
 
 function refused(value: unknown): string[] {
   try {
@@ -32,7 +33,7 @@ test("unknown fields, bad names and bad quantities are named", () => {
   assert.deepEqual(refused({ ...good, cache: { nodes: [{ node: "n1", paths: ["/mnt/a"], capacity: "lots" }] } }),
     ["/cache/nodes/0/capacity: must match pattern \"^[0-9]+(\\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$\""]);
   assert.deepEqual(refused({ ...good, gpu: { product: "A100", services: ["portal"] } }), ["/gpu/services/0: must be one of delivery, pushdown, workflow"]);
-  assert.deepEqual(refused({ site: "x", release: "0.1.0", registry: "r.example.org" }), ["(top level): missing 'ingress'"]);
+  assert.deepEqual(refused({ site: "x", release: "0.1.0", registry: "r.example.org", postgres: { external } }), ["(top level): missing 'ingress'"]);
 });
 
 test("a secret written into the site file is refused: secrets are referenced", () => {
@@ -40,10 +41,14 @@ test("a secret written into the site file is refused: secrets are referenced", (
   assert.deepEqual(problems, ["/identity/clientSecret: must be object"]);
 });
 
-test("PostgreSQL is the operator's cluster or the site's server, not both; its password is referenced", () => {
+test("PostgreSQL is the operator's cluster, the site's server or a StatefulSet, exactly one; its password is referenced; its image pinned", () => {
   const operator = { instances: 1, storage: "10Gi" };
-  const external = { host: "pg.example.org", database: "shoppe", username: "shoppe", password: { secret: "pg", key: "password" } };
+  const { postgres: _, ...without } = good;
+  assert.deepEqual(refused(without), ["(top level): missing 'postgres'"]);
   assert.deepEqual(refused({ ...good, postgres: { operator, external } }), ["/postgres: give exactly one of its alternatives"]);
+  const statefulSet = { image: `mirror.example.org/postgres@sha256:${"a".repeat(64)}`, storage: "10Gi", password: { secret: "pg", key: "password" } };
+  assert.doesNotThrow(() => checkSite({ ...good, postgres: { statefulSet } }));
+  assert.match(refused({ ...good, postgres: { statefulSet: { ...statefulSet, image: "postgres:16" } } })[0], /^\/postgres\/statefulSet\/image: must match pattern/);
   assert.deepEqual(refused({ ...good, postgres: { external: { ...external, password: "secret" } } }), ["/postgres/external/password: must be object"]);
   assert.doesNotThrow(() => checkSite({ ...good, postgres: { external } }));
 });
@@ -67,9 +72,16 @@ test("a manifest without every service's image digest is refused, naming them", 
   const file = path.join(dir, "manifest.json");
   const components = ["portal", "delivery", "cache", "transfer", "workflow", "pushdown", "logs"].map(name => ({ name, containerImage: `sha256:${"a".repeat(64)}` }));
   components[1].containerImage = "sha256:short";
-  fs.writeFileSync(file, JSON.stringify({ stackVersion: "0.1.0", components: components.filter(c => c.name !== "logs") }));
+  const infra = { path: "infra", version: programVersion(), sha256: "0".repeat(64) };
+  fs.writeFileSync(file, JSON.stringify({ stackVersion: "0.1.0", components: components.filter(c => c.name !== "logs"), infra }));
   assert.throws(() => loadRelease(file), /records no image digest for delivery, logs/);
-  fs.writeFileSync(file, JSON.stringify({ stackVersion: "0.1.0", components: components.map(c => ({ ...c, containerImage: `sha256:${"b".repeat(64)}` })) }));
+  const all = components.map(c => ({ ...c, containerImage: `sha256:${"b".repeat(64)}` }));
+  fs.writeFileSync(file, JSON.stringify({ stackVersion: "0.1.0", components: all, infra }));
   assert.equal(loadRelease(file).images.logs, `sha256:${"b".repeat(64)}`);
+  assert.equal(loadRelease(file).pilotImage, undefined, "a release without the CLI's image has no pilot image");
+
+  // A release cut with another version of this program is deployed with that one.
+  fs.writeFileSync(file, JSON.stringify({ stackVersion: "0.1.0", components: all, infra: { ...infra, version: "0.0.9" } }));
+  assert.throws(() => loadRelease(file), /deploys with the Pulumi program 0\.0\.9; this is .*check out the release's commit/);
   fs.rmSync(dir, { recursive: true });
 });

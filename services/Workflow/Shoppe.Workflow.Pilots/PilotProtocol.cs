@@ -89,9 +89,16 @@ public sealed record JobResult(
 /// <summary>One line a job wrote on stdout or stderr.</summary>
 public sealed record JobOutputLine(string Id, bool Error, string Text);
 
+/// <summary>
+/// <c>GET /v1/pilots/demand</c>: how many jobs wait for a pilot (ready, run by pilots; counted up to 10,000) — what a
+/// site's autoscaler sizes its pilots by.
+/// </summary>
+public sealed record PilotDemand(long ReadyJobs);
+
 /// <summary>The pilot protocol's JSON: camelCase, source-generated.</summary>
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(PilotExchange))]
 [JsonSerializable(typeof(PilotAssignment))]
+[JsonSerializable(typeof(PilotDemand))]
 [JsonSerializable(typeof(Dictionary<string, string>))]
 public sealed partial class PilotJsonContext : JsonSerializerContext;

@@ -23,6 +23,22 @@ public sealed class TokenCommandTests : IDisposable
         Assert.Equal("storage.read:/ storage.modify:/data storage.create:/in", claims[ShoppeClaims.Scope]);
     }
 
+    [Theory]
+    [InlineData("--pilot", "pilot")]
+    [InlineData("--service", "service")]
+    [InlineData("--operator", "operator")]
+    public async Task Issue_WithARole_GivesTheTokenThatRoleOnly(string option, string role)
+    {
+        var key = _run.Key("signing.key");
+
+        var (exit, output) = await _run.ShoppeAsync("token", "issue", "--user", "logs", option, "--lifetime", "30d", "--key-file", key);
+
+        Assert.True(exit == 0, output);
+        var claims = await CliRun.ValidateAsync(output.Trim(), key);
+        Assert.Equal("logs", claims[ShoppeClaims.Subject]);
+        Assert.Equal(role, claims[ShoppeClaims.Role]);
+    }
+
     [Fact]
     public async Task Issue_WithoutScopes_GivesATokenWithNoScopeClaim()
     {

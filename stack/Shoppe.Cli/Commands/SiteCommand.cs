@@ -9,6 +9,7 @@ using Spectre.Console;
 namespace Shoppe.Cli.Commands;
 
 /// <summary>
+/// <c>shoppe site deploy --site FILE --release VERSION</c>: a site admin deploys a certified release (docs/deploy.md).
 /// <c>shoppe site certify --url URL</c>: a site admin runs the conformance suite and the gates against the site's own
 /// deployment and earns (or not) the site's badge (docs/conformance.md). Exit code 0 certified, 1 not, 2 refused.
 /// </summary>
@@ -75,7 +76,35 @@ internal static class SiteCommand
             ReleaseCommand.Summarize(console, report, subject, folder, badge);
             return report.Certifies ? 0 : 1;
         }));
-        return new Command("site", "A site's own certification.") { certify };
+        return new Command("site", "Deploy a certified release to a site's Kubernetes cluster, and certify the site.") { Deploy(console), certify };
+    }
+
+    /// <summary><c>shoppe site deploy --site FILE --release VERSION</c>: exit code 0 deployed, 1 refused as altered, 2 refused, else Pulumi's.</summary>
+    private static Command Deploy(IAnsiConsole console)
+    {
+        var site = new Option<string>("--site") { Description = "The site file (infra/sites/<name>.yaml; docs/schemas/site.schema.json).", Required = true };
+        var release = new Option<string>("--release") { Description = "The release to deploy (its images pushed to the site's registry: shoppe release images push).", Required = true };
+        var stack = new Option<string?>("--stack") { Description = "The Pulumi stack (default: the site file's name)." };
+        var preview = new Option<bool>("--preview") { Description = "Show what would change (pulumi preview), change nothing." };
+        var repository = new Option<string?>("--repository") { Description = "The Coffea Shoppe repository at the release's commit (default: around the current folder)." };
+        var deploy = new Command("deploy", "Check the release's signature, its image digests and that infra/ is its Pulumi program; then run the program (pulumi up) for the site.")
+        {
+            site, release, stack, preview, repository,
+        };
+        deploy.SetAction((parse, cancellationToken) => ReleaseCommand.Run(console, async () =>
+        {
+            var layout = ReleaseLayout.Find(parse.GetValue(repository));
+            var version = ReleaseCommand.ParseVersion(parse.GetValue(release)!);
+            var code = await new SiteDeployer(layout, new ConsoleProgress(console)).DeployAsync(parse.GetValue(site)!, version, parse.GetValue(stack),
+                parse.GetValue(preview) ? DeployAction.Preview : DeployAction.Up, cancellationToken);
+            if (code == 0 && !parse.GetValue(preview))
+            {
+                console.MarkupLineInterpolated($"[green]deployed[/] {version}. Next: [bold]shoppe site certify --url <the portal's URL> --release {version}[/]");
+            }
+
+            return code;
+        }));
+        return deploy;
     }
 
     /// <summary>The release the site must run: from a verified manifest when named, else the stack version its portal reports.</summary>

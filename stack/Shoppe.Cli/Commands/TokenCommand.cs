@@ -6,8 +6,8 @@ using Spectre.Console;
 namespace Shoppe.Cli.Commands;
 
 /// <summary>
-/// <c>shoppe token issue --user NAME [--operator] [--scope storage.read:/ ...]</c>: mint a token for local use, with
-/// the running facility's signing key.
+/// <c>shoppe token issue --user NAME [--operator|--pilot|--service] [--scope storage.read:/ ...]</c>: mint a token with
+/// the facility's signing key: for local use, or a site's pilot and service tokens (docs/deploy.md).
 /// </summary>
 internal static class TokenCommand
 {
@@ -16,6 +16,10 @@ internal static class TokenCommand
         var user = new Option<string>("--user") { Description = "The user the token is for.", Required = true };
         var op = new Option<bool>("--operator") { Description = "Give the token the operator role (reads every request)." };
         var pilot = new Option<bool>("--pilot") { Description = "Give the token the pilot role: a workflow pilot that runs any user's jobs (shoppe pilot)." };
+        var service = new Option<bool>("--service")
+        {
+            Description = "Give the token the service role: a facility service's own (exporting its records to the logs service, delivery reading through the cache); --user names the service.",
+        };
         var scope = new Option<string[]>("--scope")
         {
             Description = $"WLCG storage scopes for the transfer service's storage, e.g. storage.read:/ storage.modify:/data (repeat, or separate with spaces; {string.Join(", ", WlcgStorageScopes.Names)}).",
@@ -25,7 +29,7 @@ internal static class TokenCommand
         var keyFile = new Option<string?>("--key-file") { Description = $"The facility's signing key (default: ${CliSettings.KeyFileVariable}, else the one the running facility's file names ({settings.FacilityFile}), else {ShoppeSecurityOptions.DefaultSigningKeyFile})." };
         var save = new Option<bool>("--save") { Description = $"Also write the token to {CliSettings.TokenFile}, where every shoppe command finds it." };
 
-        var issue = new Command("issue", "Mint a token with the local signing key.") { user, op, pilot, scope, lifetime, keyFile, save };
+        var issue = new Command("issue", "Mint a token with the local signing key.") { user, op, pilot, service, scope, lifetime, keyFile, save };
         issue.SetAction(parse =>
         {
             if (!TryLifetime(parse.GetValue(lifetime)!, out var span))
@@ -62,6 +66,11 @@ internal static class TokenCommand
             if (parse.GetValue(pilot))
             {
                 roles.Add(ShoppeClaims.PilotRole);
+            }
+
+            if (parse.GetValue(service))
+            {
+                roles.Add(ShoppeClaims.ServiceRole);
             }
 
             string token;

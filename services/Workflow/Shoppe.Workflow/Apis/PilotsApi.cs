@@ -6,6 +6,7 @@ using Shoppe.Workflow.Scheduling;
 namespace Shoppe.Workflow.Apis;
 
 /// <summary>
+/// <c>GET /v1/pilots/demand</c>: the count of jobs waiting for a pilot, for an autoscaler (pilot, service, operator tokens).
 /// <c>POST /v1/pilots/exchange</c>: a pilot reports, heartbeats and takes jobs in one call. A token with the
 /// <c>pilot</c> (or <c>service</c>, <c>operator</c>) role takes any user's jobs; any other user's token, only that
 /// user's. With nothing to give, the call waits (long poll) up to the pilot's <c>waitSeconds</c> (at most 30 s) for
@@ -19,8 +20,20 @@ internal static class PilotsApi
     {
         routes.MapPost("/v1/pilots/exchange", ExchangeAsync).RequireAuthorization(ShoppeClaims.UserPolicy)
             .WithName("PilotExchange").WithSummary("Report, heartbeat and take jobs").WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(MaxBodyBytes));
+        routes.MapGet("/v1/pilots/demand", DemandAsync).RequireAuthorization(ShoppeClaims.UserPolicy)
+            .WithName("PilotDemand").WithSummary("How many jobs wait for a pilot (every user's): what a site's autoscaler sizes its pilots by");
         return routes;
     }
+
+    /// <summary>Whether the caller runs jobs for the facility (any user's), rather than a user running their own.</summary>
+    private static bool IsFabric(System.Security.Claims.ClaimsPrincipal user) =>
+        user.HasClaim(ShoppeClaims.Role, ShoppeClaims.PilotRole) || user.HasClaim(ShoppeClaims.Role, ShoppeClaims.ServiceRole) || user.IsOperator();
+
+    private static async Task<IResult> DemandAsync(HttpContext context, Engine engine, CancellationToken cancellationToken) =>
+        IsFabric(context.User)
+            ? TypedResults.Json(new PilotDemand(await engine.PilotDemandAsync(cancellationToken)), PilotJsonContext.Default.PilotDemand)
+            : TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Not a pilot",
+                detail: "The demand counts every user's jobs: it is for pilot, service and operator tokens.");
 
     private static async Task<IResult> ExchangeAsync(HttpContext context, Engine engine, CancellationToken cancellationToken)
     {
@@ -41,8 +54,7 @@ internal static class PilotsApi
         }
 
         var user = context.User;
-        var owner = user.HasClaim(ShoppeClaims.Role, ShoppeClaims.PilotRole) || user.HasClaim(ShoppeClaims.Role, ShoppeClaims.ServiceRole) || user.IsOperator()
-            ? null : user.UserName();
+        var owner = IsFabric(user) ? null : user.UserName();
         var assignment = await engine.ExchangeAsync(exchange, owner, cancellationToken);
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(Math.Clamp(exchange.WaitSeconds, 0, 30));
         while (assignment.Jobs.Count == 0 && assignment.Stop.Count == 0 && (exchange.Want > 0 || exchange.WantInstant > 0) && DateTime.UtcNow < deadline && !cancellationToken.IsCancellationRequested)

@@ -12,6 +12,14 @@ internal sealed partial class Engine
     internal sealed record ClaimedJob(long Key, long Index, int Work, int Attempt, string? Args, string? Files);
 
     /// <summary>
+    /// How many jobs wait for a pilot: ready, run by pilots (commands and instant jobs; not batch jobs, which get their
+    /// own), every user's, counted up to 10,000 (the index on ready jobs keeps it cheap at any size).
+    /// </summary>
+    public Task<long> PilotDemandAsync(CancellationToken cancellationToken) =>
+        Store.ReadAsync(c => WorkflowStore.ScalarAsync<long>(c, null,
+            $"SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE state = {JobStates.Ready} AND runner IN ({Runners.Process}, {Runners.Instant}) LIMIT 10000) x", cancellationToken), cancellationToken);
+
+    /// <summary>
     /// One pilot exchange: results, given-back leases and heartbeats, per workflow in one transaction each (under its
     /// lock), then a claim of ready jobs. <paramref name="owner"/> limits a user's own pilot to that user's jobs.
     /// </summary>

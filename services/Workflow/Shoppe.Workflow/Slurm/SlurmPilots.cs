@@ -69,8 +69,7 @@ internal sealed partial class SlurmPilots(Engine engine, IOptions<WorkflowOption
     private async Task SubmitPilotsAsync(SlurmRestClient client, CancellationToken cancellationToken)
     {
         var slurm = options.Value.Slurm;
-        var waiting = await engine.Store.ReadAsync(c => WorkflowStore.ScalarAsync<long>(c, null,
-            $"SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE state = {JobStates.Ready} AND runner IN ({Runners.Process}, {Runners.Instant}) LIMIT 10000) x", cancellationToken), cancellationToken);
+        var waiting = await engine.PilotDemandAsync(cancellationToken);
         if (waiting == 0)
         {
             return;

@@ -1,0 +1,85 @@
+// Workflow pilots: `shoppe pilot` (the release's CLI image) as a Deployment that takes jobs from the workflow service
+// and files from delivery, sized by KEDA from the jobs waiting where the site runs KEDA.
+import * as k8s from "@pulumi/kubernetes";
+import { httpPort, serviceTokensSecret, type Facility } from "./facility";
+
+/** The pilots' component name (their pods' app.kubernetes.io/name). */
+export const pilots = "pilots";
+
+/** Declares the pilots where the site asks for them. */
+export function declarePilots(f: Facility, pilotImage: string | undefined, otlpEndpoint: string | undefined): void {
+  const p = f.site.pilots;
+  if (!p) return;
+  if (!pilotImage) {
+    throw new Error(`release ${f.site.release} records no image of the CLI, which pilots run (certification with containers builds it)`);
+  }
+  const url = (service: string) => `http://${service}.${f.ns}.svc:${httpPort}`;
+  const min = p.min ?? 1;
+  const cpu = String(p.cores);
+  new k8s.apps.v1.Deployment(pilots, {
+    metadata: { name: pilots, namespace: f.ns, labels: f.labels(pilots) },
+    spec: {
+      // With KEDA the ScaledObject owns the count; without it the site's minimum is the count.
+      replicas: p.keda ? undefined : min,
+      selector: { matchLabels: { ...f.selector(pilots), "app.kubernetes.io/component": pilots } },
+      template: {
+        metadata: { labels: { ...f.labels(pilots), "app.kubernetes.io/component": pilots } },
+        spec: {
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          // A scaled-down pilot's leases lapse and its jobs run again elsewhere; the grace lets short ones finish.
+          terminationGracePeriodSeconds: 120,
+          securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: "RuntimeDefault" } },
+          containers: [{
+            name: pilots,
+            image: `${f.site.registry}/cli@${pilotImage}`,
+            args: ["pilot", "--cores", cpu, "--work-dir", "/work", "--cache", url("cache")],
+            env: [
+              { name: "SHOPPE_PILOT_SERVERS", value: `${url("workflow")},${url("delivery")}` },
+              // A pilot-role token: it runs any user's jobs.
+              { name: "SHOPPE_TOKEN", valueFrom: { secretKeyRef: { name: serviceTokensSecret, key: pilots } } },
+              { name: "OTEL_SERVICE_NAME", value: pilots },
+              ...(otlpEndpoint ? [{ name: "OTEL_EXPORTER_OTLP_ENDPOINT", value: otlpEndpoint }] : []),
+            ],
+            resources: { requests: { cpu, memory: p.memory }, limits: { cpu, memory: p.memory } },
+            securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ["ALL"] } },
+            volumeMounts: [{ name: "work", mountPath: "/work" }, { name: "tmp", mountPath: "/tmp" }],
+          }],
+          volumes: [{ name: "work", emptyDir: { sizeLimit: p.scratch ?? "20Gi" } }, { name: "tmp", emptyDir: { sizeLimit: "1Gi" } }],
+        },
+      },
+    },
+  }, f.opts);
+  // Pilots serve no one: nothing may connect to them.
+  new k8s.networking.v1.NetworkPolicy(pilots, {
+    metadata: { name: pilots, namespace: f.ns, labels: f.labels(pilots) },
+    spec: { podSelector: { matchLabels: f.selector(pilots) }, policyTypes: ["Ingress"], ingress: [] },
+  }, f.opts);
+  if (!p.keda) return;
+
+  // One pilot per `cores` jobs waiting (the workflow service's count of ready pilot jobs), between min and max. KEDA
+  // asks with the pilots' own token.
+  new k8s.apiextensions.CustomResource(`${pilots}-demand`, {
+    apiVersion: "keda.sh/v1alpha1",
+    kind: "TriggerAuthentication",
+    metadata: { name: `${pilots}-demand`, namespace: f.ns, labels: f.labels(pilots) },
+    spec: { secretTargetRef: [{ parameter: "token", name: serviceTokensSecret, key: pilots }] },
+  }, f.opts);
+  new k8s.apiextensions.CustomResource(pilots, {
+    apiVersion: "keda.sh/v1alpha1",
+    kind: "ScaledObject",
+    metadata: { name: pilots, namespace: f.ns, labels: f.labels(pilots) },
+    spec: {
+      scaleTargetRef: { name: pilots },
+      minReplicaCount: min,
+      maxReplicaCount: p.max ?? 10,
+      pollingInterval: 15,
+      cooldownPeriod: 300,
+      triggers: [{
+        type: "metrics-api",
+        metadata: { url: `${url("workflow")}/v1/pilots/demand`, valueLocation: "readyJobs", targetValue: cpu, authMode: "bearer" },
+        authenticationRef: { name: `${pilots}-demand` },
+      }],
+    },
+  }, f.opts);
+}
