@@ -125,7 +125,11 @@ internal static class Walkthrough
         return words;
     }
 
-    /// <summary>Clones this repository (its committed state) into <paramref name="folder"/>.</summary>
+    /// <summary>
+    /// Clones this repository (its committed state) into <paramref name="folder"/>, as it was before its first release:
+    /// the releases and keys committed since are removed in a commit of the clone's own, so the walk-through cuts 0.1.0
+    /// with a key of its own, as the docs' first release does.
+    /// </summary>
     public static async Task<string> CloneAsync(string folder)
     {
         var target = Path.Combine(folder, "repo");
@@ -134,6 +138,13 @@ internal static class Walkthrough
         foreach (var (key, value) in new[] { ("user.email", "release-manager@example.org"), ("user.name", "Release Manager") })
         {
             await Processes.GitAsync(target, TestContext.Current.CancellationToken, "config", key, value);
+        }
+
+        var released = new[] { "stack/releases", "stack/keys" }.Where(p => Directory.Exists(Path.Combine(target, p))).ToArray();
+        if (released.Length > 0)
+        {
+            await Processes.GitAsync(target, TestContext.Current.CancellationToken, ["rm", "-r", "-q", .. released]);
+            await Processes.GitAsync(target, TestContext.Current.CancellationToken, "commit", "-qm", "Before the first release");
         }
 
         return target;
