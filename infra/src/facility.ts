@@ -75,6 +75,9 @@ export function deployFacility(site: Site, release: Release, opts?: pulumi.Custo
   if (site.release !== release.version) {
     throw new Error(`the site file deploys release ${site.release}, the manifest given is ${release.version}`);
   }
+  if (site.pilots && !release.pilotImage) {
+    throw new Error(`release ${release.version} records no image of the CLI, which pilots run (certification with containers builds it)`);
+  }
   const ns = site.namespace ?? "coffea-shoppe";
   const labels = (name: string) => ({ "app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "coffea-shoppe", "app.kubernetes.io/instance": site.site, "app.kubernetes.io/version": release.version });
   const selector = (name: string) => ({ "app.kubernetes.io/name": name, "app.kubernetes.io/instance": site.site });

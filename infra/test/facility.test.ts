@@ -8,7 +8,7 @@ import { declare, Declared, validateObject } from "./harness";
 import { callers, deployFacility, httpPort, serviceTokensSecret, signingKeySecret, smallerQuantity } from "../src/facility";
 import { loadSite, Site } from "../src/site";
 import type { Release } from "../src/release";
-import { services } from "../src/release";
+import { loadRelease, services } from "../src/release";
 
 const sites = path.join(__dirname, "..", "..", "sites");
 const release: Release = {
@@ -271,10 +271,26 @@ test("who may call whom is the AppHost's wiring: every service exports to logs, 
   assert.deepEqual(admitted("portal"), { pods: [], ingressController: true });
 });
 
-test("a site file for another release than the manifest's is refused, and pilots without the CLI's image", () => {
+test("a site file for another release than the manifest's is refused, and pilots without the CLI's image", async () => {
   const site = loadSite(path.join(sites, "laptop.yaml"));
   assert.throws(() => deployFacility({ ...site, release: "9.9.9" }, release), /deploys release 9\.9\.9, the manifest given is 0\.1\.0/);
-  assert.throws(() => deployFacility(site, { ...release, pilotImage: undefined }), /release 0\.1\.0 records no image of the CLI, which pilots run/);
+  // Refused before anything is declared.
+  assert.equal((await declare(() => assert.throws(() => deployFacility(site, { ...release, pilotImage: undefined }), /release 0\.1\.0 records no image of the CLI, which pilots run/))).length, 0);
+});
+
+test("the release the example sites name is committed, and each site deploys it with its own images", async () => {
+  const repository = path.join(__dirname, "..", "..", "..");
+  for (const file of ["laptop.yaml", "nvme-gpu.yaml", "external-services.yaml"]) {
+    const site = loadSite(path.join(sites, file));
+    const manifest = path.join(repository, "stack", "releases", site.release, "manifest.json");
+    const committed = loadRelease(manifest);
+    assert.ok(committed.pilotImage, `${manifest}: no CLI image for the pilots`);
+    const all = await declare(() => deployFacility(site, committed));
+    await checkEverything(all, site);
+    for (const w of ours(all)) {
+      assert.equal(w.inputs.spec.template.spec.containers[0].image, `${site.registry}/${nameOf(w)}@${committed.images[nameOf(w) as keyof Release["images"]]}`);
+    }
+  }
 });
 
 test("the cache's claim fits its smallest disk", () => {
