@@ -34,8 +34,9 @@ public sealed class OidcProvider : IAsyncDisposable
 
     private readonly WebApplication _app;
 
-    private OidcProvider(WebApplication app, string url, string secret)
+    private OidcProvider(WebApplication app, string url, string secret, System.Runtime.CompilerServices.StrongBox<string?> lastScope)
     {
+        _lastScope = lastScope;
         _app = app;
         Url = url;
         ClientSecret = secret;
@@ -47,12 +48,18 @@ public sealed class OidcProvider : IAsyncDisposable
     /// <summary>The portal's client secret.</summary>
     public string ClientSecret { get; }
 
+    /// <summary>The <c>scope</c> parameter of the last authorization request, as the relying party sent it.</summary>
+    public string? LastAuthorizeScope => _lastScope.Value;
+
+    private readonly System.Runtime.CompilerServices.StrongBox<string?> _lastScope;
+
     /// <summary>Starts the provider with <paramref name="users"/> (name, password, groups); the portal is registered once its address is known.</summary>
     public static async Task<OidcProvider> StartAsync(IReadOnlyDictionary<string, (string Password, string[] Groups)> users)
     {
         var port = Loopback.FreePort();
         var url = $"http://127.0.0.1:{port}/";
         var secret = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+        var lastScope = new System.Runtime.CompilerServices.StrongBox<string?>();
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls(url);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
@@ -107,6 +114,7 @@ public sealed class OidcProvider : IAsyncDisposable
         app.MapMethods("/connect/authorize", ["GET", "POST"], async (HttpContext context) =>
         {
             var request = context.GetOpenIddictServerRequest()!;
+            lastScope.Value = request.Scope;
             var session = await context.AuthenticateAsync(CookieAuthenticationDefaults.AuthenticationScheme);
             if (!session.Succeeded)
             {
@@ -151,7 +159,7 @@ public sealed class OidcProvider : IAsyncDisposable
         });
 
         await app.StartAsync();
-        return new OidcProvider(app, url, secret);
+        return new OidcProvider(app, url, secret, lastScope);
     }
 
     /// <summary>Registers the portal at <paramref name="portal"/> as a confidential client (code flow with PKCE).</summary>

@@ -98,6 +98,8 @@ public sealed class OidcSignInTests(PortalFacility browsers, OidcFacility site) 
         await Assertions.Expect(alice.Locator("header .who")).Not.ToContainTextAsync("operator");
         await Assertions.Expect(alice.Locator($"tr[data-request='{id}']")).ToBeVisibleAsync();
         await Assertions.Expect(alice.Locator("p.warning")).ToHaveCountAsync(0);
+        // The scopes asked for are the site's, each once (not the defaults with the site's appended).
+        Assert.Equal("openid profile groups", site.Provider.LastAuthorizeScope);
 
         await using var oliveContext = await browsers.Browser.NewContextAsync();
         var olive = await SignInAsync(oliveContext, "olive");
