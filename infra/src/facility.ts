@@ -2,6 +2,7 @@
 // security contexts, disruption budgets, network policies (each service reachable only from those that call it), an
 // Ingress with TLS, the cache on the site's local NVMe, pushdown beside the storage, and GPUs where the site asks.
 import * as k8s from "@pulumi/kubernetes";
+import { imageUid, restrictedContainer, restrictedPod } from "./security";
 import * as pulumi from "@pulumi/pulumi";
 import { declarePilots } from "./pilots";
 import { declarePostgres } from "./postgres";
@@ -11,7 +12,6 @@ import { declareCollector } from "./telemetry";
 
 /** The port every service listens on in its container (ASPNETCORE_HTTP_PORTS). */
 export const httpPort = 8080;
-const uid = 10001; // the images' non-root user
 
 /** The existing secret holding the facility's token signing key (key `signing.key`). */
 export const signingKeySecret = "coffea-shoppe-signing-key";
@@ -164,9 +164,7 @@ export function deployFacility(site: Site, release: Release, opts?: pulumi.Custo
     return {
       metadata: { labels: { ...labels(name), "app.kubernetes.io/component": component } },
       spec: {
-        automountServiceAccountToken: false,
-        enableServiceLinks: false,
-        securityContext: { runAsNonRoot: true, runAsUser: uid, runAsGroup: uid, fsGroup: uid, seccompProfile: { type: "RuntimeDefault" } },
+        ...restrictedPod(imageUid),
         nodeSelector: Object.keys(nodeSelector).length > 0 ? nodeSelector : undefined,
         tolerations: gpu ? [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }] : undefined,
         containers: [{
@@ -179,7 +177,7 @@ export function deployFacility(site: Site, release: Release, opts?: pulumi.Custo
           readinessProbe: { httpGet: { path: "/health", port: "http" }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
           livenessProbe: { httpGet: { path: "/alive", port: "http" }, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 },
           startupProbe: { httpGet: { path: "/alive", port: "http" }, periodSeconds: 2, failureThreshold: 60 },
-          securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ["ALL"] } },
+          securityContext: restrictedContainer,
           volumeMounts: [{ name: "tmp", mountPath: "/tmp" }, { name: "data", mountPath: "/data" }, { name: "keys", mountPath: "/keys", readOnly: true }, ...extraMounts],
         }],
         volumes: [

@@ -1,6 +1,7 @@
 // Workflow pilots: `shoppe pilot` (the release's CLI image) as a Deployment that takes jobs from the workflow service
 // and files from delivery, sized by KEDA from the jobs waiting where the site runs KEDA.
 import * as k8s from "@pulumi/kubernetes";
+import { imageUid, restrictedContainer, restrictedPod } from "./security";
 import { httpPort, serviceTokensSecret, type Facility } from "./facility";
 
 /** The pilots' component name (their pods' app.kubernetes.io/name). */
@@ -22,11 +23,9 @@ export function declarePilots(f: Facility, pilotImage: string | undefined, otlpE
       template: {
         metadata: { labels: { ...f.labels(pilots), "app.kubernetes.io/component": pilots } },
         spec: {
-          automountServiceAccountToken: false,
-          enableServiceLinks: false,
+          ...restrictedPod(imageUid),
           // A scaled-down pilot's leases lapse and its jobs run again elsewhere; the grace lets short ones finish.
           terminationGracePeriodSeconds: 120,
-          securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: "RuntimeDefault" } },
           containers: [{
             name: pilots,
             image: `${f.site.registry}/cli@${pilotImage}`,
@@ -39,7 +38,7 @@ export function declarePilots(f: Facility, pilotImage: string | undefined, otlpE
               ...(otlpEndpoint ? [{ name: "OTEL_EXPORTER_OTLP_ENDPOINT", value: otlpEndpoint }] : []),
             ],
             resources: { requests: { cpu, memory: p.memory }, limits: { cpu, memory: p.memory } },
-            securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ["ALL"] } },
+            securityContext: restrictedContainer,
             volumeMounts: [{ name: "work", mountPath: "/work" }, { name: "tmp", mountPath: "/tmp" }],
           }],
           volumes: [{ name: "work", emptyDir: { sizeLimit: p.scratch ?? "20Gi" } }, { name: "tmp", emptyDir: { sizeLimit: "1Gi" } }],

@@ -1,6 +1,7 @@
 // PostgreSQL for delivery's and workflow's state: a CloudNativePG cluster where the site runs the operator, the site's
 // own server, or a StatefulSet of one instance with a volume of its own.
 import * as k8s from "@pulumi/kubernetes";
+import { restrictedContainer, restrictedPod } from "./security";
 import type { Facility } from "./facility";
 
 export interface PostgresConnection { host: string; port: number; database: string; username: string; password: { name: string; key: string }; sslMode: string }
@@ -59,9 +60,7 @@ export function declarePostgres(f: Facility): PostgresConnection {
       template: {
         metadata: { labels: { ...f.labels("postgres"), "app.kubernetes.io/component": "postgres" } },
         spec: {
-          automountServiceAccountToken: false,
-          enableServiceLinks: false,
-          securityContext: { runAsNonRoot: true, runAsUser: postgresUid, runAsGroup: postgresUid, fsGroup: postgresUid, seccompProfile: { type: "RuntimeDefault" } },
+          ...restrictedPod(postgresUid),
           containers: [{
             name: "postgres",
             image: s.image,
@@ -77,7 +76,7 @@ export function declarePostgres(f: Facility): PostgresConnection {
             readinessProbe: { ...ready, periodSeconds: 10, timeoutSeconds: 5 },
             livenessProbe: { ...ready, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 6 },
             startupProbe: { ...ready, periodSeconds: 5, failureThreshold: 60 },
-            securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ["ALL"] } },
+            securityContext: restrictedContainer,
             volumeMounts: [
               { name: "data", mountPath: "/var/lib/postgresql/data" },
               { name: "run", mountPath: "/var/run/postgresql" },

@@ -1,6 +1,7 @@
 // The OpenTelemetry Collector: every service and pilot exports OTLP to it, in the namespace; it batches and forwards
 // traces, metrics and logs to each of the site's backends.
 import * as k8s from "@pulumi/kubernetes";
+import { restrictedContainer, restrictedPod } from "./security";
 import * as YAML from "yaml";
 import type { Facility } from "./facility";
 
@@ -44,9 +45,7 @@ export function declareCollector(f: Facility): string | undefined {
       template: {
         metadata: { labels: { ...f.labels(name), "app.kubernetes.io/component": name } },
         spec: {
-          automountServiceAccountToken: false,
-          enableServiceLinks: false,
-          securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, seccompProfile: { type: "RuntimeDefault" } },
+          ...restrictedPod(10001), // the collector image's own user
           containers: [{
             name,
             image: telemetry.collectorImage,
@@ -62,7 +61,7 @@ export function declareCollector(f: Facility): string | undefined {
             resources: { requests: { cpu: "500m", memory: "512Mi" }, limits: { cpu: "500m", memory: "512Mi" } },
             readinessProbe: { ...health, periodSeconds: 10 },
             livenessProbe: { ...health, periodSeconds: 20 },
-            securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ["ALL"] } },
+            securityContext: restrictedContainer,
             volumeMounts: [{ name: "conf", mountPath: "/conf", readOnly: true }],
           }],
           volumes: [{ name: "conf", configMap: { name } }],
