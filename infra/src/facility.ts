@@ -23,6 +23,9 @@ export const signingKeySecret = "coffea-shoppe-signing-key";
  */
 export const serviceTokensSecret = "coffea-shoppe-service-tokens";
 
+/** A service's address in the namespace. */
+export const serviceUrl = (ns: string, service: string): string => `http://${service}.${ns}.svc:${httpPort}`;
+
 /** What calls a service: another service, or the workflow pilots. */
 export type Caller = ServiceName | "pilots";
 
@@ -105,18 +108,18 @@ export function deployFacility(site: Site, release: Release, opts?: pulumi.Custo
       { name: "ASPNETCORE_HTTP_PORTS", value: String(httpPort) },
       { name: "Shoppe__DataRoot", value: "/data" },
       { name: "Shoppe__Security__SigningKeyFile", value: "/keys/signing.key" },
-      { name: "Shoppe__Logs__Endpoint", value: `http://logs.${ns}.svc:${httpPort}` },
+      { name: "Shoppe__Logs__Endpoint", value: serviceUrl(ns, "logs") },
       { name: "OTEL_SERVICE_NAME", value: name },
       { name: "Shoppe__Logs__Token", valueFrom: { secretKeyRef: { name: serviceTokensSecret, key: name } } },
     ];
     if (name === "delivery") {
       env.push(
-        { name: "Delivery__CacheUrl", value: `http://cache.${ns}.svc:${httpPort}` },
+        { name: "Delivery__CacheUrl", value: serviceUrl(ns, "cache") },
         { name: "Delivery__CacheToken", valueFrom: { secretKeyRef: { name: serviceTokensSecret, key: "delivery" } } });
     }
     for (const callee of Object.keys(callers) as ServiceName[]) {
       if (callers[callee].includes(name)) {
-        env.push({ name: `services__${callee}__http__0`, value: `http://${callee}.${ns}.svc:${httpPort}` });
+        env.push({ name: `services__${callee}__http__0`, value: serviceUrl(ns, callee) });
       }
     }
     if (name === "delivery" || name === "workflow") {
@@ -333,7 +336,7 @@ export function deployFacility(site: Site, release: Release, opts?: pulumi.Custo
     policy("pushdown");
   }
 
-  declarePilots(facility, release.pilotImage, otlpEndpoint);
+  declarePilots(facility, release.pilotImage);
 
   // The Ingress: the portal at the host, each public API at <service>.<host>, TLS from cert-manager or a secret.
   const hosts = [site.ingress.host, ...publicServices.filter(s => s !== "portal" && (s !== "pushdown" || pushdownNodes.length > 0)).map(s => `${s}.${site.ingress.host}`)];

@@ -2,16 +2,16 @@
 // and files from delivery, sized by KEDA from the jobs waiting where the site runs KEDA.
 import * as k8s from "@pulumi/kubernetes";
 import { imageUid, restrictedContainer, restrictedPod } from "./security";
-import { httpPort, serviceTokensSecret, type Facility } from "./facility";
+import { serviceTokensSecret, serviceUrl, type Facility } from "./facility";
 
 /** The pilots' component name (their pods' app.kubernetes.io/name). */
 export const pilots = "pilots";
 
 /** Declares the pilots where the site asks for them. */
-export function declarePilots(f: Facility, pilotImage: string | undefined, otlpEndpoint: string | undefined): void {
+export function declarePilots(f: Facility, pilotImage: string | undefined): void {
   const p = f.site.pilots;
   if (!p || !pilotImage) return; // deployFacility refused pilots without the CLI's image before declaring anything
-  const url = (service: string) => `http://${service}.${f.ns}.svc:${httpPort}`;
+  const url = (service: string) => serviceUrl(f.ns, service);
   const min = p.min ?? 1;
   const cpu = String(p.cores);
   new k8s.apps.v1.Deployment(pilots, {
@@ -24,8 +24,6 @@ export function declarePilots(f: Facility, pilotImage: string | undefined, otlpE
         metadata: { labels: { ...f.labels(pilots), "app.kubernetes.io/component": pilots } },
         spec: {
           ...restrictedPod(imageUid),
-          // A scaled-down pilot's leases lapse and its jobs run again elsewhere; the grace lets short ones finish.
-          terminationGracePeriodSeconds: 120,
           containers: [{
             name: pilots,
             image: `${f.site.registry}/cli@${pilotImage}`,
@@ -34,8 +32,6 @@ export function declarePilots(f: Facility, pilotImage: string | undefined, otlpE
               { name: "SHOPPE_PILOT_SERVERS", value: `${url("workflow")},${url("delivery")}` },
               // A pilot-role token: it runs any user's jobs.
               { name: "SHOPPE_TOKEN", valueFrom: { secretKeyRef: { name: serviceTokensSecret, key: pilots } } },
-              { name: "OTEL_SERVICE_NAME", value: pilots },
-              ...(otlpEndpoint ? [{ name: "OTEL_EXPORTER_OTLP_ENDPOINT", value: otlpEndpoint }] : []),
             ],
             resources: { requests: { cpu, memory: p.memory }, limits: { cpu, memory: p.memory } },
             securityContext: restrictedContainer,
@@ -53,8 +49,9 @@ export function declarePilots(f: Facility, pilotImage: string | undefined, otlpE
   }, f.opts);
   if (!p.keda) return;
 
-  // One pilot per `cores` jobs waiting (the workflow service's count of ready pilot jobs), between min and max. KEDA
-  // asks with the pilots' own token.
+  // One pilot per `cores` of the pilots' jobs, ready and running (the workflow service's count), between min and max:
+  // running jobs keep their pilots, so pilots go only when fewer jobs than their cores are left. KEDA asks with the
+  // pilots' own token.
   new k8s.apiextensions.CustomResource(`${pilots}-demand`, {
     apiVersion: "keda.sh/v1alpha1",
     kind: "TriggerAuthentication",
@@ -73,7 +70,7 @@ export function declarePilots(f: Facility, pilotImage: string | undefined, otlpE
       cooldownPeriod: 300,
       triggers: [{
         type: "metrics-api",
-        metadata: { url: `${url("workflow")}/v1/pilots/demand`, valueLocation: "readyJobs", targetValue: cpu, authMode: "bearer" },
+        metadata: { url: `${url("workflow")}/v1/pilots/demand`, valueLocation: "pilotJobs", targetValue: cpu, authMode: "bearer" },
         authenticationRef: { name: `${pilots}-demand` },
       }],
     },

@@ -16,7 +16,7 @@ export interface Site {
   registry: string;
   ingress: { host: string; className?: string; tls: { issuer?: string; secretName?: string } };
   identity?: { authority: string; clientId: string; clientSecret: SecretRef; scopes?: string[]; userClaim?: string };
-  telemetry?: { collectorImage: string; backends: { endpoint: string; protocol?: "grpc" | "http"; authorization?: SecretRef }[] };
+  telemetry?: { collectorImage: string; backends: { endpoint: string; protocol?: "grpc" | "http"; signals?: ("traces" | "metrics" | "logs")[]; authorization?: SecretRef }[] };
   postgres: {
     operator?: { instances: number; storage: string; storageClass?: string };
     external?: { host: string; port?: number; database: string; username: string; password: SecretRef; sslMode?: string };
@@ -103,6 +103,12 @@ export function checkSite(value: unknown, file = "site"): Site {
   }
   if (site.pushdown && new Set(site.pushdown.nodes).size !== site.pushdown.nodes.length) {
     more.push("/pushdown/nodes: a node is listed twice");
+  }
+  if (site.pilots && site.pilots.max !== undefined && !site.pilots.keda) {
+    more.push("/pilots/max: goes with 'keda' (without an autoscaler the Deployment keeps 'min' pilots)");
+  }
+  if (site.pilots?.keda && (site.pilots.min ?? 1) > (site.pilots.max ?? 10)) {
+    more.push(`/pilots: min ${site.pilots.min ?? 1} is above max ${site.pilots.max ?? 10}`);
   }
   if (more.length > 0) {
     throw new SiteError(file, more);

@@ -10,20 +10,29 @@ export const otlpGrpcPort = 4317;
 export const otlpHttpPort = 4318;
 const healthPort = 13133;
 
-/** The collector's configuration for the site's backends (exporter `otlp/<i>` or `otlphttp/<i>` each). */
+const signals = ["traces", "metrics", "logs"] as const;
+
+/**
+ * The collector's configuration for the site's backends: an exporter `otlp/<i>` or `otlphttp/<i>` each, and a pipeline
+ * per signal to the backends that take it (all three unless a backend names its signals).
+ */
 export function collectorConfig(backends: NonNullable<Facility["site"]["telemetry"]>["backends"]): string {
   const exporters: Record<string, unknown> = {};
+  const takes: Record<string, string[]> = { traces: [], metrics: [], logs: [] };
   backends.forEach((b, i) => {
     const headers = b.authorization ? { headers: { Authorization: `\${env:BACKEND_${i}_AUTHORIZATION}` } } : {};
-    exporters[b.protocol === "http" ? `otlphttp/${i}` : `otlp/${i}`] = { endpoint: b.endpoint, ...headers };
+    const name = b.protocol === "http" ? `otlphttp/${i}` : `otlp/${i}`;
+    exporters[name] = { endpoint: b.endpoint, ...headers };
+    for (const signal of b.signals ?? signals) takes[signal].push(name);
   });
-  const pipeline = { receivers: ["otlp"], processors: ["memory_limiter", "batch"], exporters: Object.keys(exporters) };
+  const pipelines = Object.fromEntries(signals.filter(s => takes[s].length > 0)
+    .map(s => [s, { receivers: ["otlp"], processors: ["memory_limiter", "batch"], exporters: takes[s] }]));
   return YAML.stringify({
     receivers: { otlp: { protocols: { grpc: { endpoint: `0.0.0.0:${otlpGrpcPort}` }, http: { endpoint: `0.0.0.0:${otlpHttpPort}` } } } },
     processors: { memory_limiter: { check_interval: "1s", limit_percentage: 80, spike_limit_percentage: 20 }, batch: {} },
     exporters,
     extensions: { health_check: { endpoint: `0.0.0.0:${healthPort}` } },
-    service: { extensions: ["health_check"], pipelines: { traces: pipeline, metrics: pipeline, logs: pipeline } },
+    service: { extensions: ["health_check"], pipelines },
   });
 }
 

@@ -205,7 +205,7 @@ test("NVMe and GPU site: a local volume per node and disk, pushdown on each stor
   // Pilots sized by KEDA from the workflow service's demand, asked with the pilots' token; KEDA may ask workflow.
   const scaled = kinds(all, "ScaledObject")[0].inputs;
   assert.deepEqual([scaled.spec.scaleTargetRef.name, scaled.spec.minReplicaCount, scaled.spec.maxReplicaCount], ["pilots", 0, 50]);
-  assert.deepEqual(scaled.spec.triggers[0].metadata, { url: "http://workflow.shoppe.svc:8080/v1/pilots/demand", valueLocation: "readyJobs", targetValue: "8", authMode: "bearer" });
+  assert.deepEqual(scaled.spec.triggers[0].metadata, { url: "http://workflow.shoppe.svc:8080/v1/pilots/demand", valueLocation: "pilotJobs", targetValue: "8", authMode: "bearer" });
   const auth = kinds(all, "TriggerAuthentication").find(t => t.inputs.metadata.name === scaled.spec.triggers[0].authenticationRef.name)!.inputs;
   assert.deepEqual(auth.spec.secretTargetRef, [{ parameter: "token", name: serviceTokensSecret, key: "pilots" }]);
   assert.equal(pods(all).find(w => w.name === "pilots")!.inputs.spec.replicas, undefined, "the Deployment's count fights KEDA's");
@@ -237,9 +237,10 @@ test("campus site: sign-in at its own provider with the secret referenced, telem
     "otlp/0": { endpoint: "https://otel.campus.example.edu:4317", headers: { Authorization: "${env:BACKEND_0_AUTHORIZATION}" } },
     "otlphttp/1": { endpoint: "http://tempo.monitoring.svc:4318" },
   });
-  for (const signal of ["traces", "metrics", "logs"]) {
-    assert.deepEqual(config.service.pipelines[signal].exporters, ["otlp/0", "otlphttp/1"]);
-  }
+  // Tempo takes traces only: metrics and logs go to the first backend alone.
+  assert.deepEqual(config.service.pipelines.traces.exporters, ["otlp/0", "otlphttp/1"]);
+  assert.deepEqual(config.service.pipelines.metrics.exporters, ["otlp/0"]);
+  assert.deepEqual(config.service.pipelines.logs.exporters, ["otlp/0"]);
   const collector = pods(all).find(w => w.name === "otel-collector")!.inputs.spec.template.spec.containers[0];
   assert.deepEqual(collector.env, [{ name: "BACKEND_0_AUTHORIZATION", valueFrom: { secretKeyRef: { name: "shoppe-otlp", key: "authorization" } } }]);
   assert.deepEqual(kinds(all, "NetworkPolicy").find(p => p.name === "otel-collector")!.inputs.spec.ingress[0].from,

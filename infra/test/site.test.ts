@@ -59,6 +59,12 @@ test("rules the schema cannot say: a node twice, size with named disks", () => {
   assert.match(refused({ ...good, cache: { nodes: [{ node: "n1", paths: ["/a"], capacity: "1Ti" }], size: "1Ti" } })[0], /^\/cache: 'size' and 'replicas' go with 'storageClass'/);
 });
 
+test("pilots: max goes with KEDA, and min is not above max", () => {
+  assert.deepEqual(refused({ ...good, pilots: { cores: 4, memory: "8Gi", max: 20 } }), ["/pilots/max: goes with 'keda' (without an autoscaler the Deployment keeps 'min' pilots)"]);
+  assert.deepEqual(refused({ ...good, pilots: { cores: 4, memory: "8Gi", min: 30, max: 20, keda: "keda" } }), ["/pilots: min 30 is above max 20"]);
+  assert.doesNotThrow(() => checkSite({ ...good, pilots: { cores: 4, memory: "8Gi", min: 0, max: 20, keda: "keda" } }));
+});
+
 test("a file that is not YAML, or has a key twice, is refused", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "site-"));
   const file = path.join(dir, "twice.yaml");

@@ -98,7 +98,7 @@ public sealed class ImagesTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Push_RefusesAReleaseWithoutImages_ARegistryWithAScheme_AndNamesARegistryThatIsNotThere()
+    public async Task Push_RefusesAReleaseWithoutImages_ARegistryWithAScheme_AReleaseNotCertified_AndNamesARegistryThatIsNotThere()
     {
         Release(withImages: false);
         var (code, output) = await Walkthrough.ShoppeAsync(["release", "images", "push", "0.1.0", "--registry", Registry, "--insecure"], Repo, Environment);
@@ -111,6 +111,15 @@ public sealed class ImagesTests : IAsyncLifetime
         Assert.Equal(2, code);
         Assert.Contains("'https://registry.example.org' is not a registry", Flat(output), StringComparison.Ordinal);
 
+        // A release not certified is not pushed.
+        Directory.Delete(Layout.Folder(Version), recursive: true);
+        Release(withImages: true, certified: false);
+        (code, output) = await Walkthrough.ShoppeAsync(["release", "images", "push", "0.1.0", "--registry", Registry, "--insecure"], Repo, Environment);
+        Assert.Equal(2, code);
+        Assert.Contains("0.1.0 is not certified; only a certified release's images are pushed", Flat(output), StringComparison.Ordinal);
+
+        Directory.Delete(Layout.Folder(Version), recursive: true);
+        Release(withImages: true);
         var nowhere = $"127.0.0.1:{Loopback.FreePort()}/coffea-shoppe";
         (code, output) = await Walkthrough.ShoppeAsync(["release", "images", "push", "0.1.0", "--registry", nowhere, "--insecure"], Repo, Environment);
         Assert.Equal(2, code);
@@ -118,31 +127,17 @@ public sealed class ImagesTests : IAsyncLifetime
         Assert.Contains("connection refused", Flat(output), StringComparison.Ordinal);
     }
 
-    /// <summary>The console wraps long lines: the text as one line.</summary>
-    private static string Flat(string output) => string.Join(' ', output.Split('\n', StringSplitOptions.TrimEntries));
+    private static string Flat(string output) => SignedReleases.Flat(output);
 
     /// <summary>A repository with a signed release 0.1.0 of two services and, with images, its OCI layout; returns the digests.</summary>
-    private Dictionary<string, string> Release(bool withImages)
+    private Dictionary<string, string> Release(bool withImages, bool certified = true)
     {
         Directory.CreateDirectory(Repo);
         File.WriteAllText(Path.Combine(Repo, "Shoppe.sln"), "");
         File.WriteAllText(Path.Combine(Repo, "VERSION"), "0.1.0\n");
         var digests = withImages ? WriteLayout(Layout.Images(Version)) : [];
-        Directory.CreateDirectory(Layout.Folder(Version));
-        using var key = ReleaseSigning.LoadOrCreatePrivateKey(Path.Combine(_folder, "release.key"), out _, out _);
-        ReleaseSigning.PublishPublicKey(key, Layout.KeysFolder);
-        var manifest = new ReleaseManifest
-        {
-            StackVersion = "0.1.0",
-            SourceCommit = new string('a', 40),
-            CreatedAt = DateTimeOffset.UtcNow,
-            Components = [.. Services.Select(s => new ReleaseComponent(s, $"services/{s}", "0.1.0", new string('a', 40), [], digests.GetValueOrDefault(s)))],
-            Toolchain = new Toolchain("10.0.100", new string('1', 64), new string('2', 64), []),
-            Build = new BuildSettings("Release", "linux-x64", true, true, true, 0),
-            Infra = new InfraProgram("infra", "0.1.0", new string('4', 64)),
-            Signing = new SigningInfo(ReleaseSigning.Algorithm, ReleaseSigning.KeyId(key)),
-        };
-        ReleaseSigning.WriteSigned(Layout.Manifest(Version), ManifestJson.Serialize(manifest), key);
+        SignedReleases.Write(Layout, Path.Combine(_folder, "release.key"), Services.Select(s => (s, digests.GetValueOrDefault(s))),
+            new InfraProgram("infra", "0.1.0", new string('4', 64)), certified);
         return digests;
     }
 

@@ -24,19 +24,28 @@ public static partial class OciImages
     {
         ArgumentNullException.ThrowIfNull(images);
         ArgumentNullException.ThrowIfNull(progress);
-        if (Directory.Exists(layout))
+        // Written beside, then put in place whole: a failed export leaves the last layout as it was.
+        var writing = LayoutPath(layout + ".writing");
+        if (Directory.Exists(writing))
         {
-            Directory.Delete(layout, recursive: true);
+            Directory.Delete(writing, recursive: true);
         }
 
         foreach (var (component, image) in images)
         {
             progress.Report($"Exporting the image of {component} to {layout}");
-            await SkopeoAsync(["copy", "--quiet", "--src-daemon-host", dockerHost, $"docker-daemon:{image}", $"oci:{layout}:{Reference(component, version)}"], cancellationToken);
+            await SkopeoAsync(["copy", "--quiet", "--src-daemon-host", dockerHost, $"docker-daemon:{image}", $"oci:{writing}:{Reference(component, version)}"], cancellationToken);
         }
 
-        var index = ReadIndex(layout);
-        return images.Keys.ToDictionary(c => c, c => index[Reference(c, version)], StringComparer.Ordinal);
+        var index = ReadIndex(writing);
+        var digests = images.Keys.ToDictionary(c => c, c => index[Reference(c, version)], StringComparer.Ordinal);
+        if (Directory.Exists(layout))
+        {
+            Directory.Delete(layout, recursive: true);
+        }
+
+        Directory.Move(writing, layout);
+        return digests;
     }
 
     /// <summary>The layout's references and their manifest digests (its index.json).</summary>
@@ -120,6 +129,11 @@ public static partial class OciImages
             throw new ReleaseException($"'{registry}' is not a registry: give host[:port][/path] in lower case, without a scheme or a tag (as a site file's registry).");
         }
 
+        if (manifest.Certification?.State != "certified")
+        {
+            throw new ReleaseException($"{manifest.StackVersion} is {(manifest.Certification is null ? "not certified" : "not certified: its last certification failed")}; only a certified release's images are pushed.");
+        }
+
         var images = Verify(manifest, layout);
         var tls = tlsVerify ? "true" : "false";
         var pinned = new List<string>();
@@ -127,8 +141,10 @@ public static partial class OciImages
         {
             var destination = $"{registry}/{component}:{manifest.StackVersion}";
             progress.Report($"Pushing {component} to {destination}");
-            await SkopeoAsync(["copy", "--quiet", $"--dest-tls-verify={tls}", $"oci:{layout}:{reference}", $"docker://{destination}"], cancellationToken);
-            var served = (await SkopeoAsync(["inspect", $"--tls-verify={tls}", "--format", "{{.Digest}}", $"docker://{destination}"], cancellationToken)).Trim();
+            await SkopeoAsync(["copy", "--quiet", "--preserve-digests", $"--dest-tls-verify={tls}", $"oci:{LayoutPath(layout)}:{reference}", $"docker://{destination}"], cancellationToken);
+            // The digest is the line that is one (skopeo may warn on the lines around it).
+            var served = (await SkopeoAsync(["inspect", $"--tls-verify={tls}", "--format", "{{.Digest}}", $"docker://{destination}"], cancellationToken))
+                .Split('\n', StringSplitOptions.TrimEntries).LastOrDefault(l => DigestPattern().IsMatch(l)) ?? "no digest";
             if (!string.Equals(served, digest, StringComparison.Ordinal))
             {
                 throw new ReleaseException($"{destination} is {served} at the registry, not the certified {digest}: the registry rewrote the image.");
@@ -140,32 +156,16 @@ public static partial class OciImages
         return pinned;
     }
 
-    private static async Task<string> SkopeoAsync(string[] arguments, CancellationToken cancellationToken)
-    {
-        int code;
-        string output;
-        try
-        {
-            (code, output) = await Processes.RunAsync("skopeo", arguments, Environment.CurrentDirectory, cancellationToken);
-        }
-        catch (ReleaseException ex)
-        {
-            throw new ReleaseException($"skopeo is needed to export and push images and could not be run (apt-get install skopeo): {ex.Message}", ex);
-        }
+    private static Task<string> SkopeoAsync(string[] arguments, CancellationToken cancellationToken) =>
+        Processes.ToolAsync("skopeo", arguments, Environment.CurrentDirectory, "skopeo exports and pushes images and could not be run (apt-get install skopeo)", cancellationToken);
 
-        return code == 0
-            ? output
-            : throw new ReleaseException($"skopeo {arguments[0]} {arguments[^1]} failed: {LastLine(output)}");
-    }
-
-    /// <summary>skopeo's reason, without its log prefix (<c>time="…" level=fatal msg="…"</c>).</summary>
-    private static string LastLine(string output)
-    {
-        var line = output.Trim().Split('\n')[^1];
-        var message = line.IndexOf("msg=\"", StringComparison.Ordinal);
-        return message >= 0 ? line[(message + 5)..].TrimEnd('"') : line;
-    }
+    /// <summary>skopeo's transport names a layout <c>oci:PATH:REFERENCE</c>: a path with a colon would be read wrongly.</summary>
+    private static string LayoutPath(string layout) =>
+        layout.Contains(':', StringComparison.Ordinal) ? throw new ReleaseException($"An image layout's path may not hold ':' (skopeo reads it as a reference): {layout}.") : layout;
 
     [GeneratedRegex("^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")]
     private static partial Regex RegistryPattern();
+
+    [GeneratedRegex("^sha256:[0-9a-f]{64}$")]
+    private static partial Regex DigestPattern();
 }

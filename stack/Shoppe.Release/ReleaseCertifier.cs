@@ -60,9 +60,10 @@ public sealed class ReleaseCertifier(ReleaseLayout layout, IProgress<string> pro
             var report = await ConformanceRun.RunAsync(facility, expected, gates, Path.Combine(run, "scratch"), progress, cancellationToken);
             report.Write(layout.Conformance(version));
             var components = manifest.Components;
-            if (facility is ContainerEnvironment containers)
+            if (facility is ContainerEnvironment containers && report.Certifies)
             {
-                // The images that ran are the release's: exported as an OCI layout, pinned by their manifests' digests.
+                // The images that ran and certified are the release's: exported as an OCI layout, pinned by their
+                // manifests' digests (a failed run pins nothing and leaves the last layout as it was).
                 var digests = await OciImages.ExportAsync(containers.ImageNames, containers.DockerEndpoint, layout.Images(version), manifest.StackVersion,
                     progress, cancellationToken);
                 components = [.. manifest.Components.Select(c => digests.TryGetValue(c.Name, out var digest) ? c with { ContainerImage = digest } : c)];

@@ -12,6 +12,13 @@ public static class ReleaseVerifier
     /// </summary>
     public static (ReleaseManifest Manifest, string KeyId) VerifyManifest(ReleaseLayout layout, StackVersion version, string? publicKeyFile = null)
     {
+        var (manifest, keyId, _) = VerifyManifestBytes(layout, version, publicKeyFile);
+        return (manifest, keyId);
+    }
+
+    /// <summary>As <see cref="VerifyManifest"/>, with the very bytes verified (to hand on, rather than the file as it may be later).</summary>
+    public static (ReleaseManifest Manifest, string KeyId, byte[] Bytes) VerifyManifestBytes(ReleaseLayout layout, StackVersion version, string? publicKeyFile = null)
+    {
         ArgumentNullException.ThrowIfNull(layout);
         ArgumentNullException.ThrowIfNull(version);
         var manifestFile = layout.Manifest(version);
@@ -25,7 +32,7 @@ public static class ReleaseVerifier
         var keyId = ReleaseSigning.Verify(manifestFile, bytes, layout.KeysFolder, publicKeyFile);
         var manifest = ManifestJson.Deserialize(bytes);
         return manifest.StackVersion == version.ToString()
-            ? (manifest, keyId)
+            ? (manifest, keyId, bytes)
             : throw new ReleaseException($"{manifestFile} is the manifest of {manifest.StackVersion}, not {version}.");
     }
 

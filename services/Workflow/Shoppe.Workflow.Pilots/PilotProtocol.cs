@@ -90,10 +90,15 @@ public sealed record JobResult(
 public sealed record JobOutputLine(string Id, bool Error, string Text);
 
 /// <summary>
-/// <c>GET /v1/pilots/demand</c>: how many jobs wait for a pilot (ready, run by pilots; counted up to 10,000) — what a
-/// site's autoscaler sizes its pilots by.
+/// <c>GET /v1/pilots/demand</c>: the jobs pilots run (commands and instant jobs, every user's), ready and running,
+/// each counted up to 10,000. <see cref="PilotJobs"/>, their sum, is what a site's autoscaler sizes its pilots by: the
+/// running ones keep their pilots, so a scale-down does not stop jobs while others still wait.
 /// </summary>
-public sealed record PilotDemand(long ReadyJobs);
+public sealed record PilotDemand(long ReadyJobs, long RunningJobs)
+{
+    /// <summary>Ready and running together.</summary>
+    public long PilotJobs => ReadyJobs + RunningJobs;
+}
 
 /// <summary>The pilot protocol's JSON: camelCase, source-generated.</summary>
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]

@@ -40,7 +40,7 @@ internal static class ReleaseCommand
 
     private static Argument<string> VersionArgument() => new("version") { Description = "The release version, MAJOR.MINOR.PATCH (e.g. 0.1.0)." };
 
-    private static Option<string?> RepositoryOption() => new("--repository") { Description = "The Coffea Shoppe repository (default: the one around the current folder)." };
+    internal static Option<string?> RepositoryOption() => new("--repository") { Description = "The Coffea Shoppe repository (default: the one around the current folder)." };
 
     private static Option<string?> KeyOption() => new("--signing-key")
     {

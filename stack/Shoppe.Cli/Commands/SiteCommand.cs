@@ -79,14 +79,17 @@ internal static class SiteCommand
         return new Command("site", "Deploy a certified release to a site's Kubernetes cluster, and certify the site.") { Deploy(console), certify };
     }
 
-    /// <summary><c>shoppe site deploy --site FILE --release VERSION</c>: exit code 0 deployed, 1 refused as altered, 2 refused, else Pulumi's.</summary>
+    /// <summary>
+    /// <c>shoppe site deploy --site FILE --release VERSION</c>: exit code 0 deployed (or previewed), 1 refused as altered,
+    /// 2 refused, 3 Pulumi failed (its own output says why).
+    /// </summary>
     private static Command Deploy(IAnsiConsole console)
     {
         var site = new Option<string>("--site") { Description = "The site file (infra/sites/<name>.yaml; docs/schemas/site.schema.json).", Required = true };
         var release = new Option<string>("--release") { Description = "The release to deploy (its images pushed to the site's registry: shoppe release images push).", Required = true };
         var stack = new Option<string?>("--stack") { Description = "The Pulumi stack (default: the site file's name)." };
         var preview = new Option<bool>("--preview") { Description = "Show what would change (pulumi preview), change nothing." };
-        var repository = new Option<string?>("--repository") { Description = "The Coffea Shoppe repository at the release's commit (default: around the current folder)." };
+        var repository = ReleaseCommand.RepositoryOption();
         var deploy = new Command("deploy", "Check the release's signature, its image digests and that infra/ is its Pulumi program; then run the program (pulumi up) for the site.")
         {
             site, release, stack, preview, repository,
@@ -97,12 +100,18 @@ internal static class SiteCommand
             var version = ReleaseCommand.ParseVersion(parse.GetValue(release)!);
             var code = await new SiteDeployer(layout, new ConsoleProgress(console)).DeployAsync(parse.GetValue(site)!, version, parse.GetValue(stack),
                 parse.GetValue(preview) ? DeployAction.Preview : DeployAction.Up, cancellationToken);
-            if (code == 0 && !parse.GetValue(preview))
+            if (code != 0)
+            {
+                console.MarkupLineInterpolated($"[red]pulumi failed[/] (exit code {code}); its output above says why.");
+                return 3;
+            }
+
+            if (!parse.GetValue(preview))
             {
                 console.MarkupLineInterpolated($"[green]deployed[/] {version}. Next: [bold]shoppe site certify --url <the portal's URL> --release {version}[/]");
             }
 
-            return code;
+            return 0;
         }));
         return deploy;
     }

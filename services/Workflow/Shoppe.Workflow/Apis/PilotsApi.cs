@@ -6,7 +6,7 @@ using Shoppe.Workflow.Scheduling;
 namespace Shoppe.Workflow.Apis;
 
 /// <summary>
-/// <c>GET /v1/pilots/demand</c>: the count of jobs waiting for a pilot, for an autoscaler (pilot, service, operator tokens).
+/// <c>GET /v1/pilots/demand</c>: the counts of pilot jobs ready and running, for an autoscaler (pilot, service, operator tokens).
 /// <c>POST /v1/pilots/exchange</c>: a pilot reports, heartbeats and takes jobs in one call. A token with the
 /// <c>pilot</c> (or <c>service</c>, <c>operator</c>) role takes any user's jobs; any other user's token, only that
 /// user's. With nothing to give, the call waits (long poll) up to the pilot's <c>waitSeconds</c> (at most 30 s) for
@@ -21,7 +21,7 @@ internal static class PilotsApi
         routes.MapPost("/v1/pilots/exchange", ExchangeAsync).RequireAuthorization(ShoppeClaims.UserPolicy)
             .WithName("PilotExchange").WithSummary("Report, heartbeat and take jobs").WithMetadata(new Microsoft.AspNetCore.Mvc.RequestSizeLimitAttribute(MaxBodyBytes));
         routes.MapGet("/v1/pilots/demand", DemandAsync).RequireAuthorization(ShoppeClaims.UserPolicy)
-            .WithName("PilotDemand").WithSummary("How many jobs wait for a pilot (every user's): what a site's autoscaler sizes its pilots by");
+            .WithName("PilotDemand").WithSummary("The jobs pilots run, ready and running (every user's): what a site's autoscaler sizes its pilots by");
         return routes;
     }
 
@@ -31,7 +31,7 @@ internal static class PilotsApi
 
     private static async Task<IResult> DemandAsync(HttpContext context, Engine engine, CancellationToken cancellationToken) =>
         IsFabric(context.User)
-            ? TypedResults.Json(new PilotDemand(await engine.PilotDemandAsync(cancellationToken)), PilotJsonContext.Default.PilotDemand)
+            ? TypedResults.Json(await engine.PilotDemandAsync(cancellationToken), PilotJsonContext.Default.PilotDemand)
             : TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Not a pilot",
                 detail: "The demand counts every user's jobs: it is for pilot, service and operator tokens.");
 

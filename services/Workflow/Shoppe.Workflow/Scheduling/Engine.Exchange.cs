@@ -12,12 +12,16 @@ internal sealed partial class Engine
     internal sealed record ClaimedJob(long Key, long Index, int Work, int Attempt, string? Args, string? Files);
 
     /// <summary>
-    /// How many jobs wait for a pilot: ready, run by pilots (commands and instant jobs; not batch jobs, which get their
-    /// own), every user's, counted up to 10,000 (the index on ready jobs keeps it cheap at any size).
+    /// The jobs pilots run (commands and instant jobs; not batch jobs, which get their own), every user's: how many are
+    /// ready and how many leased, each counted up to 10,000 (the partial indexes on ready and leased jobs keep it cheap
+    /// at any size).
     /// </summary>
-    public Task<long> PilotDemandAsync(CancellationToken cancellationToken) =>
-        Store.ReadAsync(c => WorkflowStore.ScalarAsync<long>(c, null,
-            $"SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE state = {JobStates.Ready} AND runner IN ({Runners.Process}, {Runners.Instant}) LIMIT 10000) x", cancellationToken), cancellationToken);
+    public Task<PilotDemand> PilotDemandAsync(CancellationToken cancellationToken) =>
+        Store.ReadAsync(async c => new PilotDemand(await CountAsync(c, JobStates.Ready, cancellationToken), await CountAsync(c, JobStates.Leased, cancellationToken)), cancellationToken);
+
+    private static Task<long> CountAsync(DbConnection connection, int state, CancellationToken cancellationToken) =>
+        WorkflowStore.ScalarAsync<long>(connection, null,
+            $"SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE state = {state} AND runner IN ({Runners.Process}, {Runners.Instant}) LIMIT 10000) x", cancellationToken);
 
     /// <summary>
     /// One pilot exchange: results, given-back leases and heartbeats, per workflow in one transaction each (under its

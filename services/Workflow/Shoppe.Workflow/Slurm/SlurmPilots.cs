@@ -69,7 +69,7 @@ internal sealed partial class SlurmPilots(Engine engine, IOptions<WorkflowOption
     private async Task SubmitPilotsAsync(SlurmRestClient client, CancellationToken cancellationToken)
     {
         var slurm = options.Value.Slurm;
-        var waiting = await engine.PilotDemandAsync(cancellationToken);
+        var waiting = (await engine.PilotDemandAsync(cancellationToken)).ReadyJobs;
         if (waiting == 0)
         {
             return;
