@@ -41,7 +41,8 @@ public sealed class WalkthroughTests
             Assert.All(manifest.Components, c => Assert.Equal(head, c.Commit));
             Assert.All(manifest.Components, c => Assert.Equal("0.1.0", c.Version));
             Assert.Contains(manifest.Toolchain.Packages, p => p.StartsWith("ParquetSharp/", StringComparison.Ordinal));
-            Assert.Equal(InfraProgram.Read(repo), manifest.Infra);
+            Assert.Equal(("infra", "0.1.0"), (manifest.Infra.Path, manifest.Infra.Version));
+            Assert.Matches("^[0-9a-f]{64}$", manifest.Infra.Sha256);
             var certification = Assert.IsType<Certification>(manifest.Certification);
             Assert.Equal("local", certification.Target);
             Assert.Equal(Environment.ProcessorCount, certification.Profile.Cores);
