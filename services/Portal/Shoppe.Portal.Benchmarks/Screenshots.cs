@@ -18,7 +18,7 @@ internal static class Screenshots
         var run = Directory.CreateTempSubdirectory("shoppe-portal-shots-").FullName;
         try
         {
-            // The release is looked for where the AppHost looks: the repository (none has been cut yet, and the page says so).
+            // The release is looked for where the AppHost looks: the repository (stack/releases/<VERSION>/, verified with stack/keys/).
             await using var facility = LocalProcessEnvironment.FromBuild(Repository.Root, "Release", Path.Combine(run, "facility"),
                 new Dictionary<string, string> { ["Portal__Release__Repository"] = Repository.Root });
             await facility.StartAsync(new Progress<string>(Console.WriteLine), CancellationToken.None);
