@@ -9,12 +9,23 @@ public static class Loopback
     /// <summary>How long a server is given to come up.</summary>
     public static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
 
-    /// <summary>A port no one listens on now (the OS's pick).</summary>
+    // Ports this process has handed out: the OS may pick a port again as soon as the probe closes it, and servers
+    // started together (a test's three nodes, each with two ports) would then collide.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, byte> HandedOut = new();
+
+    /// <summary>A port no one listens on now (the OS's pick), and not one this process has handed out before.</summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        while (true)
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+            if (HandedOut.TryAdd(port, 0))
+            {
+                return port;
+            }
+        }
     }
 
     /// <summary>Waits until a Coffea Shoppe service at <paramref name="url"/> answers <c>/alive</c>.</summary>

@@ -29,7 +29,35 @@ public sealed class ServiceProcesses(string? folder = null) : IDisposable
         var port = Loopback.FreePort();
         var process = Start([Path.Combine(_folder, dll), $"--urls=http://127.0.0.1:{port}"], new Dictionary<string, string>(environment) { ["OTEL_SDK_DISABLED"] = "true" });
         var url = new Uri($"http://127.0.0.1:{port}");
-        await Loopback.WaitAliveAsync(url.ToString().TrimEnd('/'), TimeSpan.FromSeconds(60), cancellationToken);
+        using var exited = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        void OnExit(object? sender, EventArgs e)
+        {
+            try
+            {
+                exited.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // It exited after the wait was over.
+            }
+        }
+
+        process.EnableRaisingEvents = true;
+        process.Exited += OnExit;
+        try
+        {
+            await Loopback.WaitAliveAsync(url.ToString().TrimEnd('/'), TimeSpan.FromSeconds(60), exited.Token);
+        }
+        catch (OperationCanceledException) when (process.HasExited && !cancellationToken.IsCancellationRequested)
+        {
+            // Said at once, with what it printed, rather than after the whole wait.
+            throw new InvalidOperationException($"{dll} exited with code {process.ExitCode} before it answered /alive:\n{Output}");
+        }
+        finally
+        {
+            process.Exited -= OnExit;
+        }
+
         return (process, url);
     }
 

@@ -55,12 +55,7 @@ public sealed class PostgresServer : IAsyncLifetime
         return ConnectionString.Replace("Database=postgres", $"Database={name}", StringComparison.Ordinal);
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private static int FreePort() => Loopback.FreePort();
 
     private static async Task RunAsync(string program, string[] arguments, bool asPostgres = false)
     {
