@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 
 namespace Shoppe.Testing;
 
@@ -38,7 +36,7 @@ public sealed class PostgresServer : IAsyncLifetime
             await RunAsync("chown", ["-R", "postgres:postgres", _folder]);
         }
 
-        var port = FreePort();
+        var port = Loopback.FreePort();
         await RunAsync(Path.Combine(_bin, "initdb"), ["-D", data, "-U", "shoppe", "--auth=trust", "-E", "UTF8", "--no-sync"], root);
         await RunAsync(Path.Combine(_bin, "pg_ctl"), ["-D", data, "-w", "-t", "60", "-l", Path.Combine(_folder, "server.log"),
             "-o", $"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={_folder} -c fsync=off", "start"], root);
@@ -54,8 +52,6 @@ public sealed class PostgresServer : IAsyncLifetime
         await command.ExecuteNonQueryAsync();
         return ConnectionString.Replace("Database=postgres", $"Database={name}", StringComparison.Ordinal);
     }
-
-    private static int FreePort() => Loopback.FreePort();
 
     private static async Task RunAsync(string program, string[] arguments, bool asPostgres = false)
     {
