@@ -34,8 +34,12 @@ for run in $(seq 1 "$runs"); do
   # TERM, not INT: a background job of a non-interactive shell starts with SIGINT ignored.
   kill -TERM -- -"$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  # let DCP release the fixed ports before the next run
-  for _ in $(seq 1 100); do ss -ltn | grep -q ':5100 ' || break; sleep 0.2; done
+  # Let the run end before the next begins: DCP releases the fixed ports at once but stops the services and pilots
+  # over the next ~9 s, and a run started beside that shutdown shares the cores with it.
+  for _ in $(seq 1 150); do
+    ss -ltn | grep -q ':5100 ' || pgrep -f "$PWD/(services|stack)/.*/bin/|/tools/dcp |Aspire.Dashboard" >/dev/null || break
+    sleep 0.2
+  done
   rm -rf "$data" "$data.log"
 done
 median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}')

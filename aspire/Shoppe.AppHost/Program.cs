@@ -25,8 +25,8 @@ var pushdown = builder.AddShoppeService<Projects.Shoppe_Pushdown>("pushdown", fa
 // facility's storage from the start, as the dataset "nanoaod-samples" (docs/delivery.md).
 var samples = Facility.SeedSamples(Path.Combine(builder.AppHostDirectory, "..", "..", "conformance", "data", "nanoaod"), origin);
 var delivery = builder.AddShoppeService<Projects.Shoppe_Delivery>("delivery", facility)
-    .WithLogsExport(logs, facility).WaitFor(logs)
-    .WithReference(cache).WaitFor(cache)
+    .WithLogsExport(logs, facility)
+    .WithReference(cache)
     .WithEnvironment("Delivery__CacheUrl", cache.GetEndpoint("http"))
     .WithEnvironment("Delivery__CacheToken", facility.ServiceToken("delivery"));
 for (var i = 0; i < samples.Count; i++)
