@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using Shoppe.Testing;
 
@@ -96,31 +95,12 @@ public sealed class FacilityUpToDateTests : IAsyncLifetime
         File.WriteAllText(path, text);
     }
 
-    private async Task<string> BuildHostAsync(params string[] extra)
-    {
-        var start = new ProcessStartInfo("dotnet") { WorkingDirectory = _root, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in (string[])["build", "aspire/Host/Host.csproj", "-nologo", "-v:n", .. extra])
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        // A test run started by `dotnet test` carries MSBuild's own paths, which a build of another tree must not take;
-        // and no build server or node may outlive the test.
-        foreach (var name in (string[])["MSBuildExtensionsPath", "MSBuildSDKsPath", "MSBUILD_EXE_PATH"])
-        {
-            start.Environment.Remove(name);
-        }
-
-        start.Environment["MSBUILDDISABLENODEREUSE"] = "1";
-        start.Environment["DOTNET_CLI_USE_MSBUILD_SERVER"] = "0";
-        start.Environment["UseSharedCompilation"] = "false";
-
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync(Ct);
-        var stderr = process.StandardError.ReadToEndAsync(Ct);
-        await process.WaitForExitAsync(Ct).WaitAsync(TimeSpan.FromMinutes(3), Ct);
-        var output = await stdout + await stderr;
-        Assert.True(process.ExitCode == 0, $"dotnet build failed:\n{output}");
-        return output;
-    }
+    // Through env: a test run started by `dotnet test` may carry MSBuild's own paths, which a build of another tree must
+    // not take; and no build server or node may outlive the test.
+    private Task<string> BuildHostAsync(params string[] extra) => PeerProcess.RunAsync("env",
+    [
+        "-u", "MSBuildExtensionsPath", "-u", "MSBuildSDKsPath", "-u", "MSBUILD_EXE_PATH",
+        "MSBUILDDISABLENODEREUSE=1", "DOTNET_CLI_USE_MSBUILD_SERVER=0", "UseSharedCompilation=false",
+        "dotnet", "build", Path.Combine(_root, "aspire", "Host", "Host.csproj"), "-nologo", "-v:n", .. extra,
+    ], Ct);
 }
